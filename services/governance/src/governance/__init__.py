@@ -1,0 +1,1 @@
+"""Gatehouse governance: stage gates, approvals and decisions."""

@@ -1,0 +1,26 @@
+"""Governance's local view of projects, folded from intake's events."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatehouse.database import upsert
+from gatehouse.events.envelope import EventEnvelope
+from gatehouse.events.intake import ProjectRequested, intake_events
+from governance.tables import known_projects
+
+__all__ = ["apply_intake_event"]
+
+
+async def apply_intake_event(connection: AsyncConnection, envelope: EventEnvelope) -> None:
+    if envelope.type not in intake_events:
+        return
+    event = intake_events.deserialize(envelope.type, envelope.data)
+    match event:
+        case ProjectRequested():
+            await upsert(connection, known_projects, {
+                "project_id": event.project_id, "title": event.title, "sponsor": event.sponsor,
+                "requested_by": event.requested_by, "business_unit": event.business_unit,
+                "project_type": event.project_type, "status": "draft",
+                "updated_at": envelope.time, "version": envelope.stream_version,
+            }, key=["project_id"])

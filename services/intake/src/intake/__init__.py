@@ -1,0 +1,1 @@
+"""Gatehouse intake: demand capture, the project registry and its lifecycle."""

@@ -1,0 +1,27 @@
+"""Wires intake together: settings → database, event store, runtime, app. The one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gatehouse import migrations
+from gatehouse.events import intake as intake_events
+from gatehouse.events.topics import intake_events_topic
+from gatehouse.eventstore.store import EventStore
+from gatehouse.runtime import ServiceRuntime
+from intake.settings import IntakeSettings
+
+__all__ = ["MIGRATIONS", "build_runtime", "migrate"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_runtime(settings: IntakeSettings) -> ServiceRuntime:
+    store = EventStore(source=intake_events.SOURCE,
+                       topic=intake_events_topic(settings.topic_namespace))
+    return ServiceRuntime.build(name="intake", settings=settings, event_store=store)
+
+
+def migrate(settings: IntakeSettings | None = None) -> None:
+    settings = settings or IntakeSettings()
+    migrations.upgrade(MIGRATIONS, settings.database_url, settings.database_schema)

@@ -1,0 +1,1 @@
+"""Gatehouse reporting: read models projected from every service's events."""

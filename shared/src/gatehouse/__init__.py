@@ -1,0 +1,1 @@
+"""Gatehouse common library: events, event store, messaging, settings, auth and web plumbing."""

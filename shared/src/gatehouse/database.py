@@ -1,0 +1,105 @@
+"""Engines and transactions. One transaction per command or consumed batch, owned here.
+
+The same code runs on PostgreSQL (asyncpg) and SQLite (aiosqlite). On SQLite every
+transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock
+instead of failing when a reader upgrades to a writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+__all__ = ["Database", "create_engine", "upsert"]
+
+
+def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for ``url``; ``schema`` sets PostgreSQL's search_path for every session."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if schema:
+            raise ValueError("a database schema can only be set for PostgreSQL")
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if schema:
+        connect_args["server_settings"] = {"search_path": schema}
+    return create_async_engine(url, connect_args=connect_args, pool_size=pool_size,
+                               max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, emit BEGIN (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """A service's database: the engine plus the one way to run a transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._after_commit_hooks: list[Callable[[], None]] = []
+
+    @classmethod
+    def from_url(cls, url: str, *, schema: str | None = None) -> Database:
+        return cls(create_engine(url, schema=schema))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` after every committed transaction (e.g. to wake the outbox relay)."""
+        self._after_commit_hooks.append(hook)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction: commits when the block ends, rolls back when it raises."""
+        async with self.engine.begin() as connection:
+            yield connection
+        for hook in self._after_commit_hooks:
+            hook()
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def upsert(
+    connection: AsyncConnection,
+    table: Any,
+    values: dict[str, Any],
+    *,
+    key: list[str],
+) -> None:
+    """Insert a row or update its non-key columns, on PostgreSQL and SQLite alike."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(table).values(**values)
+    changes = {name: statement.excluded[name] for name in values if name not in key}
+    statement = (statement.on_conflict_do_update(index_elements=key, set_=changes) if changes
+                 else statement.on_conflict_do_nothing(index_elements=key))
+    await connection.execute(statement)

@@ -1,0 +1,172 @@
+"""The event store: append with an expected version, load a stream, read the global feed.
+
+Every append also writes one outbox row per event, in the caller's transaction, so an event
+is published to Kafka if and only if it was stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Row, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatehouse.events.envelope import EventEnvelope
+from gatehouse.eventstore.errors import ConcurrencyError
+from gatehouse.eventstore.schema import events, outbox
+
+__all__ = ["OUTBOX_CHANNEL", "EventMetadata", "EventStore", "NewEvent", "envelope_from_row"]
+
+# PostgreSQL NOTIFY channel that wakes outbox relays when an append commits.
+OUTBOX_CHANNEL = "gatehouse_outbox"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    """An event to append: its type, schema version and JSON data."""
+
+    type: str
+    data: Mapping[str, Any]
+    schema_version: int = 1
+    event_id: UUID = field(default_factory=uuid4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventMetadata:
+    """Who and what caused the events of one append."""
+
+    actor: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+class EventStore:
+    """Stores the events of one service (``source``) and queues them for ``topic``."""
+
+    def __init__(self, *, source: str, topic: str) -> None:
+        self.source = source
+        self.topic = topic
+
+    async def append(
+        self,
+        connection: AsyncConnection,
+        stream_id: str,
+        new_events: Sequence[NewEvent],
+        *,
+        expected_version: int,
+        metadata: EventMetadata = EventMetadata(),
+    ) -> list[EventEnvelope]:
+        """Append events at ``expected_version`` + 1, ...; raise ConcurrencyError when stale.
+
+        Runs in the caller's transaction and never commits.
+        """
+        if not new_events:
+            return []
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            # Take a transaction id before the positions are drawn from the sequence: the feed
+            # reader relies on every position's writer being visible in pg_current_snapshot().
+            await connection.execute(text("SELECT pg_current_xact_id()"))
+        current = await self.stream_version(connection, stream_id)
+        if current != expected_version:
+            raise ConcurrencyError(stream_id, expected_version, current)
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "event_id": event.event_id,
+                "stream_id": stream_id,
+                "version": expected_version + offset,
+                "type": event.type,
+                "schema_version": event.schema_version,
+                "data": dict(event.data),
+                "recorded_at": now,
+                "correlation_id": metadata.correlation_id,
+                "causation_id": metadata.causation_id,
+                "actor": metadata.actor,
+            }
+            for offset, event in enumerate(new_events, start=1)
+        ]
+        try:
+            result = await connection.execute(
+                insert(events).returning(events.c.position, sort_by_parameter_order=True), rows
+            )
+            positions = list(result.scalars())
+        except IntegrityError as error:
+            if _is_stream_version_conflict(error):
+                raise ConcurrencyError(stream_id, expected_version, None) from error
+            raise
+        await connection.execute(
+            insert(outbox), [{"position": position, "topic": self.topic} for position in positions]
+        )
+        if dialect == "postgresql":
+            await connection.execute(text("SELECT pg_notify(:channel, '')"),
+                                     {"channel": OUTBOX_CHANNEL})
+        return [
+            EventEnvelope(
+                id=row["event_id"],
+                source=self.source,
+                type=row["type"],
+                time=now,
+                subject=stream_id,
+                data=row["data"],
+                stream_id=stream_id,
+                stream_version=row["version"],
+                position=position,
+                correlation_id=metadata.correlation_id,
+                causation_id=metadata.causation_id,
+                actor=metadata.actor,
+                schema_version=row["schema_version"],
+            )
+            for row, position in zip(rows, positions, strict=True)
+        ]
+
+    async def stream_version(self, connection: AsyncConnection, stream_id: str) -> int:
+        """The version of the stream's last event; 0 for a stream with no events."""
+        query = select(func.coalesce(func.max(events.c.version), 0)).where(
+            events.c.stream_id == stream_id
+        )
+        return int((await connection.execute(query)).scalar_one())
+
+    async def load_stream(
+        self, connection: AsyncConnection, stream_id: str, *, after_version: int = 0
+    ) -> list[EventEnvelope]:
+        query = (
+            select(events)
+            .where(events.c.stream_id == stream_id, events.c.version > after_version)
+            .order_by(events.c.version)
+        )
+        result = await connection.execute(query)
+        return [envelope_from_row(row, self.source) for row in result]
+
+
+def envelope_from_row(row: Row[Any], source: str) -> EventEnvelope:
+    recorded_at: datetime = row.recorded_at
+    if recorded_at.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC.
+        recorded_at = recorded_at.replace(tzinfo=UTC)
+    return EventEnvelope(
+        id=row.event_id,
+        source=source,
+        type=row.type,
+        time=recorded_at,
+        subject=row.stream_id,
+        data=row.data,
+        stream_id=row.stream_id,
+        stream_version=row.version,
+        position=row.position,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        actor=row.actor,
+        schema_version=row.schema_version,
+    )
+
+
+def _is_stream_version_conflict(error: IntegrityError) -> bool:
+    message = str(error.orig)
+    return "uq_events_stream_id_version" in message or (
+        "UNIQUE constraint failed" in message and "events.stream_id" in message
+    )

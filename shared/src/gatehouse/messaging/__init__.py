@@ -1,0 +1,1 @@
+"""Kafka plumbing: the outbox relay, the tracking consumer and topic administration."""

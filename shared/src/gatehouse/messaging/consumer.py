@@ -1,0 +1,292 @@
+"""The tracking consumer: applies each event exactly once to a service's database.
+
+For every batch of one partition it opens one transaction that applies the events through the
+service's handler, records each stream's last applied version (``consumer_streams``) and the
+partition's next offset (``consumer_offsets``), and commits; only then does it commit the offset
+to Kafka. A redelivered event finds its stream version already applied and is skipped, so a
+crash anywhere, or the outbox relay publishing twice, never applies an event twice. An event
+whose stream version is ahead of the next expected one is an early copy that the relay will
+publish again in order (see the relay); it is skipped without being recorded.
+
+A failing batch is retried one event at a time. An event that cannot be decoded, or whose
+handler keeps failing after ``max_attempts``, goes to ``<topic>.dlq`` with the error in headers,
+is recorded in ``dead_letters``, and the partition moves on. A database that cannot be reached is
+not the event's fault: the consumer backs off and reconnects without dead-lettering anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatehouse.database import Database, upsert
+from gatehouse.events.envelope import EnvelopeDecodeError, EventEnvelope, from_kafka_record
+from gatehouse.events.topics import dead_letter_topic
+from gatehouse.eventstore.schema import consumer_offsets, consumer_streams, dead_letters
+from gatehouse.observability import Metrics, correlation_id
+
+__all__ = ["EventHandler", "TrackingConsumer"]
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
+
+
+class _DatabaseUnavailable(Exception):
+    """The database could not be reached; nothing about the event is known to be wrong."""
+
+
+class TrackingConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Sequence[str],
+        database: Database,
+        handler: EventHandler,
+        bootstrap_servers: str,
+        group_id: str,
+        dlq_producer_factory: Callable[[], AIOKafkaProducer],
+        metrics: Metrics,
+        max_attempts: int = 3,
+        retry_backoff: float = 0.1,
+        max_batch: int = 500,
+    ) -> None:
+        self.name = name
+        self._topics = list(topics)
+        self._database = database
+        self._handler = handler
+        self._bootstrap_servers = bootstrap_servers
+        self._group_id = group_id
+        self._dlq_producer_factory = dlq_producer_factory
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._retry_backoff = retry_backoff
+        self._max_batch = max_batch
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq_producer: AIOKafkaProducer | None = None
+        self.started = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until cancelled, reconnecting after broker or database outages."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer failed; restarting",
+                              extra={"consumer": self.name, "backoff_s": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                await self._close()
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=self._group_id,
+            client_id=f"{self._group_id}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            metadata_max_age_ms=5000,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        self.started.set()
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+            for partition, records in batches.items():
+                await self._process_partition_batch(partition, records)
+                await self._commit(partition, records[-1].offset + 1)
+                self._update_lag(partition, records[-1].offset + 1)
+
+    async def _process_partition_batch(self, partition: TopicPartition,
+                                       records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        try:
+            async with self._transaction() as connection:
+                tracker = _StreamTracker(self.name)
+                for record in records:
+                    await self._apply(connection, tracker, record)
+                await tracker.save(connection)
+                await self._save_offset(connection, partition, records[-1].offset + 1)
+            return
+        except _DatabaseUnavailable:
+            raise
+        except Exception:
+            if len(records) == 1:
+                log.warning("event failed; retrying", exc_info=True, extra={"consumer": self.name})
+            else:
+                log.warning("batch failed; retrying its events one at a time", exc_info=True,
+                            extra={"consumer": self.name, "batch": len(records)})
+        for record in records:
+            await self._process_one(partition, record)
+
+    async def _process_one(self, partition: TopicPartition,
+                           record: ConsumerRecord[bytes, bytes]) -> None:
+        error: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                async with self._transaction() as connection:
+                    tracker = _StreamTracker(self.name)
+                    await self._apply(connection, tracker, record)
+                    await tracker.save(connection)
+                    await self._save_offset(connection, partition, record.offset + 1)
+                return
+            except _DatabaseUnavailable:
+                raise
+            except EnvelopeDecodeError as decode_error:
+                error = decode_error
+                break
+            except Exception as handler_error:
+                error = handler_error
+                if attempt < self._max_attempts:
+                    await asyncio.sleep(self._retry_backoff * attempt)
+        assert error is not None
+        await self._dead_letter(partition, record, error)
+
+    async def _apply(self, connection: AsyncConnection, tracker: _StreamTracker,
+                     record: ConsumerRecord[bytes, bytes]) -> None:
+        envelope = from_kafka_record(record.value, record.headers)
+        applied = await tracker.version(connection, envelope.stream_id)
+        if envelope.stream_version <= applied:
+            self._metrics.consumed(consumer=self.name, outcome="duplicate").inc()
+            return
+        if envelope.stream_version > applied + 1:
+            log.warning("event ahead of its stream; waiting for the relay to resend in order",
+                        extra={"consumer": self.name, "stream_id": envelope.stream_id,
+                               "stream_version": envelope.stream_version, "applied": applied})
+            self._metrics.consumed(consumer=self.name, outcome="early").inc()
+            return
+        token = correlation_id.set(envelope.correlation_id)
+        try:
+            await self._handler(connection, envelope)
+        finally:
+            correlation_id.reset(token)
+        tracker.advance(envelope.stream_id, envelope.stream_version)
+        self._metrics.consumed(consumer=self.name, outcome="applied").inc()
+
+    async def _dead_letter(self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes],
+                           error: Exception) -> None:
+        envelope: EventEnvelope | None = None
+        with contextlib.suppress(EnvelopeDecodeError):
+            envelope = from_kafka_record(record.value, record.headers)
+        reason = f"{type(error).__name__}: {error}"
+        headers = [*(record.headers or ()),
+                   ("dlq_error", reason[:4000].encode()),
+                   ("dlq_consumer", self.name.encode()),
+                   ("dlq_original_topic", record.topic.encode()),
+                   ("dlq_original_partition", str(record.partition).encode()),
+                   ("dlq_original_offset", str(record.offset).encode())]
+        producer = await self._ensure_dlq_producer()
+        await producer.send_and_wait(dead_letter_topic(record.topic), value=record.value,
+                                     key=record.key, headers=headers)
+        async with self._transaction() as connection:
+            if envelope is not None:
+                tracker = _StreamTracker(self.name)
+                # Move the stream past the poisoned event so later ones can apply.
+                applied = await tracker.version(connection, envelope.stream_id)
+                if envelope.stream_version == applied + 1:
+                    tracker.advance(envelope.stream_id, envelope.stream_version)
+                await tracker.save(connection)
+            await connection.execute(insert(dead_letters).values(
+                consumer=self.name, topic=record.topic, partition=record.partition,
+                offset=record.offset, event_id=str(envelope.id) if envelope else None,
+                stream_id=envelope.stream_id if envelope else None, error=reason,
+                recorded_at=datetime.now(UTC)))
+            await self._save_offset(connection, partition, record.offset + 1)
+        self._metrics.consumed(consumer=self.name, outcome="dead_lettered").inc()
+        log.error("event dead-lettered", extra={"consumer": self.name, "topic": record.topic,
+                                                "partition": record.partition,
+                                                "offset": record.offset, "error": reason})
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> Any:
+        try:
+            async with self._database.transaction() as connection:
+                yield connection
+        except (OperationalError, InterfaceError, OSError, ConnectionError) as error:
+            raise _DatabaseUnavailable(str(error)) from error
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise _DatabaseUnavailable(str(error)) from error
+            raise
+
+    async def _save_offset(self, connection: AsyncConnection, partition: TopicPartition,
+                           next_offset: int) -> None:
+        await upsert(connection, consumer_offsets, {
+            "consumer": self.name, "topic": partition.topic, "partition": partition.partition,
+            "next_offset": next_offset, "updated_at": datetime.now(UTC),
+        }, key=["consumer", "topic", "partition"])
+
+    async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit({partition: next_offset})
+        except (CommitFailedError, KafkaError) as error:
+            # The database already holds the truth; a redelivery is skipped by stream version.
+            log.warning("offset commit failed", extra={"consumer": self.name, "error": repr(error)})
+
+    def _update_lag(self, partition: TopicPartition, next_offset: int) -> None:
+        assert self._consumer is not None
+        highwater = self._consumer.highwater(partition)
+        if highwater is not None:
+            self._metrics.consumer_lag(consumer=self.name, topic=partition.topic,
+                                       partition=str(partition.partition)).set(
+                max(highwater - next_offset, 0))
+
+    async def _ensure_dlq_producer(self) -> AIOKafkaProducer:
+        if self._dlq_producer is None:
+            producer = self._dlq_producer_factory()
+            await producer.start()
+            self._dlq_producer = producer
+        return self._dlq_producer
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        producer, self._dlq_producer = self._dlq_producer, None
+        self.started.clear()
+        for client in (consumer, producer):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+
+
+class _StreamTracker:
+    """The last applied version of each stream this transaction touched."""
+
+    def __init__(self, consumer: str) -> None:
+        self._consumer = consumer
+        self._versions: dict[str, int] = {}
+        self._changed: set[str] = set()
+
+    async def version(self, connection: AsyncConnection, stream_id: str) -> int:
+        if stream_id not in self._versions:
+            query = select(consumer_streams.c.version).where(
+                consumer_streams.c.consumer == self._consumer,
+                consumer_streams.c.stream_id == stream_id)
+            self._versions[stream_id] = (await connection.execute(query)).scalar_one_or_none() or 0
+        return self._versions[stream_id]
+
+    def advance(self, stream_id: str, version: int) -> None:
+        self._versions[stream_id] = version
+        self._changed.add(stream_id)
+
+    async def save(self, connection: AsyncConnection) -> None:
+        for stream_id in sorted(self._changed):
+            await upsert(connection, consumer_streams, {
+                "consumer": self._consumer, "stream_id": stream_id,
+                "version": self._versions[stream_id]}, key=["consumer", "stream_id"])

@@ -1,0 +1,84 @@
+"""Kafka clients configured the way Gatehouse needs them, and topic administration."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+__all__ = ["KafkaAdmin", "create_idempotent_producer"]
+
+log = logging.getLogger(__name__)
+
+# The log is the record: topics keep every event for ever.
+UNLIMITED_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def create_idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+    """A producer that neither loses nor duplicates what it was handed within its session.
+
+    aiokafka's defaults differ from the Java client's (acks=1, no idempotence): set both.
+    """
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,
+        request_timeout_ms=15000,
+    )
+
+
+class KafkaAdmin:
+    """Creates topics and answers whether the cluster is reachable."""
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str) -> None:
+        self._client = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
+                                           client_id=client_id, request_timeout_ms=10000)
+        self._started = False
+
+    async def start(self) -> None:
+        await self._client.start()
+        self._started = True
+
+    async def close(self) -> None:
+        if self._started:
+            await self._client.close()
+            self._started = False
+
+    async def ensure_topics(self, topics: Iterable[str], *, partitions: int) -> None:
+        """Create the topics that do not exist yet, one partition count, retention unlimited."""
+        wanted = sorted(set(topics))
+        existing = set(await self._client.list_topics())
+        missing = [topic for topic in wanted if topic not in existing]
+        if not missing:
+            return
+        new_topics = [
+            NewTopic(name=topic, num_partitions=partitions, replication_factor=1,
+                     topic_configs=UNLIMITED_RETENTION)
+            for topic in missing
+        ]
+        try:
+            response = await self._client.create_topics(new_topics)
+        except TopicAlreadyExistsError:
+            return
+        for topic, code, message in _topic_errors(response):
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise KafkaError(f"cannot create topic {topic}: error {code} {message}")
+        log.info("created topics", extra={"topics": missing, "partitions": partitions})
+
+    async def is_reachable(self, timeout: float = 2.0) -> bool:
+        try:
+            await asyncio.wait_for(self._client.describe_cluster(), timeout)
+        except (KafkaError, TimeoutError, OSError):
+            return False
+        return True
+
+
+def _topic_errors(response: object) -> list[tuple[str, int, str | None]]:
+    errors = getattr(response, "topic_errors", [])
+    return [(str(e[0]), int(e[1]), e[2] if len(e) > 2 else None) for e in errors]

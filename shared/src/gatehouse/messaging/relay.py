@@ -1,0 +1,215 @@
+"""The outbox relay: publishes stored events to Kafka, in order, and marks them published.
+
+Guarantees: every stored event is published at least once; an event is marked only after the
+broker acknowledged it (``acks=all``); within a batch only the prefix before the first failure is
+marked, so whatever follows a failed event is published again *after* it and each stream's
+events reach their partition in version order at least once in order (a consumer drops the
+early copies by stream version). A crash between publish and mark republishes: duplicates are
+possible, loss is not.
+
+The relay wakes when a transaction in this process commits, when PostgreSQL notifies an append
+from another process (LISTEN/NOTIFY), and otherwise every ``idle_poll_interval`` seconds.
+On PostgreSQL only one relay per database publishes at a time (a session advisory lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatehouse.database import Database
+from gatehouse.events.envelope import EventEnvelope, to_kafka_record
+from gatehouse.eventstore.schema import events, outbox
+from gatehouse.eventstore.store import OUTBOX_CHANNEL, envelope_from_row
+from gatehouse.observability import Metrics
+
+__all__ = ["OutboxRelay", "PendingEvent"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    topic: str
+    envelope: EventEnvelope
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        source: str,
+        metrics: Metrics,
+        batch_size: int = 500,
+        idle_poll_interval: float = 5.0,
+        after_publish: Callable[[list[PendingEvent]], Awaitable[None]] | None = None,
+    ) -> None:
+        self._database = database
+        self._producer_factory = producer_factory
+        self._source = source
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._idle_poll_interval = idle_poll_interval
+        self._after_publish = after_publish
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self.published_total = 0
+        database.on_commit(self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish until cancelled; survives broker and database outages by retrying."""
+        backoff = 0.2
+        while True:
+            try:
+                async with self._leadership() as is_leader:
+                    if not is_leader:
+                        await asyncio.sleep(self._idle_poll_interval)
+                        continue
+                    await self._publish_until_cancelled()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying", extra={"backoff_s": backoff})
+                await self._close_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def publish_pending(self) -> int:
+        """Publish everything pending now; returns how many events were marked published."""
+        marked = 0
+        while True:
+            batch = await self._fetch_pending()
+            if not batch:
+                return marked
+            producer = await self._ensure_producer()
+            published = await self._publish(producer, batch)
+            if self._after_publish is not None:
+                await self._after_publish(published)
+            await self._mark_published(published)
+            marked += len(published)
+            if len(published) < len(batch):
+                raise RuntimeError("publishing stopped at a failed event; it will be retried")
+
+    async def pending_count(self) -> int:
+        async with self._database.engine.connect() as connection:
+            query = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            return int((await connection.execute(query)).scalar_one())
+
+    async def close(self) -> None:
+        await self._close_producer()
+
+    async def _publish_until_cancelled(self) -> None:
+        while True:
+            self._wake.clear()
+            await self.publish_pending()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._idle_poll_interval)
+
+    async def _fetch_pending(self) -> list[PendingEvent]:
+        query = (
+            select(events, outbox.c.topic)
+            .join(outbox, outbox.c.position == events.c.position)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.position)
+            .limit(self._batch_size)
+        )
+        async with self._database.engine.connect() as connection:
+            rows = list(await connection.execute(query))
+        return [PendingEvent(row.topic, envelope_from_row(row, self._source)) for row in rows]
+
+    async def _publish(self, producer: AIOKafkaProducer, batch: list[PendingEvent]
+                       ) -> list[PendingEvent]:
+        """Send the batch; return the prefix the broker acknowledged."""
+        deliveries = []
+        for pending in batch:
+            record = to_kafka_record(pending.envelope)
+            deliveries.append(await producer.send(pending.topic, value=record.value,
+                                                  key=record.key, headers=record.headers))
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+        acknowledged: list[PendingEvent] = []
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.warning("publish failed", extra={"position": pending.envelope.position,
+                                                     "error": repr(outcome)})
+                await self._close_producer()
+                break
+            acknowledged.append(pending)
+        return acknowledged
+
+    async def _mark_published(self, published: list[PendingEvent]) -> None:
+        if not published:
+            return
+        positions = [pending.envelope.position for pending in published]
+        async with self._database.engine.begin() as connection:
+            await connection.execute(
+                update(outbox)
+                .where(outbox.c.position.in_(positions))
+                .values(published_at=datetime.now(UTC))
+            )
+        self.published_total += len(published)
+        self._metrics.outbox_published.inc(len(published))
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self._producer_factory()
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    @contextlib.asynccontextmanager
+    async def _leadership(self) -> Any:
+        """Hold the relay lock (PostgreSQL) and LISTEN for appends while publishing."""
+        if self._database.dialect != "postgresql":
+            yield True
+            return
+        async with self._database.engine.connect() as connection:
+            acquired = await _try_advisory_lock(connection)
+            if not acquired:
+                yield False
+                return
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+
+            def on_notify(*_: object) -> None:
+                self._wake.set()
+
+            await driver.add_listener(OUTBOX_CHANNEL, on_notify)
+            try:
+                yield True
+            finally:
+                with contextlib.suppress(Exception):
+                    await driver.remove_listener(OUTBOX_CHANNEL, on_notify)
+                with contextlib.suppress(Exception):
+                    await connection.execute(text(
+                        "SELECT pg_advisory_unlock(hashtext(current_schema() || ':outbox-relay'))"
+                    ))
+                    await connection.commit()
+
+
+async def _try_advisory_lock(connection: AsyncConnection) -> bool:
+    result = await connection.execute(
+        text("SELECT pg_try_advisory_lock(hashtext(current_schema() || ':outbox-relay'))")
+    )
+    await connection.commit()
+    return bool(result.scalar_one())

@@ -1,0 +1,172 @@
+"""What runs inside a service besides its routes: database, topics, outbox relay, consumers.
+
+A service's ``bootstrap`` builds one ``ServiceRuntime``; the web app starts and stops it in its
+lifespan. Kafka may come up after the service: topic creation, the relay and the consumers retry
+in the background, and ``/readyz`` says when everything is reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+
+from gatehouse.auth import DevIssuer, TokenVerifier
+from gatehouse.database import Database
+from gatehouse.eventstore.store import EventStore
+from gatehouse.messaging.consumer import EventHandler, TrackingConsumer
+from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
+from gatehouse.messaging.relay import OutboxRelay
+from gatehouse.observability import Metrics
+from gatehouse.settings import ServiceSettings
+
+__all__ = ["ConsumerSpec", "Readiness", "ServiceRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A consumer of some topics applying events through ``handler``."""
+
+    name: str
+    topics: Sequence[str]
+    handler: EventHandler
+
+
+@dataclass(frozen=True)
+class Readiness:
+    database: bool
+    kafka: bool
+    topics: bool
+
+    @property
+    def ready(self) -> bool:
+        return self.database and self.kafka and self.topics
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    settings: ServiceSettings
+    database: Database
+    metrics: Metrics
+    verifier: TokenVerifier
+    event_store: EventStore | None = None
+    consumer_specs: Sequence[ConsumerSpec] = ()
+    relay: OutboxRelay | None = field(init=False, default=None)
+    consumers: list[TrackingConsumer] = field(init=False, default_factory=list)
+    topics_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    _admin: KafkaAdmin | None = field(init=False, default=None)
+
+    @classmethod
+    def build(cls, *, name: str, settings: ServiceSettings, event_store: EventStore | None,
+              consumer_specs: Sequence[ConsumerSpec] = ()) -> ServiceRuntime:
+        issuer = DevIssuer(settings.auth_dev_key_file, issuer=settings.auth_issuer,
+                           audience=settings.auth_audience)
+        verifier = TokenVerifier(issuer.public_key(), issuer=settings.auth_issuer,
+                                 audience=settings.auth_audience)
+        runtime = cls(name=name, settings=settings,
+                      database=Database.from_url(settings.database_url,
+                                                 schema=settings.database_schema),
+                      metrics=Metrics(name), verifier=verifier, event_store=event_store,
+                      consumer_specs=consumer_specs)
+        if event_store is not None:
+            runtime.relay = OutboxRelay(
+                database=runtime.database, producer_factory=runtime.producer_factory("relay"),
+                source=event_store.source, metrics=runtime.metrics,
+                idle_poll_interval=settings.outbox_idle_poll_seconds)
+        for spec in consumer_specs:
+            runtime.consumers.append(TrackingConsumer(
+                name=spec.name, topics=spec.topics, database=runtime.database,
+                handler=spec.handler, bootstrap_servers=settings.kafka_bootstrap_servers,
+                group_id=f"{settings.topic_namespace}gatehouse.{spec.name}",
+                dlq_producer_factory=runtime.producer_factory(f"{spec.name}-dlq"),
+                metrics=runtime.metrics))
+        return runtime
+
+    def producer_factory(self, role: str) -> _ProducerFactory:
+        return _ProducerFactory(self.settings.kafka_bootstrap_servers, f"{self.name}-{role}")
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic this service writes or reads, with the dead-letter topics of its reads."""
+        topics = {spec_topic for spec in self.consumer_specs for spec_topic in spec.topics}
+        dead_letter = {f"{topic}.dlq" for topic in topics}
+        own = {self.event_store.topic} if self.event_store is not None else set()
+        return sorted(own | topics | dead_letter)
+
+    async def start(self) -> None:
+        self._admin = KafkaAdmin(self.settings.kafka_bootstrap_servers, client_id=self.name)
+        self._tasks.append(asyncio.create_task(self._run_messaging(), name=f"{self.name}-kafka"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.relay is not None:
+            await self.relay.close()
+        if self._admin is not None:
+            await self._admin.close()
+        await self.database.dispose()
+
+    async def readiness(self) -> Readiness:
+        try:
+            await asyncio.wait_for(self.database.ping(), 2.0)
+            database_ok = True
+        except Exception:
+            database_ok = False
+        kafka_ok = self._admin is not None and await self._admin.is_reachable()
+        return Readiness(database=database_ok, kafka=kafka_ok, topics=self.topics_ready.is_set())
+
+    async def _run_messaging(self) -> None:
+        await self._ensure_topics()
+        workers: list[asyncio.Task[None]] = []
+        if self.relay is not None:
+            workers.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
+        workers.extend(asyncio.create_task(consumer.run(), name=f"{self.name}-{consumer.name}")
+                       for consumer in self.consumers)
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _ensure_topics(self) -> None:
+        assert self._admin is not None
+        backoff = 0.2
+        while True:
+            try:
+                await self._admin.start()
+                await self._admin.ensure_topics(self.topics,
+                                                partitions=self.settings.topic_partitions)
+                self.topics_ready.set()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("Kafka not reachable yet; retrying",
+                            extra={"error": repr(error), "backoff_s": backoff})
+                await self._admin.close()
+                self._admin = KafkaAdmin(self.settings.kafka_bootstrap_servers,
+                                         client_id=self.name)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+@dataclass(frozen=True)
+class _ProducerFactory:
+    bootstrap_servers: str
+    client_id: str
+
+    def __call__(self) -> AIOKafkaProducer:
+        return create_idempotent_producer(self.bootstrap_servers, client_id=self.client_id)

@@ -1,0 +1,1 @@
+"""Test support: fixtures for real PostgreSQL and Kafka, and in-process service harnesses."""

@@ -1,0 +1,98 @@
+"""Pytest fixtures (loaded with ``-p gatehouse.testing.fixtures``).
+
+``make test`` starts a real Kafka broker and PostgreSQL and exports where they are:
+``GATEHOUSE_TEST_KAFKA`` and ``GATEHOUSE_TEST_DATABASE_URL``. Each test gets a fresh PostgreSQL
+schema and a fresh topic namespace, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from gatehouse.auth import DevIssuer
+from gatehouse.testing.harness import TestDatabase
+
+__all__ = [
+    "any_database",
+    "dev_issuer",
+    "kafka_bootstrap",
+    "namespace",
+    "pg_schema",
+    "postgres_url",
+    "sqlite_url",
+]
+
+
+def _required_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the suite with `make test`, which starts Kafka and "
+                    "PostgreSQL and exports it", pytrace=False)
+    return value
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    return _required_env("GATEHOUSE_TEST_KAFKA")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return _required_env("GATEHOUSE_TEST_DATABASE_URL")
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A topic and consumer-group prefix of this test's own."""
+    return f"test-{uuid.uuid4().hex[:12]}."
+
+
+@pytest.fixture
+async def pg_schema(postgres_url: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL schema, dropped after the test."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    connection = await _admin_connection(postgres_url)
+    try:
+        await connection.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await connection.close()
+    yield schema
+    connection = await _admin_connection(postgres_url)
+    try:
+        await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDatabase]:
+    """The same test on the embedded default (SQLite) and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield TestDatabase(url=f"sqlite+aiosqlite:///{tmp_path / 'test.db'}", schema=None)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        schema = request.getfixturevalue("pg_schema")
+        yield TestDatabase(url=url, schema=schema)
+
+
+@pytest.fixture
+def dev_issuer(tmp_path: Path) -> DevIssuer:
+    return DevIssuer(tmp_path / "issuer.pem", issuer="gatehouse-dev", audience="gatehouse")
+
+
+async def _admin_connection(url: str) -> asyncpg.Connection:
+    parsed = make_url(url)
+    return await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
+                                 password=parsed.password, database=parsed.database)

@@ -1,0 +1,70 @@
+"""Run services in-process against real infrastructure, and wait for eventual results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from gatehouse.auth import DevIssuer, Role
+
+__all__ = ["RunningService", "TestDatabase", "eventually", "running_service"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    __test__ = False  # not a test class, despite the name
+
+    url: str
+    schema: str | None
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
+
+
+@dataclass
+class RunningService:
+    app: FastAPI
+    client: httpx.AsyncClient
+    issuer: DevIssuer
+
+    def auth(self, subject: str, *roles: Role | str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.issuer.issue(subject, roles)}"}
+
+
+@asynccontextmanager
+async def running_service(app: FastAPI, issuer: DevIssuer, *, ready_timeout: float = 30.0
+                          ) -> AsyncIterator[RunningService]:
+    """Start the app's lifespan, wait for /readyz, and hand out a client bound to it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            await eventually(lambda: _ready(client), timeout=ready_timeout,
+                             description="service ready")
+            yield RunningService(app, client, issuer)
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 10.0,
+                     interval: float = 0.05, description: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{description} did not hold within {timeout} s")
+        await asyncio.sleep(interval)

@@ -1,0 +1,53 @@
+"""One transaction per command: load streams, append events (with their outbox rows), commit.
+
+Handlers receive a ``UnitOfWork`` and never commit; :func:`unit_of_work` commits when the
+handler returns and rolls back when it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatehouse.database import Database
+from gatehouse.events.base import DomainEvent, EventRegistry
+from gatehouse.events.envelope import EventEnvelope
+from gatehouse.eventstore.store import EventMetadata, EventStore, NewEvent
+from gatehouse.observability import correlation_id
+
+__all__ = ["UnitOfWork", "unit_of_work"]
+
+
+@dataclass
+class UnitOfWork:
+    connection: AsyncConnection
+    event_store: EventStore
+    registry: EventRegistry
+    metadata: EventMetadata
+
+    async def load(self, stream_id: str) -> list[tuple[DomainEvent, EventEnvelope]]:
+        """The stream's events, decoded, with their envelopes (versions, times, actors)."""
+        envelopes = await self.event_store.load_stream(self.connection, stream_id)
+        return [(self.registry.deserialize(envelope.type, envelope.data), envelope)
+                for envelope in envelopes]
+
+    async def append(self, stream_id: str, new_events: Sequence[DomainEvent], *,
+                     expected_version: int) -> list[EventEnvelope]:
+        return await self.event_store.append(
+            self.connection, stream_id,
+            [NewEvent(type=event.event_type, schema_version=event.schema_version,
+                      data=self.registry.serialize(event)) for event in new_events],
+            expected_version=expected_version, metadata=self.metadata)
+
+
+@asynccontextmanager
+async def unit_of_work(database: Database, event_store: EventStore, registry: EventRegistry, *,
+                       actor: str | None, causation_id: str | None = None
+                       ) -> AsyncIterator[UnitOfWork]:
+    metadata = EventMetadata(actor=actor, correlation_id=correlation_id.get(),
+                             causation_id=causation_id)
+    async with database.transaction() as connection:
+        yield UnitOfWork(connection, event_store, registry, metadata)

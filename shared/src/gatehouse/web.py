@@ -1,0 +1,231 @@
+"""The HTTP side every service shares: app factory, auth dependency, problem+json, probes.
+
+Routes stay thin: they parse input, build a command, call a handler and shape the response.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gatehouse.auth import Principal
+from gatehouse.errors import GatehouseError, Unauthenticated
+from gatehouse.observability import configure_logging, correlation_id, current_actor
+from gatehouse.runtime import ServiceRuntime
+from gatehouse.settings import ServiceSettings
+
+__all__ = ["CurrentPrincipal", "create_service_app", "problem_response", "runtime_of", "serve"]
+
+log = logging.getLogger("gatehouse.http")
+
+PROBLEM_JSON = "application/problem+json"
+CORRELATION_HEADER = "X-Correlation-ID"
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from the configured issuer "
+                     "(`gatehouse token` in the embedded default)")
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("send an Authorization: Bearer <token> header")
+    principal = runtime_of(request).verifier.verify(credentials.credentials)
+    current_actor.set(principal.subject)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def problem_response(status: int, title: str, detail: str, *, type_uri: str = "about:blank",
+                     instance: str | None = None, headers: dict[str, str] | None = None,
+                     **extensions: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": type_uri, "title": title, "status": status, "detail": detail}
+    if instance is not None:
+        body["instance"] = instance
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def create_service_app(
+    *,
+    runtime: ServiceRuntime,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    settings = runtime.settings
+    configure_logging(runtime.name, settings.log_level, json_logs=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("service started", extra={"port": settings.port})
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            log.info("service stopped")
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    for router in routers:
+        app.include_router(router, prefix="/v1")
+    _add_probes(app, runtime)
+    _add_error_handlers(app)
+    app.add_middleware(_RequestContextMiddleware, runtime=runtime)
+    return app
+
+
+def _add_probes(app: FastAPI, runtime: ServiceRuntime) -> None:
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"],
+             summary="Readiness: database and Kafka reachable, topics in place",
+             responses={503: {"description": "Not ready"}})
+    async def readyz() -> JSONResponse:
+        readiness = await runtime.readiness()
+        body = {"status": "ready" if readiness.ready else "not ready",
+                "checks": {"database": readiness.database, "kafka": readiness.kafka,
+                           "topics": readiness.topics}}
+        return JSONResponse(body, status_code=200 if readiness.ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response)
+    async def metrics() -> Response:
+        if runtime.relay is not None:
+            runtime.metrics.outbox_pending.set(await runtime.relay.pending_count())
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatehouseError)
+    async def gatehouse_error(request: Request, error: GatehouseError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return problem_response(error.status, error.title, error.detail, type_uri=error.type_uri,
+                                instance=request.url.path, headers=headers, **error.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [_describe_validation_error(item) for item in error.errors()]
+        first = problems[0] if problems else {"field": "", "message": "invalid request"}
+        return problem_response(
+            422, "Invalid input", f"{first['field']}: {first['message']}",
+            type_uri="/problems/invalid-input", instance=request.url.path, errors=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(error.status_code, _reason(error.status_code), str(error.detail),
+                                instance=request.url.path, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(500, "Internal error",
+                                "the server failed to handle the request; it has been logged",
+                                instance=request.url.path)
+
+
+def _describe_validation_error(item: Any) -> dict[str, str]:
+    location = [str(part) for part in item.get("loc", ())]
+    if location and location[0] in ("body", "query", "path", "header"):
+        source, path = location[0], location[1:]
+    else:
+        source, path = "body", location
+    return {"field": ".".join(path) or source, "in": source, "message": str(item.get("msg")),
+            "type": str(item.get("type"))}
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class _RequestContextMiddleware:
+    """Correlation id in and out, one access-log line and the HTTP metrics per request."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
+                 runtime: ServiceRuntime) -> None:
+        self.app = app
+        self.metrics = runtime.metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, CORRELATION_HEADER.lower().encode())
+        cid = incoming if incoming and len(incoming) <= 200 else str(uuid.uuid4())
+        token = correlation_id.set(cid)
+        actor_token = current_actor.set(None)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_correlation(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"],
+                                      (CORRELATION_HEADER.lower().encode(), cid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_correlation)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", "unmatched")
+            method = scope["method"]
+            self.metrics.http_requests(method=method, route=route_path, status=str(status)).inc()
+            self.metrics.http_duration(method=method, route=route_path).observe(elapsed)
+            if route_path not in ("/healthz", "/readyz", "/metrics"):
+                log.info("request", extra={"method": method, "path": scope["path"],
+                                           "status": status, "duration_ms": round(elapsed * 1000, 2),
+                                           "actor": current_actor.get()})
+            current_actor.reset(actor_token)
+            correlation_id.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def serve(factory: str, settings: ServiceSettings) -> None:
+    """Run ``factory`` (``package.module:create_app``) under uvicorn on the settings' address."""
+    import uvicorn
+
+    uvicorn.run(factory, factory=True, host=settings.host, port=settings.port, log_config=None,
+                access_log=False)
