@@ -36,6 +36,9 @@ __all__ = ["OutboxRelay", "PendingEvent"]
 
 log = logging.getLogger(__name__)
 
+# With the schema name, the key of the advisory lock that elects one relay per event store.
+_LOCK_SUFFIX = ":outbox-relay"
+
 
 @dataclass(frozen=True)
 class PendingEvent:
@@ -201,15 +204,15 @@ class OutboxRelay:
                 with contextlib.suppress(Exception):
                     await driver.remove_listener(OUTBOX_CHANNEL, on_notify)
                 with contextlib.suppress(Exception):
-                    await connection.execute(text(
-                        "SELECT pg_advisory_unlock(hashtext(current_schema() || ':outbox-relay'))"
-                    ))
+                    await connection.execute(
+                        text("SELECT pg_advisory_unlock(hashtext(current_schema() || :suffix))"),
+                        {"suffix": _LOCK_SUFFIX})
                     await connection.commit()
 
 
 async def _try_advisory_lock(connection: AsyncConnection) -> bool:
     result = await connection.execute(
-        text("SELECT pg_try_advisory_lock(hashtext(current_schema() || ':outbox-relay'))")
-    )
+        text("SELECT pg_try_advisory_lock(hashtext(current_schema() || :suffix))"),
+        {"suffix": _LOCK_SUFFIX})
     await connection.commit()
     return bool(result.scalar_one())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -24,6 +24,7 @@ __all__ = [
     "dev_issuer",
     "kafka_bootstrap",
     "namespace",
+    "new_pg_schema",
     "pg_schema",
     "postgres_url",
     "sqlite_url",
@@ -55,20 +56,34 @@ def namespace() -> str:
 
 
 @pytest.fixture
-async def pg_schema(postgres_url: str) -> AsyncIterator[str]:
+async def new_pg_schema(postgres_url: str) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Makes fresh PostgreSQL schemas on demand; drops them all after the test."""
+    created: list[str] = []
+
+    async def create() -> str:
+        schema = f"t_{uuid.uuid4().hex[:16]}"
+        connection = await _admin_connection(postgres_url)
+        try:
+            await connection.execute(f'CREATE SCHEMA "{schema}"')
+        finally:
+            await connection.close()
+        created.append(schema)
+        return schema
+
+    yield create
+    if created:
+        connection = await _admin_connection(postgres_url)
+        try:
+            for schema in created:
+                await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        finally:
+            await connection.close()
+
+
+@pytest.fixture
+async def pg_schema(new_pg_schema: Callable[[], Awaitable[str]]) -> str:
     """A fresh PostgreSQL schema, dropped after the test."""
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    connection = await _admin_connection(postgres_url)
-    try:
-        await connection.execute(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await connection.close()
-    yield schema
-    connection = await _admin_connection(postgres_url)
-    try:
-        await connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        await connection.close()
+    return await new_pg_schema()
 
 
 @pytest.fixture

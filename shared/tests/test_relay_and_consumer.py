@@ -1,0 +1,219 @@
+"""Outbox relay and tracking consumer against the real Kafka broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatehouse.database import Database
+from gatehouse.events.envelope import EventEnvelope
+from gatehouse.eventstore import EventStore, NewEvent
+from gatehouse.eventstore.schema import dead_letters, outbox
+from gatehouse.messaging.consumer import TrackingConsumer
+from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
+from gatehouse.messaging.relay import OutboxRelay, PendingEvent
+from gatehouse.observability import Metrics
+from gatehouse.testing.harness import TestDatabase, eventually
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+applied = Table("applied", MetaData(), Column("id", Integer, primary_key=True),
+                Column("stream_id", String(200)), Column("version", Integer),
+                Column("event_id", String(64)))
+
+
+class SimulatedCrash(Exception):
+    """Stands for the relay process dying after the broker acknowledged, before marking."""
+
+
+@pytest.fixture
+def any_database(postgres_url: str, pg_schema: str) -> TestDatabase:
+    return TestDatabase(url=postgres_url, schema=pg_schema)
+
+
+@pytest.fixture
+async def topic(kafka_bootstrap: str, namespace: str) -> AsyncIterator[str]:
+    name = f"{namespace}events"
+    admin = KafkaAdmin(kafka_bootstrap, client_id="test-admin")
+    await admin.start()
+    await admin.ensure_topics([name, f"{name}.dlq"], partitions=3)
+    await admin.close()
+    yield name
+
+
+@pytest.fixture
+async def ledger(database: Database, topic: str) -> EventStore:
+    async with database.transaction() as connection:
+        await connection.run_sync(applied.metadata.create_all)
+    return EventStore(source="/gatehouse/test", topic=topic)
+
+
+def make_relay(database: Database, kafka_bootstrap: str, **options: object) -> OutboxRelay:
+    return OutboxRelay(database=database, source="/gatehouse/test", metrics=Metrics("test"),
+                       producer_factory=lambda: create_idempotent_producer(
+                           kafka_bootstrap, client_id="test-relay"),
+                       **options)  # type: ignore[arg-type]
+
+
+async def record_application(connection: AsyncConnection, envelope: EventEnvelope) -> None:
+    if envelope.data.get("poison"):
+        raise ValueError("this event always fails")
+    await connection.execute(insert(applied).values(
+        stream_id=envelope.stream_id, version=envelope.stream_version,
+        event_id=str(envelope.id)))
+
+
+def make_consumer(database: Database, kafka_bootstrap: str, topic: str, namespace: str
+                  ) -> TrackingConsumer:
+    return TrackingConsumer(
+        name="test.applier", topics=[topic], database=database, handler=record_application,
+        bootstrap_servers=kafka_bootstrap, group_id=f"{namespace}applier",
+        dlq_producer_factory=lambda: create_idempotent_producer(kafka_bootstrap,
+                                                                client_id="test-dlq"),
+        metrics=Metrics("test"), retry_backoff=0.01)
+
+
+async def append_events(database: Database, store: EventStore, streams: int, per_stream: int,
+                        ) -> None:
+    for version in range(per_stream):
+        for stream in range(streams):
+            async with database.transaction() as connection:
+                await store.append(connection, f"s-{stream}",
+                                   [NewEvent(type="test.Happened", data={"n": version})],
+                                   expected_version=version)
+
+
+async def read_topic(kafka_bootstrap: str, topic: str, expected: int
+                     ) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[tuple[bytes, bytes, dict[str, bytes]]] = []
+    try:
+        async with asyncio.timeout(20):
+            while len(records) < expected:
+                batches = await consumer.getmany(timeout_ms=200)
+                for batch in batches.values():
+                    records.extend((r.key, r.value, dict(r.headers)) for r in batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def count(database: Database, query: object) -> int:
+    async with database.engine.connect() as connection:
+        return int((await connection.execute(query)).scalar_one())  # type: ignore[call-overload]
+
+
+async def test_relay_publishes_stored_events_as_binary_cloudevents_keyed_by_stream(
+        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str) -> None:
+    await append_events(database, ledger, streams=2, per_stream=2)
+    relay = make_relay(database, kafka_bootstrap)
+
+    assert await relay.publish_pending() == 4
+    await relay.close()
+
+    records = await read_topic(kafka_bootstrap, topic, expected=4)
+    assert sorted(key for key, _, _ in records) == [b"s-0", b"s-0", b"s-1", b"s-1"]
+    key, value, headers = records[0]
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_type"] == b"test.Happened"
+    assert headers["ce_source"] == b"/gatehouse/test"
+    assert headers["ce_streamid"] == key
+    assert headers["ce_subject"] == key
+    assert headers["content-type"] == b"application/json"
+    assert {"ce_id", "ce_time", "ce_streamversion", "ce_position", "ce_schemaversion"} <= set(
+        headers)
+    assert "n" in json.loads(value)
+    per_stream = {}
+    for key, _, headers in records:
+        per_stream.setdefault(key, []).append(int(headers["ce_streamversion"]))
+    assert all(versions == [1, 2] for versions in per_stream.values()), "in order per stream"
+    assert await count(database, select(func.count()).select_from(outbox)
+                       .where(outbox.c.published_at.is_(None))) == 0
+
+
+async def test_relay_killed_between_publish_and_mark_republishes_and_consumer_applies_once(
+        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
+        namespace: str) -> None:
+    await append_events(database, ledger, streams=5, per_stream=4)
+
+    async def crash(_: list[PendingEvent]) -> None:
+        raise SimulatedCrash
+
+    crashing = make_relay(database, kafka_bootstrap, after_publish=crash)
+    with pytest.raises(SimulatedCrash):
+        await crashing.publish_pending()
+    await crashing.close()
+    assert await crashing.pending_count() == 20, "nothing was marked"
+
+    restarted = make_relay(database, kafka_bootstrap)
+    assert await restarted.publish_pending() == 20
+    await restarted.close()
+    assert len(await read_topic(kafka_bootstrap, topic, expected=40)) == 40, "all twice"
+
+    consumer = make_consumer(database, kafka_bootstrap, topic, namespace)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: _offsets_at_end(database, 40), timeout=30,
+                         description="consumer reached the end of the topic")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async with database.engine.connect() as connection:
+        rows = list(await connection.execute(select(applied.c.stream_id, applied.c.version)))
+    assert len(rows) == 20, "each event applied exactly once"
+    assert sorted(rows) == sorted((f"s-{s}", v) for s in range(5) for v in range(1, 5))
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
+        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
+        namespace: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    # Not a CloudEvent at all, on the partition of stream "p".
+    await producer.send_and_wait(topic, b"garbage", key=b"p", partition=0)
+    await producer.stop()
+    async with database.transaction() as connection:
+        await ledger.append(connection, "p", [NewEvent(type="test.Happened",
+                                                       data={"poison": True}),
+                                              NewEvent(type="test.Happened", data={"n": 2})],
+                            expected_version=0)
+    relay = make_relay(database, kafka_bootstrap)
+    await relay.publish_pending()
+    await relay.close()
+
+    consumer = make_consumer(database, kafka_bootstrap, topic, namespace)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: _offsets_at_end(database, 3), timeout=30,
+                         description="consumer moved past the poison messages")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    dead = await read_topic(kafka_bootstrap, f"{topic}.dlq", expected=2)
+    errors = sorted(headers["dlq_error"].decode() for _, _, headers in dead)
+    assert errors[0].startswith("EnvelopeDecodeError")
+    assert errors[1] == "ValueError: this event always fails"
+    assert all(headers["dlq_original_topic"] == topic.encode() for _, _, headers in dead)
+    assert await count(database, select(func.count()).select_from(dead_letters)) == 2
+    async with database.engine.connect() as connection:
+        rows = list(await connection.execute(select(applied.c.stream_id, applied.c.version)))
+    assert rows == [("p", 2)], "the event after the poisoned one still applies"
+
+
+async def _offsets_at_end(database: Database, total: int) -> bool:
+    from gatehouse.eventstore.schema import consumer_offsets
+
+    async with database.engine.connect() as connection:
+        offsets = (await connection.execute(
+            select(func.coalesce(func.sum(consumer_offsets.c.next_offset), 0)))).scalar_one()
+    return int(offsets) >= total

@@ -1,0 +1,1 @@
+"""Cross-service tests: the three services together on real Kafka."""
