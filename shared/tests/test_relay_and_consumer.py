@@ -44,7 +44,7 @@ async def topic(kafka_bootstrap: str, namespace: str) -> AsyncIterator[str]:
     await admin.start()
     await admin.ensure_topics([name, f"{name}.dlq"], partitions=3)
     await admin.close()
-    yield name
+    return name
 
 
 @pytest.fixture

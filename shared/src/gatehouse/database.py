@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -94,11 +95,11 @@ async def upsert(
     key: list[str],
 ) -> None:
     """Insert a row or update its non-key columns, on PostgreSQL and SQLite alike."""
+    statement: Any
     if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        statement = postgresql.insert(table).values(**values)
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    statement = dialect_insert(table).values(**values)
+        statement = sqlite.insert(table).values(**values)
     changes = {name: statement.excluded[name] for name in values if name not in key}
     statement = (statement.on_conflict_do_update(index_elements=key, set_=changes) if changes
                  else statement.on_conflict_do_nothing(index_elements=key))

@@ -8,7 +8,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -56,7 +63,7 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
 def problem_response(status: int, title: str, detail: str, *, type_uri: str = "about:blank",
-                     instance: str | None = None, headers: dict[str, str] | None = None,
+                     instance: str | None = None, headers: Mapping[str, str] | None = None,
                      **extensions: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": type_uri, "title": title, "status": status, "detail": detail}
     if instance is not None:
@@ -209,9 +216,9 @@ class _RequestContextMiddleware:
             self.metrics.http_requests(method=method, route=route_path, status=str(status)).inc()
             self.metrics.http_duration(method=method, route=route_path).observe(elapsed)
             if route_path not in ("/healthz", "/readyz", "/metrics"):
-                log.info("request", extra={"method": method, "path": scope["path"],
-                                           "status": status, "duration_ms": round(elapsed * 1000, 2),
-                                           "actor": current_actor.get()})
+                log.info("request", extra={
+                    "method": method, "path": scope["path"], "status": status,
+                    "duration_ms": round(elapsed * 1000, 2), "actor": current_actor.get()})
             current_actor.reset(actor_token)
             correlation_id.reset(token)
 

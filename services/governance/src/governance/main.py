@@ -1,4 +1,7 @@
-"""The governance ASGI app: ``uvicorn --factory governance.main:create_app`` or ``python -m governance``."""
+"""The governance ASGI app.
+
+Run with ``python -m governance`` or ``uvicorn --factory governance.main:create_app``.
+"""
 
 from __future__ import annotations
 

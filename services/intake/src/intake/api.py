@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -25,9 +25,11 @@ router = APIRouter(tags=["projects"])
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 
-PROBLEMS = {401: {"description": "Missing or invalid bearer token"},
-            403: {"description": "The caller lacks the role"},
-            422: {"description": "Invalid input, naming the field"}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The caller lacks the role"},
+    422: {"description": "Invalid input, naming the field"},
+}
 
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=ProjectView,

@@ -1,4 +1,7 @@
-"""The intake ASGI app: ``uvicorn --factory intake.main:create_app`` or ``python -m intake``."""
+"""The intake ASGI app.
+
+Run with ``python -m intake`` or ``uvicorn --factory intake.main:create_app``.
+"""
 
 from __future__ import annotations
 

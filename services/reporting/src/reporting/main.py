@@ -1,4 +1,7 @@
-"""The reporting ASGI app: ``uvicorn --factory reporting.main:create_app`` or ``python -m reporting``."""
+"""The reporting ASGI app.
+
+Run with ``python -m reporting`` or ``uvicorn --factory reporting.main:create_app``.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, is_dataclass
-from functools import cache
 from typing import Any, ClassVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -19,7 +18,10 @@ __all__ = ["DomainEvent", "EventRegistry", "UnknownEventType"]
 
 @dataclass(frozen=True, kw_only=True)
 class DomainEvent:
-    """Base of every event. Subclasses set ``event_type`` and, when it changes, ``schema_version``."""
+    """Base of every event.
+
+    Subclasses set ``event_type`` and, when their data changes shape, ``schema_version``.
+    """
 
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
@@ -29,9 +31,14 @@ class UnknownEventType(LookupError):
     """The registry has no class for an event type."""
 
 
-@cache
+_adapters: dict[type[DomainEvent], TypeAdapter[Any]] = {}
+
+
 def _adapter(event_class: type[DomainEvent]) -> TypeAdapter[Any]:
-    return TypeAdapter(event_class)
+    adapter = _adapters.get(event_class)
+    if adapter is None:
+        adapter = _adapters[event_class] = TypeAdapter(event_class)
+    return adapter
 
 
 class EventRegistry:

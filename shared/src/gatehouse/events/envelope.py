@@ -71,7 +71,7 @@ class EventEnvelope:
             "datacontenttype": self.datacontenttype,
             "data": dict(self.data),
         }
-        event.update({name: value for name, value in self._extensions().items()})
+        event.update(dict(self._extensions().items()))
         return event
 
     def _extensions(self) -> dict[str, str | int]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, literal_column, select
+from sqlalchemy import Label, Row, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.envelope import EventEnvelope
@@ -70,7 +70,7 @@ class GapFreeFeedReader:
     async def read(self, connection: AsyncConnection, after_position: int) -> FeedPage:
         if connection.dialect.name != "postgresql":
             return await self._read_serialised(connection, after_position)
-        snapshot_text = literal_column("pg_current_snapshot()::text").label("snapshot")
+        snapshot_text: Label[str] = literal_column("pg_current_snapshot()::text").label("snapshot")
         query = (
             select(events, snapshot_text)
             .where(events.c.position > after_position)

@@ -76,7 +76,7 @@ class EventStore:
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         now = datetime.now(UTC)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "event_id": event.event_id,
                 "stream_id": stream_id,

@@ -71,9 +71,9 @@ class KafkaAdmin:
                 raise KafkaError(f"cannot create topic {topic}: error {code} {message}")
         log.info("created topics", extra={"topics": missing, "partitions": partitions})
 
-    async def is_reachable(self, timeout: float = 2.0) -> bool:
+    async def is_reachable(self, within_seconds: float = 2.0) -> bool:
         try:
-            await asyncio.wait_for(self._client.describe_cluster(), timeout)
+            await asyncio.wait_for(self._client.describe_cluster(), within_seconds)
         except (KafkaError, TimeoutError, OSError):
             return False
         return True

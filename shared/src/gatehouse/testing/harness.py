@@ -57,7 +57,7 @@ async def _ready(client: httpx.AsyncClient) -> bool:
     return (await client.get("/readyz")).status_code == 200
 
 
-async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 10.0,
+async def eventually(check: Callable[[], Awaitable[T]], *, timeout: float = 10.0,  # noqa: ASYNC109
                      interval: float = 0.05, description: str = "condition") -> T:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
