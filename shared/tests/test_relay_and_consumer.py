@@ -158,14 +158,8 @@ async def test_relay_killed_between_publish_and_mark_republishes_and_consumer_ap
     await restarted.close()
     assert len(await read_topic(kafka_bootstrap, topic, expected=40)) == 40, "all twice"
 
-    consumer = make_consumer(database, kafka_bootstrap, topic, namespace)
-    task = asyncio.create_task(consumer.run())
-    try:
-        await eventually(lambda: _offsets_at_end(database, 40), timeout=30,
-                         description="consumer reached the end of the topic")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await consume_until_offset(make_consumer(database, kafka_bootstrap, topic, namespace),
+                               database, total=40)
 
     async with database.engine.connect() as connection:
         rows = list(await connection.execute(select(applied.c.stream_id, applied.c.version)))
@@ -190,14 +184,8 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
     await relay.publish_pending()
     await relay.close()
 
-    consumer = make_consumer(database, kafka_bootstrap, topic, namespace)
-    task = asyncio.create_task(consumer.run())
-    try:
-        await eventually(lambda: _offsets_at_end(database, 3), timeout=30,
-                         description="consumer moved past the poison messages")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await consume_until_offset(make_consumer(database, kafka_bootstrap, topic, namespace),
+                               database, total=3)
 
     dead = await read_topic(kafka_bootstrap, f"{topic}.dlq", expected=2)
     errors = sorted(headers["dlq_error"].decode() for _, _, headers in dead)
@@ -208,6 +196,18 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
     async with database.engine.connect() as connection:
         rows = list(await connection.execute(select(applied.c.stream_id, applied.c.version)))
     assert rows == [("p", 2)], "the event after the poisoned one still applies"
+
+
+async def consume_until_offset(consumer: TrackingConsumer, database: Database, *,
+                               total: int) -> None:
+    """Run the consumer until its recorded offsets, summed over partitions, reach ``total``."""
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: _offsets_at_end(database, total), timeout=30,
+                         description=f"consumer recorded {total} offsets")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _offsets_at_end(database: Database, total: int) -> bool:
