@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -104,6 +104,20 @@ async def read_topic(kafka_bootstrap: str, topic: str, expected: int
     finally:
         await consumer.stop()
     return records
+
+
+async def topic_size(kafka_bootstrap: str, topic: str) -> int:
+    """How many records the topic holds, from its partitions' end offsets."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the cluster's metadata
+        partitions = [TopicPartition(topic, p)
+                      for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"topic {topic} has no partitions"
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
 
 
 async def count(database: Database, query: object) -> int:
@@ -217,3 +231,39 @@ async def _offsets_at_end(database: Database, total: int) -> bool:
         offsets = (await connection.execute(
             select(func.coalesce(func.sum(consumer_offsets.c.next_offset), 0)))).scalar_one()
     return int(offsets) >= total
+
+
+async def test_two_relays_on_one_database_publish_each_event_once_woken_by_notify(
+        any_database: TestDatabase, database: Database, ledger: EventStore, topic: str,
+        kafka_bootstrap: str) -> None:
+    # The relays get their own Database objects: only PostgreSQL's NOTIFY can wake them, and
+    # the idle poll is far longer than the test waits.
+    relay_databases = [Database.from_url(any_database.url, schema=any_database.schema)
+                       for _ in range(2)]
+    relays = [make_relay(db, kafka_bootstrap, idle_poll_interval=60.0)
+              for db in relay_databases]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        await asyncio.sleep(0.5)  # both relays running; one holds the lock
+        started = asyncio.get_running_loop().time()
+        await append_events(database, ledger, streams=4, per_stream=5)
+        await eventually(lambda: _all_published(relays[0]), timeout=10,
+                         description="outbox drained")
+        drained_after = asyncio.get_running_loop().time() - started
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for relay, relay_database in zip(relays, relay_databases, strict=True):
+            await relay.close()
+            await relay_database.dispose()
+
+    assert drained_after < 10, "woken by NOTIFY, not by the 60 s idle poll"
+    assert sorted(relay.published_total for relay in relays) == [0, 20], "one leader"
+    assert await topic_size(kafka_bootstrap, topic) == 20, "no event published twice"
+    records = await read_topic(kafka_bootstrap, topic, expected=20)
+    assert len({headers["ce_id"] for _, _, headers in records}) == 20
+
+
+async def _all_published(relay: OutboxRelay) -> bool:
+    return await relay.pending_count() == 0
