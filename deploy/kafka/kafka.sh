@@ -68,7 +68,7 @@ libs_dir() {
 # The jars land in a temp dir that is renamed into place, so an interrupted or
 # concurrent fetch never leaves a half-filled libs dir behind the marker.
 cmd_fetch() {
-    local libs tmp
+    local libs tmp out
     libs="$(libs_dir)"
     require_tool java openjdk-17-jre-headless
     [[ -f "$libs/.complete" ]] && return 0
@@ -77,11 +77,13 @@ cmd_fetch() {
     mkdir -p "$(dirname "$libs")"
     tmp="$(mktemp -d "$libs.tmp.XXXXXX")"
     log "downloading Kafka jars into $libs"
-    if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
+    if ! out="$(mvn -q -B -f "$POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1)"; then
+        echo "$out" >&2
         rm -rf "$tmp"
         die "mvn could not fetch the Kafka jars (see output above)"
     fi
+    chmod 755 "$tmp"
     touch "$tmp/.complete"
     rm -rf "$libs"
     if ! mv -T "$tmp" "$libs" 2>/dev/null; then
@@ -189,10 +191,11 @@ EOF
 
 # Formats the KRaft storage once; the cluster id is kept for reference.
 format_storage() {
-    local cp="$1" out
+    local cp="$1" out uuid
     [[ -f "$STATE_DIR/data/meta.properties" ]] && return 0
     if [[ ! -s "$STATE_DIR/cluster.id" ]]; then
-        java -cp "$cp" kafka.tools.StorageTool random-uuid >"$STATE_DIR/cluster.id"
+        uuid="$(java -cp "$cp" kafka.tools.StorageTool random-uuid)"
+        echo "$uuid" >"$STATE_DIR/cluster.id"
     fi
     if ! out="$(java -cp "$cp" kafka.tools.StorageTool format \
         -t "$(<"$STATE_DIR/cluster.id")" -c "$STATE_DIR/server.properties" \

@@ -108,10 +108,9 @@ async def read_topic(kafka_bootstrap: str, topic: str, expected: int
 
 async def topic_size(kafka_bootstrap: str, topic: str) -> int:
     """How many records the topic holds, from its partitions' end offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap)
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata
         partitions = [TopicPartition(topic, p)
                       for p in consumer.partitions_for_topic(topic) or ()]
         assert partitions, f"topic {topic} has no partitions"
