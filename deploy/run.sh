@@ -1,111 +1,172 @@
 #!/usr/bin/env bash
 # What `make run` runs: Kafka plus the three services on the embedded default (SQLite).
 # Ctrl-C stops everything it started. Point a service at PostgreSQL by exporting its
-# *_DATABASE_URL before `make run`.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-REPO_ROOT="$PWD"
+# *_DATABASE_URL (e.g. from deploy/postgres/postgres.sh url <db>) before `make run`.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
 VENV="$REPO_ROOT/.venv"
 LOG_DIR="$REPO_ROOT/var/log"
-mkdir -p "$LOG_DIR"
+KAFKA="$REPO_ROOT/deploy/kafka/kafka.sh"
+READY_TIMEOUT=60
+STOP_TIMEOUT=15
 
-declare -A PORTS=([intake]=8001 [governance]=8002 [reporting]=8003)
 SERVICES=(intake governance reporting)
-PIDS=()
+declare -A PORT=(
+    [intake]="${INTAKE_PORT:-8001}"
+    [governance]="${GOVERNANCE_PORT:-8002}"
+    [reporting]="${REPORTING_PORT:-8003}"
+)
+declare -A PID=()  # service -> pid
+HELPERS=()         # log prefixer pids
+kafka_started=0
 
-for service in "${SERVICES[@]}"; do
-    upper="${service^^}"
-    db_var="${upper}_DATABASE_URL"
-    kafka_var="${upper}_KAFKA_BOOTSTRAP_SERVERS"
-    export "$db_var=${!db_var:-sqlite+aiosqlite:///$REPO_ROOT/var/$service.db}"
-    export "$kafka_var=${!kafka_var:-127.0.0.1:9092}"
-done
+die() { echo "run.sh: error: $*" >&2; exit 1; }
 
-cleaned=0
-cleanup() {
-    ((cleaned)) && return
-    cleaned=1
-    trap - INT TERM
-    echo
-    echo "Stopping Gatehouse..."
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-    for _ in $(seq 1 30); do
-        alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        ((alive)) || break
-        sleep 0.5
+# Defaults for the services, unless already set in the environment.
+export_defaults() {
+    local service upper db_var kafka_var
+    for service in "${SERVICES[@]}"; do
+        upper="${service^^}"
+        db_var="${upper}_DATABASE_URL"
+        kafka_var="${upper}_KAFKA_BOOTSTRAP_SERVERS"
+        export "$db_var=${!db_var:-sqlite+aiosqlite:///$REPO_ROOT/var/$service.db}"
+        export "$kafka_var=${!kafka_var:-127.0.0.1:${KAFKA_PORT:-9092}}"
     done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-    pkill -P $$ 2>/dev/null
-    deploy/kafka/kafka.sh stop
-    echo "Stopped."
-}
-trap 'cleanup; exit 0' INT
-trap 'cleanup; exit 143' TERM
-trap cleanup EXIT
-
-deploy/kafka/kafka.sh start || exit 1
-
-for service in "${SERVICES[@]}"; do
-    "$VENV/bin/gatehouse" migrate "$service" || exit 1
-done
-
-for service in "${SERVICES[@]}"; do
-    # Each service's output goes to var/log/<service>.log; the terminal shows it too, prefixed.
-    "$VENV/bin/python" -m "$service" > >(tee "$LOG_DIR/$service.log" | sed -u "s/^/[$service] /") 2>&1 &
-    PIDS+=($!)
-done
-
-ready() {
-    "$VENV/bin/python" - "$1" <<'PY'
-import sys, urllib.request
-try:
-    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=2) as r:
-        sys.exit(0 if r.status == 200 else 1)
-except Exception:
-    sys.exit(1)
-PY
 }
 
-deadline=$((SECONDS + 60))
-for i in "${!SERVICES[@]}"; do
-    service="${SERVICES[$i]}"
-    until ready "${PORTS[$service]}"; do
-        if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
-            echo "error: $service exited during start-up; last lines of var/log/$service.log:" >&2
+port_open() {
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+http_ok() {
+    local url="$1"
+    if command -v curl >/dev/null; then
+        curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null
+    else
+        "$VENV/bin/python" -c 'import sys, urllib.request
+sys.exit(urllib.request.urlopen(sys.argv[1], timeout=2).status != 200)' "$url" 2>/dev/null
+    fi
+}
+
+# Runs a service with its output in var/log/<service>.log, mirrored to the
+# terminal with a [service] prefix. tail --pid ends the mirror when the service exits.
+start_service() {
+    local service="$1" log="$LOG_DIR/$1.log"
+    : >"$log"
+    "$VENV/bin/python" -m "$service" >>"$log" 2>&1 </dev/null &
+    PID[$service]=$!
+    tail -n +1 -F --pid="${PID[$service]}" "$log" 2>/dev/null | sed -u "s/^/[$service] /" &
+    HELPERS+=("$!")
+}
+
+wait_ready() {
+    local service="$1" url="http://127.0.0.1:${PORT[$1]}/readyz"
+    local deadline=$((SECONDS + READY_TIMEOUT))
+    until http_ok "$url"; do
+        if ! kill -0 "${PID[$service]}" 2>/dev/null; then
+            echo "run.sh: $service exited during start-up; last lines of var/log/$service.log:" >&2
             tail -n 30 "$LOG_DIR/$service.log" >&2
             exit 1
         fi
-        if ((SECONDS > deadline)); then
-            echo "error: $service not ready after 60 s (see var/log/$service.log)" >&2
-            exit 1
-        fi
+        ((SECONDS < deadline)) || die "$service not ready at $url after ${READY_TIMEOUT}s (see var/log/$service.log)"
         sleep 0.5
     done
-done
+}
 
-cat <<BANNER
+# shellcheck disable=SC2317  # only reached from the cleanup trap
+any_alive() {
+    local pid
+    for pid in "$@"; do
+        kill -0 "$pid" 2>/dev/null && return 0
+    done
+    return 1
+}
 
-  Gatehouse is running (Kafka on 127.0.0.1:9092, databases in var/*.db)
+# The one cleanup path (EXIT trap; INT and TERM exit into it). Idempotent, and
+# immune to a second Ctrl-C so Kafka is always stopped.
+cleaned=0
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    ((cleaned)) && return
+    cleaned=1
+    trap '' INT TERM
+    set +e
+    echo
+    echo "Stopping Gatehouse..."
+    local pids=("${PID[@]}") deadline=$((SECONDS + STOP_TIMEOUT))
+    if ((${#pids[@]})); then
+        kill -TERM "${pids[@]}" 2>/dev/null
+        while any_alive "${pids[@]}" && ((SECONDS < deadline)); do
+            sleep 0.3
+        done
+        kill -KILL "${pids[@]}" 2>/dev/null
+    fi
+    ((${#HELPERS[@]})) && kill -TERM "${HELPERS[@]}" 2>/dev/null
+    ((kafka_started)) && "$KAFKA" stop
+    wait
+    echo "Stopped."
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-    intake      http://127.0.0.1:8001/docs    (API under /v1, /openapi.json, /metrics, /readyz)
-    governance  http://127.0.0.1:8002/docs
-    reporting   http://127.0.0.1:8003/docs    portfolio: http://127.0.0.1:8003/v1/portfolio
+print_banner() {
+    local i=${PORT[intake]} g=${PORT[governance]} r=${PORT[reporting]}
+    cat <<EOF
+
+  Gatehouse is running (Kafka on ${INTAKE_KAFKA_BOOTSTRAP_SERVERS}; logs in var/log/<service>.log)
+
+    intake      http://127.0.0.1:$i   /docs  /openapi.json  /metrics
+    governance  http://127.0.0.1:$g   /docs  /openapi.json  /metrics
+    reporting   http://127.0.0.1:$r   /docs  /openapi.json  /metrics
+    portfolio   http://127.0.0.1:$r/v1/portfolio
 
   Get a token from the development issuer:
     TOKEN=\$(.venv/bin/gatehouse token --sub alice --role requester)
 
   Request a project, then see it in the portfolio:
-    curl -s -X POST http://127.0.0.1:8001/v1/projects -H "Authorization: Bearer \$TOKEN" \\
-      -H 'Content-Type: application/json' \\
-      -d '{"title":"New CRM","description":"Replace the legacy CRM","sponsor":"carol","business_unit":"Sales","project_type":"standard","estimated_cost":{"amount":"250000.00","currency":"EUR"}}'
-    curl -s http://127.0.0.1:8003/v1/portfolio -H "Authorization: Bearer \$TOKEN"
+    curl -s -X POST http://127.0.0.1:$i/v1/projects -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"title":"New CRM","description":"Replace the legacy CRM","sponsor":"carol","business_unit":"Sales","project_type":"standard","estimated_cost":{"amount":"250000.00","currency":"EUR"}}'
+    curl -s http://127.0.0.1:$r/v1/portfolio -H "Authorization: Bearer \$TOKEN"
 
-  Logs: var/log/<service>.log   Stop: Ctrl-C
+  Stop: Ctrl-C
 
-BANNER
+EOF
+}
 
-# Stay up until a service exits or Ctrl-C.
-wait -n "${PIDS[@]}"
-echo "a service exited; stopping the rest" >&2
-exit 1
+main() {
+    local service
+    [[ -x "$VENV/bin/python" ]] || die "no virtualenv at .venv; run 'make run' (it installs one)"
+    mkdir -p "$LOG_DIR"
+    export_defaults
+    for service in "${SERVICES[@]}"; do
+        port_open "${PORT[$service]}" &&
+            die "port ${PORT[$service]} ($service) is already in use; is Gatehouse already running?"
+    done
+
+    kafka_started=1  # from here on, cleanup stops Kafka even if start fails half-way
+    "$KAFKA" start
+
+    for service in "${SERVICES[@]}"; do
+        "$VENV/bin/gatehouse" migrate "$service"
+    done
+    for service in "${SERVICES[@]}"; do
+        start_service "$service"
+    done
+    for service in "${SERVICES[@]}"; do
+        wait_ready "$service"
+    done
+    print_banner
+
+    # Stay up until a service exits (or Ctrl-C / TERM).
+    local died status=0
+    wait -n -p died "${PID[@]}" || status=$?
+    for service in "${SERVICES[@]}"; do
+        [[ "${PID[$service]}" == "${died:-}" ]] &&
+            echo "run.sh: $service exited (status $status); stopping the rest" >&2
+    done
+    exit 1
+}
+
+main "$@"

@@ -8,10 +8,10 @@ in the background, and ``/readyz`` says when everything is reachable.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -27,6 +27,8 @@ from gatehouse.settings import ServiceSettings
 __all__ = ["ConsumerSpec", "Readiness", "ServiceRuntime"]
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_STEP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -106,17 +108,20 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self._run_messaging(), name=f"{self.name}-kafka"))
 
     async def stop(self) -> None:
+        """Stop the background work; every step is bounded so shutdown never hangs."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_STEP_SECONDS)
+            if pending:
+                log.warning("background tasks did not stop in time",
+                            extra={"tasks": [task.get_name() for task in pending]})
         self._tasks.clear()
         if self.relay is not None:
-            await self.relay.close()
+            await _bounded(self.relay.close(), "outbox relay close")
         if self._admin is not None:
-            await self._admin.close()
-        await self.database.dispose()
+            await _bounded(self._admin.close(), "Kafka admin close")
+        await _bounded(self.database.dispose(), "database dispose")
 
     async def readiness(self) -> Readiness:
         try:
@@ -161,6 +166,15 @@ class ServiceRuntime:
                                          client_id=self.name)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+async def _bounded(step: Coroutine[Any, Any, None], what: str) -> None:
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_STEP_SECONDS)
+    except TimeoutError:
+        log.warning("shutdown step did not finish in time", extra={"step": what})
+    except Exception:
+        log.warning("shutdown step failed", exc_info=True, extra={"step": what})
 
 
 @dataclass(frozen=True)
