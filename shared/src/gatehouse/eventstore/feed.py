@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Label, Row, literal_column, select
+from sqlalchemy import Label, Row, Select, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.envelope import EventEnvelope
@@ -71,17 +71,15 @@ class GapFreeFeedReader:
         if connection.dialect.name != "postgresql":
             return await self._read_serialised(connection, after_position)
         snapshot_text: Label[str] = literal_column("pg_current_snapshot()::text").label("snapshot")
-        query = (
-            select(events, snapshot_text)
-            .where(events.c.position > after_position)
-            .order_by(events.c.position)
-            .limit(self.page_size)
-        )
-        rows = list(await connection.execute(query))
+        rows = list(await connection.execute(self._page(after_position).add_columns(snapshot_text)))
         if not rows:
             snapshot_row = await connection.execute(select(snapshot_text))
             return self._settle([], after_position, Snapshot.parse(snapshot_row.scalar_one()))
         return self._settle(rows, after_position, Snapshot.parse(rows[0].snapshot))
+
+    def _page(self, after_position: int) -> Select[Any]:
+        return (select(events).where(events.c.position > after_position)
+                .order_by(events.c.position).limit(self.page_size))
 
     def _settle(self, rows: list[Row[Any]], after_position: int, snapshot: Snapshot) -> FeedPage:
         accepted: list[EventEnvelope] = []
@@ -102,13 +100,8 @@ class GapFreeFeedReader:
         return snapshot.finished(self._gap.writers)
 
     async def _read_serialised(self, connection: AsyncConnection, after_position: int) -> FeedPage:
-        query = (
-            select(events)
-            .where(events.c.position > after_position)
-            .order_by(events.c.position)
-            .limit(self.page_size)
-        )
-        page = [envelope_from_row(row, self.source) for row in await connection.execute(query)]
+        rows = await connection.execute(self._page(after_position))
+        page = [envelope_from_row(row, self.source) for row in rows]
         last = page[-1].position if page else after_position
         assert last is not None
         return FeedPage(page, last, waiting_at=None)

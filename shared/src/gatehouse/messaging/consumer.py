@@ -117,12 +117,7 @@ class TrackingConsumer:
     async def _process_partition_batch(self, partition: TopicPartition,
                                        records: list[ConsumerRecord[bytes, bytes]]) -> None:
         try:
-            async with self._transaction() as connection:
-                tracker = _StreamTracker(self.name)
-                for record in records:
-                    await self._apply(connection, tracker, record)
-                await tracker.save(connection)
-                await self._save_offset(connection, partition, records[-1].offset + 1)
+            await self._apply_in_transaction(partition, records)
             return
         except _DatabaseUnavailable:
             raise
@@ -140,11 +135,7 @@ class TrackingConsumer:
         error: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                async with self._transaction() as connection:
-                    tracker = _StreamTracker(self.name)
-                    await self._apply(connection, tracker, record)
-                    await tracker.save(connection)
-                    await self._save_offset(connection, partition, record.offset + 1)
+                await self._apply_in_transaction(partition, [record])
                 return
             except _DatabaseUnavailable:
                 raise
@@ -157,6 +148,16 @@ class TrackingConsumer:
                     await asyncio.sleep(self._retry_backoff * attempt)
         assert error is not None
         await self._dead_letter(partition, record, error)
+
+    async def _apply_in_transaction(self, partition: TopicPartition,
+                                    records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply records, their streams' versions and the partition's offset in one transaction."""
+        async with self._transaction() as connection:
+            tracker = _StreamTracker(self.name)
+            for record in records:
+                await self._apply(connection, tracker, record)
+            await tracker.save(connection)
+            await self._save_offset(connection, partition, records[-1].offset + 1)
 
     async def _apply(self, connection: AsyncConnection, tracker: _StreamTracker,
                      record: ConsumerRecord[bytes, bytes]) -> None:
