@@ -127,7 +127,7 @@ print_banner() {
     TOKEN=\$(.venv/bin/gatehouse token --sub alice --role requester)
 
   Request a project, then see it in the portfolio:
-    curl -s -X POST http://127.0.0.1:$i/v1/projects -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"title":"New CRM","description":"Replace the legacy CRM","sponsor":"carol","business_unit":"Sales","project_type":"standard","estimated_cost":{"amount":"250000.00","currency":"EUR"}}'
+    curl -s -X POST http://127.0.0.1:$i/v1/projects -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"title":"New CRM","description":"Replace the legacy CRM","sponsor":"carol","business_unit":"Sales","project_type":"standard","estimated_cost":{"amount":"250000.00","currency":"EUR"},"start_date":"2027-01-04","target_date":"2027-09-30","expected_benefits":"Halve quote-to-order time","risk_level":"medium"}'
     curl -s http://127.0.0.1:$r/v1/portfolio -H "Authorization: Bearer \$TOKEN"
 
   Stop: Ctrl-C

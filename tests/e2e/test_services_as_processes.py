@@ -95,7 +95,11 @@ async def test_make_run_slice_works_over_http_and_stops_cleanly(deployment: Depl
                                         "sponsor": "carol", "business_unit": "Sales",
                                         "project_type": "standard",
                                         "estimated_cost": {"amount": "250000.00",
-                                                           "currency": "EUR"}})
+                                                           "currency": "EUR"},
+                                        "start_date": "2027-01-04",
+                                        "target_date": "2027-09-30",
+                                        "expected_benefits": "Faster quotes",
+                                        "risk_level": "medium"})
         assert created.status_code == 201, created.text
         project_id = created.json()["id"]
 

@@ -68,7 +68,9 @@ async def test_a_requested_project_reaches_reporting_and_governance_through_kafk
     created = await gatehouse.intake.client.post("/v1/projects", headers=alice, json={
         "title": "New CRM", "description": "Replace the legacy CRM", "sponsor": "carol",
         "business_unit": "Sales", "project_type": "standard",
-        "estimated_cost": {"amount": "250000.00", "currency": "EUR"}})
+        "estimated_cost": {"amount": "250000.00", "currency": "EUR"},
+        "start_date": "2027-01-04", "target_date": "2027-09-30",
+        "expected_benefits": "Faster quotes", "risk_level": "medium"})
     assert created.status_code == 201
     project_id = created.json()["id"]
 
@@ -109,7 +111,9 @@ async def test_many_projects_are_each_counted_once(gatehouse: Gatehouse) -> None
         response = await gatehouse.intake.client.post("/v1/projects", headers=alice, json={
             "title": f"Project {n}", "description": "d", "sponsor": "carol",
             "business_unit": "BU" + str(n % 3), "project_type": "standard",
-            "estimated_cost": {"amount": "1000.50", "currency": "USD"}})
+            "estimated_cost": {"amount": "1000.50", "currency": "USD"},
+            "start_date": "2027-01-04", "target_date": "2027-09-30",
+            "expected_benefits": "b", "risk_level": "low"})
         assert response.status_code == 201
 
     await asyncio.gather(*(request(n) for n in range(30)))

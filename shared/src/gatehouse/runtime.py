@@ -142,9 +142,12 @@ class ServiceRuntime:
         try:
             await asyncio.gather(*workers)
         finally:
+            # A cancelled gather has already cancelled its workers; cancelling them again would
+            # interrupt their own cleanup (stopping Kafka clients) and leave tasks behind.
             for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+                if not worker.done() and not worker.cancelling():
+                    worker.cancel()
+            await asyncio.wait(workers)
 
     async def _ensure_topics(self) -> None:
         assert self._admin is not None

@@ -28,6 +28,14 @@ class UnitOfWork:
     registry: EventRegistry
     metadata: EventMetadata
 
+    @classmethod
+    def on(cls, connection: AsyncConnection, event_store: EventStore, registry: EventRegistry, *,
+           actor: str | None, causation_id: str | None = None) -> UnitOfWork:
+        """A unit of work inside a transaction someone else owns (e.g. an idempotent command)."""
+        return cls(connection, event_store, registry,
+                   EventMetadata(actor=actor, correlation_id=correlation_id.get(),
+                                 causation_id=causation_id))
+
     async def load(self, stream_id: str) -> list[tuple[DomainEvent, EventEnvelope]]:
         """The stream's events, decoded, with their envelopes (versions, times, actors)."""
         envelopes = await self.event_store.load_stream(self.connection, stream_id)
@@ -47,7 +55,6 @@ class UnitOfWork:
 async def unit_of_work(database: Database, event_store: EventStore, registry: EventRegistry, *,
                        actor: str | None, causation_id: str | None = None
                        ) -> AsyncIterator[UnitOfWork]:
-    metadata = EventMetadata(actor=actor, correlation_id=correlation_id.get(),
-                             causation_id=causation_id)
     async with database.transaction() as connection:
-        yield UnitOfWork(connection, event_store, registry, metadata)
+        yield UnitOfWork.on(connection, event_store, registry, actor=actor,
+                            causation_id=causation_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import upsert
 from gatehouse.events.envelope import EventEnvelope
-from gatehouse.events.intake import ProjectRequested, intake_events
+from gatehouse.events.intake import ProjectRequested, ProjectTransitioned, intake_events
 from governance.tables import known_projects
 
 __all__ = ["apply_intake_event"]
@@ -24,3 +25,10 @@ async def apply_intake_event(connection: AsyncConnection, envelope: EventEnvelop
                 "project_type": event.project_type, "status": "draft",
                 "updated_at": envelope.time, "version": envelope.stream_version,
             }, key=["project_id"])
+        case ProjectTransitioned():
+            # The stage once the project is in delivery, its demand status before that.
+            await connection.execute(
+                update(known_projects)
+                .where(known_projects.c.project_id == event.project_id)
+                .values(status=event.to_stage or event.to_status, updated_at=envelope.time,
+                        version=envelope.stream_version))

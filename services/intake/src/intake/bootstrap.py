@@ -6,9 +6,10 @@ from pathlib import Path
 
 from gatehouse import migrations
 from gatehouse.events import intake as intake_events
-from gatehouse.events.topics import intake_events_topic
+from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.eventstore.store import EventStore
-from gatehouse.runtime import ServiceRuntime
+from gatehouse.runtime import ConsumerSpec, ServiceRuntime
+from intake.handlers import gate_decision_handler
 from intake.settings import IntakeSettings
 
 __all__ = ["MIGRATIONS", "build_runtime", "migrate"]
@@ -17,9 +18,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build_runtime(settings: IntakeSettings) -> ServiceRuntime:
-    store = EventStore(source=intake_events.SOURCE,
-                       topic=intake_events_topic(settings.topic_namespace))
-    return ServiceRuntime.build(name="intake", settings=settings, event_store=store)
+    namespace = settings.topic_namespace
+    store = EventStore(source=intake_events.SOURCE, topic=intake_events_topic(namespace))
+    gate_decisions = ConsumerSpec(name="intake.gate-decisions",
+                                  topics=[governance_events_topic(namespace)],
+                                  handler=gate_decision_handler(store))
+    return ServiceRuntime.build(name="intake", settings=settings, event_store=store,
+                                consumer_specs=[gate_decisions])
 
 
 def migrate(settings: IntakeSettings | None = None) -> None:

@@ -1,25 +1,67 @@
-"""Request and response bodies of the intake API."""
+"""Request and response bodies of the intake API.
+
+Every request body forbids unknown fields; a 422 names each field that is wrong.
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gatehouse.iso4217 import CURRENCY_CODES
 
-__all__ = ["MoneyBody", "ProjectRequestBody", "ProjectView"]
+__all__ = [
+    "AdvanceBody",
+    "CustomFieldBody",
+    "CustomFieldsBody",
+    "CustomFieldsView",
+    "MoneyBody",
+    "ProjectPageView",
+    "ProjectPatchBody",
+    "ProjectRequestBody",
+    "ProjectSummary",
+    "ProjectView",
+    "RaidCloseBody",
+    "RaidItemBody",
+    "RaidItemPatchBody",
+    "RaidItemView",
+    "ReasonBody",
+    "ScoreBody",
+    "ScoreView",
+    "ScoringModelBody",
+    "ScoringModelView",
+    "StatusReportBody",
+    "StatusReportView",
+    "StepBody",
+    "TolerancesBody",
+]
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+Rag = Literal["green", "amber", "red"]
+RiskLevel = Literal["low", "medium", "high", "critical"]
+Rating1to5 = Annotated[int, Field(ge=1, le=5)]
 
 
-class MoneyBody(BaseModel):
+class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+class MoneyBody(_Body):
     amount: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2,
                                      description="Decimal amount, e.g. \"250000.00\"")]
     currency: Annotated[str, Field(description="ISO 4217 code, e.g. EUR",
@@ -33,17 +75,238 @@ class MoneyBody(BaseModel):
         return value
 
 
-class ProjectRequestBody(BaseModel):
-    """A new project request (demand)."""
+class TolerancesBody(_Body):
+    cost_percent: Annotated[Decimal, Field(ge=0, le=1000, decimal_places=2,
+                                           description="Allowed cost overrun, % of baseline")]
+    schedule_days: Annotated[int, Field(ge=0, le=3650,
+                                        description="Allowed delay of the end date, days")]
 
-    model_config = ConfigDict(extra="forbid")
+
+def _target_not_before_start(value: date | None, info: ValidationInfo) -> date | None:
+    start = info.data.get("start_date")
+    if value is not None and start is not None and value < start:
+        raise ValueError(f"the target date {value} is before the start date {start}")
+    return value
+
+
+class ProjectRequestBody(_Body):
+    """A new project request (demand)."""
 
     title: ShortText
     description: LongText
-    sponsor: ShortText
+    sponsor: Annotated[ShortText, Field(description="User id of the sponsor")]
     business_unit: ShortText
-    project_type: Annotated[Key, Field(description="Key of the project type, e.g. standard")]
+    project_type: Annotated[Key, Field(description="Key of the project type; governance's "
+                                       "gate templates are chosen by it", examples=["standard"])]
     estimated_cost: MoneyBody
+    start_date: date
+    target_date: date
+    expected_benefits: LongText
+    risk_level: RiskLevel
+    strategic_objectives: Annotated[list[ShortText], Field(max_length=20)] = []
+    custom: Annotated[dict[str, Any], Field(
+        max_length=100, description="Values of the custom fields (see /v1/custom-fields)")] = {}
+    tolerances: TolerancesBody | None = None
+
+    _check_dates = field_validator("target_date")(_target_not_before_start)
+
+
+class ProjectPatchBody(_Body):
+    """Changes to a draft or recycled request; only the fields sent change.
+
+    ``custom`` is merged into the current values; a custom value set to null is removed.
+    """
+
+    title: ShortText | None = None
+    description: LongText | None = None
+    sponsor: ShortText | None = None
+    business_unit: ShortText | None = None
+    project_type: Key | None = None
+    estimated_cost: MoneyBody | None = None
+    start_date: date | None = None
+    target_date: date | None = None
+    expected_benefits: LongText | None = None
+    risk_level: RiskLevel | None = None
+    strategic_objectives: Annotated[list[ShortText], Field(max_length=20)] | None = None
+    custom: Annotated[dict[str, Any], Field(max_length=100)] | None = None
+    tolerances: TolerancesBody | None = None
+
+    _check_dates = field_validator("target_date")(_target_not_before_start)
+
+    @model_validator(mode="after")
+    def _no_nulls_but_custom_values(self) -> ProjectPatchBody:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: may not be null; leave it out to keep it")
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+
+class StepBody(_Body):
+    """An optional note on a lifecycle step."""
+
+    reason: Annotated[OptionalText, Field(description="Why (kept in the event)")] = ""
+
+
+class ReasonBody(_Body):
+    """A lifecycle step that needs a reason (defer, reject, hold, kill)."""
+
+    reason: LongText
+
+
+class AdvanceBody(_Body):
+    to_stage: Annotated[Literal["planning", "executing", "closing"], Field(
+        description="The next delivery stage (the one after the current stage)")]
+    reason: OptionalText = ""
+
+
+class ScoreBody(_Body):
+    model: Annotated[Key, Field(description="Key of the scoring model; its latest version "
+                                "is used and recorded")]
+    ratings: Annotated[dict[str, Annotated[Decimal, Field(ge=0, le=1000, decimal_places=2)]],
+                       Field(max_length=100)]
+    knockouts: Annotated[dict[str, bool], Field(max_length=100)] = {}
+    mandatory: Annotated[bool, Field(description="Regulatory or otherwise mandatory: ranks "
+                                     "first regardless of score")] = False
+    mandatory_reason: Annotated[OptionalText, Field(validate_default=True)] = ""
+    rationale: OptionalText = ""
+
+    @field_validator("mandatory_reason")
+    @classmethod
+    def _reason_for_mandatory(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("mandatory") and not value:
+            raise ValueError("say why the project is mandatory")
+        return value
+
+
+class StatusReportBody(_Body):
+    overall: Rag
+    schedule: Rag
+    cost: Rag
+    scope: Rag
+    summary: LongText
+    forecast_cost: MoneyBody
+    forecast_end_date: date
+
+
+class RaidItemBody(_Body):
+    kind: Literal["risk", "assumption", "issue", "dependency"]
+    title: ShortText
+    description: OptionalText = ""
+    owner: ShortText
+    probability: Annotated[Rating1to5 | None, Field(description="1-5, risks only")] = None
+    impact: Annotated[Rating1to5 | None, Field(description="1-5, risks and issues")] = None
+    due_date: date | None = None
+
+
+class RaidItemPatchBody(_Body):
+    title: ShortText | None = None
+    description: OptionalText | None = None
+    owner: ShortText | None = None
+    probability: Rating1to5 | None = None
+    impact: Rating1to5 | None = None
+    due_date: date | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> RaidItemPatchBody:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+
+class RaidCloseBody(_Body):
+    resolution: LongText
+
+
+class CustomFieldBody(_Body):
+    key: Key
+    label: ShortText
+    type: Literal["text", "integer", "number", "boolean", "date", "choice"]
+    required: bool = False
+    choices: Annotated[list[ShortText], Field(max_length=100)] = []
+    max_length: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    description: OptionalText = ""
+
+
+class CustomFieldsBody(_Body):
+    fields: Annotated[list[CustomFieldBody], Field(max_length=100)]
+
+
+class CriterionBody(_Body):
+    key: Key
+    name: ShortText
+    weight: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4)]
+    scale: Literal[5, 10]
+    description: OptionalText = ""
+
+
+class KnockoutBody(_Body):
+    key: Key
+    name: ShortText
+    description: OptionalText = ""
+
+
+class ScoringModelBody(_Body):
+    name: ShortText
+    description: OptionalText = ""
+    method: Literal["weighted", "wsjf"]
+    criteria: Annotated[list[CriterionBody], Field(max_length=50)] = []
+    knockouts: Annotated[list[KnockoutBody], Field(max_length=50)] = []
+
+
+# --- Views --------------------------------------------------------------------------------
+
+
+class ScoreView(BaseModel):
+    assessment_id: UUID
+    model_key: str
+    model_version: int
+    score: Decimal
+    knocked_out: bool
+    failed_knockouts: list[str]
+    mandatory: bool
+    mandatory_reason: str
+    ratings: dict[str, Decimal] | None = None
+    knockouts: dict[str, bool] | None = None
+    rationale: str | None = None
+    assessed_by: str | None = None
+    assessed_at: datetime | None = None
+
+
+class HealthView(BaseModel):
+    report_id: UUID
+    overall: str
+    schedule: str
+    cost: str
+    scope: str
+    summary: str
+    forecast_cost: MoneyBody
+    forecast_end_date: date
+
+
+class StatusReportView(HealthView):
+    reported_by: str
+    reported_at: datetime
+    tolerance_breaches: list[str]
+
+
+class RaidItemView(BaseModel):
+    id: UUID
+    kind: str
+    title: str
+    description: str
+    owner: str
+    probability: int | None
+    impact: int | None
+    due_date: date | None
+    open: bool
+    resolution: str
+
+
+class BaselineView(BaseModel):
+    cost: MoneyBody | None
+    end_date: date | None
 
 
 class ProjectView(BaseModel):
@@ -55,5 +318,60 @@ class ProjectView(BaseModel):
     project_type: str
     estimated_cost: MoneyBody
     requested_by: str
+    start_date: date | None
+    target_date: date | None
+    expected_benefits: str
+    risk_level: str
+    strategic_objectives: list[str]
+    custom: dict[str, Any]
+    tolerances: TolerancesBody
     status: str
+    stage: str | None
+    baseline: BaselineView | None
+    score: ScoreView | None
+    health: HealthView | None
+    tolerance_breaches: list[str]
+    open_raid_items: int
+    allowed_actions: list[str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ProjectSummary(BaseModel):
+    id: UUID
+    title: str
+    status: str
+    stage: str | None
+    business_unit: str
+    project_type: str
+    sponsor: str
+    requested_by: str
+    estimated_cost: MoneyBody
+    target_date: date | None
+    score: Decimal | None
+    scoring_model: str | None
+    knocked_out: bool
+    mandatory: bool
+    rag: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ProjectPageView(BaseModel):
+    items: list[ProjectSummary]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on "
+                                    "the last page")
+
+
+class CustomFieldsView(BaseModel):
+    fields: list[CustomFieldBody]
+    version: int
+
+
+class ScoringModelView(ScoringModelBody):
+    model_config = ConfigDict(extra="ignore")
+
+    key: str
     version: int

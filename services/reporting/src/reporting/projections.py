@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import upsert
 from gatehouse.events.envelope import EventEnvelope
-from gatehouse.events.intake import ProjectRequested, intake_events
+from gatehouse.events.intake import ProjectRequested, ProjectTransitioned, intake_events
 from reporting.tables import portfolio_projects
 
 __all__ = ["apply_to_portfolio"]
@@ -40,3 +41,9 @@ async def apply_to_portfolio(connection: AsyncConnection, envelope: EventEnvelop
                 "updated_at": envelope.time,
                 "version": envelope.stream_version,
             }, key=["project_id"])
+        case ProjectTransitioned():
+            await connection.execute(
+                update(portfolio_projects)
+                .where(portfolio_projects.c.project_id == event.project_id)
+                .values(demand_status=event.to_status, updated_at=envelope.time,
+                        version=envelope.stream_version))

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["create_event_store_v1", "drop_event_store_v1"]
+__all__ = ["create_event_store_v1", "create_idempotency_keys_v1", "drop_event_store_v1",
+           "drop_idempotency_keys_v1"]
 
 _position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _json = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -85,3 +86,24 @@ def drop_event_store_v1() -> None:
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
     op.drop_table("outbox")
     op.drop_table("events")
+
+
+def create_idempotency_keys_v1() -> None:
+    """The stored responses of requests sent with an ``Idempotency-Key`` (see idempotency.py)."""
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("principal", sa.String(200), nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("headers", _json, nullable=False),
+        sa.Column("body", _json, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("principal", "key", name="pk_idempotency_keys"),
+    )
+    op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
+
+
+def drop_idempotency_keys_v1() -> None:
+    op.drop_table("idempotency_keys")

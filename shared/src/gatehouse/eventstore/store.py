@@ -132,6 +132,14 @@ class EventStore:
         )
         return int((await connection.execute(query)).scalar_one())
 
+    async def stream_ids(self, connection: AsyncConnection, *, prefix: str) -> list[str]:
+        """The ids of the streams whose id starts with ``prefix``, sorted."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = (select(events.c.stream_id).distinct()
+                 .where(events.c.stream_id.like(f"{escaped}%", escape="\\"))
+                 .order_by(events.c.stream_id))
+        return list((await connection.execute(query)).scalars())
+
     async def load_stream(
         self, connection: AsyncConnection, stream_id: str, *, after_version: int = 0
     ) -> list[EventEnvelope]:

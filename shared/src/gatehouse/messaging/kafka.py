@@ -39,16 +39,14 @@ class KafkaAdmin:
     def __init__(self, bootstrap_servers: str, *, client_id: str) -> None:
         self._client = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
                                            client_id=client_id, request_timeout_ms=10000)
-        self._started = False
 
     async def start(self) -> None:
         await self._client.start()
-        self._started = True
 
     async def close(self) -> None:
-        if self._started:
-            await self._client.close()
-            self._started = False
+        # Also after a start that failed or was cancelled half-way: bootstrapping may already
+        # have opened connections and a metadata task.
+        await self._client.close()
 
     async def ensure_topics(self, topics: Iterable[str], *, partitions: int) -> None:
         """Create the topics that do not exist yet, one partition count, retention unlimited."""

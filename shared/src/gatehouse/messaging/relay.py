@@ -119,8 +119,11 @@ class OutboxRelay:
         while True:
             self._wake.clear()
             await self.publish_pending()
+            # Not wait_for: on Python 3.11 it can swallow a cancellation that arrives as the
+            # wait ends, and the relay would outlive its service's shutdown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle_poll_interval)
+                async with asyncio.timeout(self._idle_poll_interval):
+                    await self._wake.wait()
 
     async def _fetch_pending(self) -> list[PendingEvent]:
         query = (

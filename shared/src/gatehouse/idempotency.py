@@ -1,0 +1,176 @@
+"""Idempotency keys: a retried request gets the response of the first, nothing runs twice.
+
+A client sends ``Idempotency-Key``. The first response to a request with that key (per caller)
+is stored in the same transaction as the command's events. A retry with the same key and the
+same request gets the stored response; the same key with a different request is a 422. Keys
+are kept for ``retention`` (24 hours by default); expired keys are purged as new ones arrive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    select,
+    tuple_,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatehouse.errors import InvalidInput
+from gatehouse.eventstore.schema import NAMING_CONVENTION, Json
+
+__all__ = [
+    "DEFAULT_RETENTION",
+    "IdempotencyKeyRace",
+    "IdempotencyKeyReused",
+    "IdempotencyStore",
+    "StoredResponse",
+    "fingerprint",
+    "idempotency_keys",
+    "idempotency_metadata",
+    "include_idempotency_tables",
+]
+
+DEFAULT_RETENTION = timedelta(hours=24)
+PURGE_BATCH = 100
+
+idempotency_metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    idempotency_metadata,
+    Column("principal", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("headers", Json, nullable=False),
+    Column("body", Json, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+def include_idempotency_tables(metadata: MetaData) -> MetaData:
+    """Copy the idempotency table into a service's metadata."""
+    idempotency_keys.to_metadata(metadata)
+    return metadata
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """What makes two requests "the same": method, path and body, as a sha256 hex digest.
+
+    A JSON body is compared by value: key order and whitespace do not matter.
+    """
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):  # not JSON (ValueError covers bad UTF-8 too)
+        canonical = body
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode(), canonical):
+        digest.update(len(part).to_bytes(8, "big"))  # length-prefixed: parts cannot run together
+        digest.update(part)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """The response sent to the first request with a key, as it is replayed to a retry."""
+
+    status_code: int
+    headers: dict[str, str]
+    body: Any
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """422: the key was already used for a different request."""
+
+    slug, title = "idempotency-key-reused", "Idempotency key reused"
+
+    def __init__(self) -> None:
+        message = ("this Idempotency-Key was already used with a different request; send a new "
+                   "key with a new request")
+        super().__init__(f"Idempotency-Key: {message}",
+                         errors=[{"field": "Idempotency-Key", "in": "header", "message": message,
+                                  "type": "idempotency_key_reused"}])
+
+
+class IdempotencyKeyRace(Exception):
+    """A concurrent request with the same key recorded its response first.
+
+    The caller's transaction is unusable (PostgreSQL aborts it): roll it back and look the key
+    up again, which now finds the winner's response.
+    """
+
+
+class IdempotencyStore:
+    """Reads and writes the ``idempotency_keys`` table, in the caller's transaction."""
+
+    def __init__(self, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self.retention = retention
+
+    async def lookup(self, connection: AsyncConnection, *, principal: str, key: str,
+                     fingerprint: str) -> StoredResponse | None:
+        """The stored response for this key; None when there is none or it expired.
+
+        Raises IdempotencyKeyReused when the key is live but was used for another request.
+        """
+        row = (await connection.execute(
+            select(idempotency_keys).where(idempotency_keys.c.principal == principal,
+                                           idempotency_keys.c.key == key))).first()
+        if row is None or _aware(row.expires_at) <= datetime.now(UTC):
+            return None
+        if row.fingerprint != fingerprint:
+            raise IdempotencyKeyReused()
+        return StoredResponse(row.status_code, dict(row.headers), row.body)
+
+    async def record(self, connection: AsyncConnection, *, principal: str, key: str,
+                     fingerprint: str, response: StoredResponse) -> None:
+        """Store the response for this key, replacing an expired one; purge expired keys.
+
+        Raises IdempotencyKeyRace when a live record for the key exists (a concurrent request
+        with the same key committed first).
+        """
+        now = datetime.now(UTC)
+        await connection.execute(delete(idempotency_keys).where(
+            idempotency_keys.c.principal == principal, idempotency_keys.c.key == key,
+            idempotency_keys.c.expires_at <= now))
+        try:
+            await connection.execute(idempotency_keys.insert().values(
+                principal=principal, key=key, fingerprint=fingerprint,
+                status_code=response.status_code, headers=response.headers,
+                body=response.body, created_at=now, expires_at=now + self.retention))
+        except IntegrityError as error:
+            raise IdempotencyKeyRace(f"{principal}/{key}") from error
+        await self.purge_expired(connection, now=now)
+
+    async def purge_expired(self, connection: AsyncConnection, *, now: datetime | None = None,
+                            limit: int = PURGE_BATCH) -> int:
+        """Delete up to ``limit`` of the oldest expired keys; return how many were deleted.
+
+        On PostgreSQL rows another transaction is deleting are skipped, so concurrent purges
+        neither wait for each other nor deadlock.
+        """
+        oldest = (select(idempotency_keys.c.principal, idempotency_keys.c.key)
+                  .where(idempotency_keys.c.expires_at <= (now or datetime.now(UTC)))
+                  .order_by(idempotency_keys.c.expires_at).limit(limit)
+                  .with_for_update(skip_locked=True))  # ignored on SQLite: writers are serial
+        result = await connection.execute(delete(idempotency_keys).where(
+            tuple_(idempotency_keys.c.principal, idempotency_keys.c.key).in_(oldest)))
+        return result.rowcount
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
