@@ -226,3 +226,49 @@ async def test_raid_and_status_changes_need_if_match(intake: Intake) -> None:
         response = await intake.client.post(f"/v1/projects/{project_id}/{path}", json=body,
                                              headers=intake.pmo)
         assert_problem(response, 428)
+
+
+@pytest.mark.parametrize(("path", "method", "body", "field"), [
+    ("tolerances", "PUT", {"cost_percent": "-5", "schedule_days": 30}, "cost_percent"),
+    ("tolerances", "PUT", {"cost_percent": "10", "schedule_days": "a month"}, "schedule_days"),
+    ("tolerances", "PUT", {"cost_percent": "10"}, "schedule_days"),
+    ("tolerances", "PUT", {"cost_percent": "10", "schedule_days": 30, "scope": 1}, "scope"),
+    ("advance", "POST", {"to_stage": "designing"}, "to_stage"),
+    ("advance", "POST", {"to_stage": "planning", "when": "now"}, "when"),
+])
+async def test_invalid_tolerances_and_stage_changes_are_refused_and_write_nothing(
+        intake: Intake, path: str, method: str, body: dict[str, Any], field: str) -> None:
+    project_id = await approved_project(intake)
+    before = await intake.row_counts()
+
+    response = await intake.act(project_id, path, body, method=method, expect=None)
+
+    assert_problem(response, 422, field=field)
+    assert await intake.row_counts() == before
+
+
+async def test_closing_a_raid_item_needs_a_resolution(intake: Intake) -> None:
+    project_id = await intake.new_project()
+    issue = (await intake.act(project_id, "raid", {
+        "kind": "issue", "title": "No test data", "owner": "dave"}, expect=201)).json()
+    before = await intake.row_counts()
+
+    response = await intake.act(project_id, f"raid/{issue['id']}/close", {"resolution": " "},
+                                expect=None)
+
+    assert_problem(response, 422, field="resolution")
+    assert await intake.row_counts() == before
+
+
+async def test_the_sponsor_reports_status_and_logs_raid_items_but_a_stranger_may_not(
+        intake: Intake) -> None:
+    project_id = await approved_project(intake)
+    issue = {"kind": "issue", "title": "Late", "owner": "dave"}
+
+    await intake.act(project_id, "status-reports", ON_TRACK, headers=intake.carol, expect=201)
+    await intake.act(project_id, "raid", issue, headers=intake.carol, expect=201)
+    before = await intake.row_counts()
+    for path, body in (("status-reports", ON_TRACK), ("raid", issue)):
+        refused = await intake.act(project_id, path, body, headers=intake.bob, expect=None)
+        assert_problem(refused, 403)
+    assert await intake.row_counts() == before
