@@ -33,6 +33,10 @@ async def test_a_requester_creates_a_project_and_reads_it_back(intake: Intake) -
     assert read.status_code == 200
     assert read.json() == body
     assert read.headers["etag"] == '"1"'
+    listed = (await intake.client.get("/v1/projects", headers=intake.alice)).json()["items"]
+    assert [(item["id"], item["created_at"]) for item in listed] == [
+        (body["id"], body["created_at"])]
+    assert body["created_at"].endswith("Z")
 
 
 @pytest.mark.parametrize(("change", "field"), [

@@ -114,6 +114,7 @@ async def test_the_service_computes_weighted_and_wsjf_scores_and_records_the_mod
     assert [entry["score"] for entry in history] == ["72.50", "3.20"]
     assert history[0]["ratings"] == {"alignment": "4", "value": "5"}
     assert history[0]["assessed_by"] == "pat"
+    assert weighted.json() == history[0]
     assert (await intake.read(project_id)).json()["score"]["model_key"] == "wsjf"
 
 

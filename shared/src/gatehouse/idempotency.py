@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatehouse.database import UtcDateTime
 from gatehouse.errors import InvalidInput
 from gatehouse.eventstore.schema import NAMING_CONVENTION, Json
 
@@ -57,8 +57,8 @@ idempotency_keys = Table(
     Column("status_code", Integer, nullable=False),
     Column("headers", Json, nullable=False),
     Column("body", Json, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
 
 
@@ -129,7 +129,7 @@ class IdempotencyStore:
         row = (await connection.execute(
             select(idempotency_keys).where(idempotency_keys.c.principal == principal,
                                            idempotency_keys.c.key == key))).first()
-        if row is None or _aware(row.expires_at) <= datetime.now(UTC):
+        if row is None or row.expires_at <= datetime.now(UTC):
             return None
         if row.fingerprint != fingerprint:
             raise IdempotencyKeyReused()
@@ -170,7 +170,3 @@ class IdempotencyStore:
             tuple_(idempotency_keys.c.principal, idempotency_keys.c.key).in_(oldest)))
         return result.rowcount
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Uuid
+from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid
 
+from gatehouse.database import UtcDateTime
 from gatehouse.eventstore.schema import NAMING_CONVENTION, include_event_store_tables
 
 __all__ = ["known_projects", "metadata"]
@@ -21,6 +22,6 @@ known_projects = Table(
     Column("business_unit", String(200), nullable=False),
     Column("project_type", String(64), nullable=False),
     Column("status", String(32), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
 )

@@ -305,8 +305,9 @@ async def score_project(project_id: UUID, body: ScoreBody, principal: CurrentPri
             assessment=Assessment(ratings=body.ratings, knockouts=body.knockouts),
             mandatory=body.mandatory, mandatory_reason=body.mandatory_reason,
             rationale=body.rationale, uow=uow, expected=expected, actor=_actor(principal))
-        assert result.project.score is not None
-        view = _score_view(result.project)
+        view = _score_view(result.project).model_copy(update={
+            "ratings": body.ratings, "knockouts": body.knockouts, "rationale": body.rationale,
+            "assessed_by": principal.subject, "assessed_at": result.updated_at})
         return CommandResponse(201, view.model_dump(mode="json"), {
             "ETag": _etag(result.version),
             "Location": str(request.url_for("list_scores", project_id=project_id))})

@@ -8,7 +8,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     Integer,
     MetaData,
     Numeric,
@@ -17,6 +16,7 @@ from sqlalchemy import (
     Uuid,
 )
 
+from gatehouse.database import UtcDateTime
 from gatehouse.eventstore.schema import NAMING_CONVENTION, Position, include_event_store_tables
 from gatehouse.idempotency import include_idempotency_tables
 
@@ -46,7 +46,7 @@ project_registry = Table(
     Column("mandatory", Boolean, nullable=False),
     Column("rag", String(8), nullable=True),
     Column("created_position", Position, nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -56,11 +56,8 @@ async def portfolio(connection: AsyncConnection) -> PortfolioSummary:
 
 
 def _project(row: Any) -> PortfolioProject:
-    requested_at: datetime = row.requested_at
-    if requested_at.tzinfo is None:
-        requested_at = requested_at.replace(tzinfo=UTC)
     return PortfolioProject(
         id=row.project_id, title=row.title, sponsor=row.sponsor, business_unit=row.business_unit,
         project_type=row.project_type, estimated_cost_amount=Decimal(row.estimated_cost_amount),
         estimated_cost_currency=row.estimated_cost_currency, demand_status=row.demand_status,
-        requested_by=row.requested_by, requested_at=requested_at)
+        requested_by=row.requested_by, requested_at=row.requested_at)

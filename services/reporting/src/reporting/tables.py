@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Numeric, String, Table, Uuid
+from sqlalchemy import Column, Index, Integer, MetaData, Numeric, String, Table, Uuid
 
+from gatehouse.database import UtcDateTime
 from gatehouse.eventstore.schema import NAMING_CONVENTION, include_event_store_tables
 
 __all__ = ["metadata", "portfolio_projects"]
@@ -22,8 +23,8 @@ portfolio_projects = Table(
     Column("estimated_cost_currency", String(3), nullable=False),
     Column("demand_status", String(32), nullable=False),
     Column("requested_by", String(200), nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
     Index("ix_portfolio_projects_requested_at", "requested_at"),
 )

@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +22,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+from gatehouse.database import UtcDateTime
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -60,7 +61,7 @@ events = Table(
     Column("type", String(200), nullable=False),
     Column("schema_version", Integer, nullable=False),
     Column("data", Json, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
     Column("correlation_id", String(200)),
     Column("causation_id", String(200)),
     Column("actor", String(200)),
@@ -73,7 +74,7 @@ outbox = Table(
     event_store_metadata,
     Column("position", Position, ForeignKey("events.position"), primary_key=True),
     Column("topic", String(255), nullable=False),
-    Column("published_at", DateTime(timezone=True)),
+    Column("published_at", UtcDateTime),
     Index("ix_outbox_unpublished", "position",
           postgresql_where=text("published_at IS NULL"),
           sqlite_where=text("published_at IS NULL")),
@@ -94,7 +95,7 @@ consumer_offsets = Table(
     Column("topic", String(255), primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 dead_letters = Table(
@@ -108,7 +109,7 @@ dead_letters = Table(
     Column("event_id", String(200)),
     Column("stream_id", String(200)),
     Column("error", Text, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
     sqlite_autoincrement=True,
 )
 

@@ -153,14 +153,11 @@ class EventStore:
 
 
 def envelope_from_row(row: Row[Any], source: str) -> EventEnvelope:
-    recorded_at: datetime = row.recorded_at
-    if recorded_at.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC.
-        recorded_at = recorded_at.replace(tzinfo=UTC)
     return EventEnvelope(
         id=row.event_id,
         source=source,
         type=row.type,
-        time=recorded_at,
+        time=row.recorded_at,
         subject=row.stream_id,
         data=row.data,
         stream_id=row.stream_id,
