@@ -7,6 +7,7 @@ and ``gatehouse token`` share. Production deployments point the services at thei
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gatehouse.errors import Forbidden, Unauthenticated
 
-__all__ = ["DevIssuer", "Principal", "Role", "TokenVerifier"]
+__all__ = ["ROLE_NAME", "DevIssuer", "Principal", "Role", "TokenVerifier"]
 
 ALGORITHM = "ES256"
 
@@ -35,10 +36,16 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's subject and roles."""
+    """Who is calling: the token's subject and roles.
+
+    ``roles`` are the roles Gatehouse itself knows (they open its endpoints); ``claimed_roles``
+    are every role the token carries, business roles too (``finance``), which a gate's
+    approver rule may name.
+    """
 
     subject: str
     roles: frozenset[Role]
+    claimed_roles: frozenset[str] = frozenset()
 
     def require(self, *roles: Role) -> None:
         """Allow when the principal holds any of ``roles``; otherwise 403."""
@@ -64,7 +71,7 @@ class DevIssuer:
         now = datetime.now(UTC)
         claims: dict[str, Any] = {
             "iss": self.issuer, "aud": self.audience, "sub": subject,
-            "roles": sorted(Role(role).value for role in roles),
+            "roles": sorted({_role_name(role) for role in roles}),
             "iat": now, "nbf": now, "exp": now + lifetime,
         }
         return jwt.encode(claims, self._private_key, algorithm=ALGORITHM)
@@ -93,8 +100,21 @@ class TokenVerifier:
         raw_roles = claims.get("roles", [])
         if not isinstance(raw_roles, list):
             raise Unauthenticated("the token's roles claim must be a list")
-        roles = frozenset(Role(role) for role in raw_roles if role in Role.__members__.values())
-        return Principal(subject=str(claims["sub"]), roles=roles)
+        claimed = frozenset(str(role) for role in raw_roles)
+        roles = frozenset(Role(role) for role in claimed if role in Role.__members__.values())
+        return Principal(subject=str(claims["sub"]), roles=roles, claimed_roles=claimed)
+
+
+ROLE_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+
+
+def _role_name(role: Role | str) -> str:
+    """A role for a token: Gatehouse's own, or a business role named like ``finance``."""
+    name = role.value if isinstance(role, Role) else str(role)
+    if not ROLE_NAME.fullmatch(name):
+        raise ValueError(f"role {name!r} is not a role name (lower case letters, digits, "
+                         "_ . -; starting with a letter)")
+    return name
 
 
 def _load_or_create_key(key_file: Path) -> ec.EllipticCurvePrivateKey:

@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from gatehouse.auth import DevIssuer, Role
+from gatehouse.auth import ROLE_NAME, DevIssuer, Role
 from gatehouse.settings import default_dev_key_file
 
 __all__ = ["main"]
@@ -22,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
 
     token = commands.add_parser("token", help="print a bearer token from the development issuer")
     token.add_argument("--sub", required=True, help="the subject (user id)")
-    token.add_argument("--role", action="append", required=True,
-                       choices=[role.value for role in Role], help="a role; repeat for several")
+    token.add_argument("--role", action="append", required=True, type=_role,
+                       help="a role; repeat for several: "
+                       + ", ".join(role.value for role in Role)
+                       + ", or a business role an approver rule names (e.g. finance)")
     token.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     token.add_argument("--key-file", type=Path, default=default_dev_key_file())
     token.add_argument("--issuer", default="gatehouse-dev")
@@ -46,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _role(value: str) -> str:
+    if not ROLE_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a role name (lower case letters, "
+                                         "digits, _ . -; starting with a letter)")
+    return value
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ The services' ETag is a strong ETag of the stream version, ``"7"``; a change sen
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.idempotency import IdempotencyKeyRace, IdempotencyStore, StoredResponse
 
 __all__ = [
+    "CONFLICT_ATTEMPTS",
     "IDEMPOTENCY_KEY_HEADER",
     "MAX_ATTEMPTS",
     "REPLAYED_HEADER",
@@ -37,6 +40,8 @@ __all__ = [
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_ATTEMPTS = 5
+# Enough for dozens of approvers voting on one review at the same moment.
+CONFLICT_ATTEMPTS = 100
 
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]{1,200}")
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*')
@@ -126,6 +131,37 @@ async def execute_command(
     request_fingerprint: str,
     run: Callable[[AsyncConnection], Awaitable[CommandResponse]],
     store: IdempotencyStore = _default_store,
+    conflict_attempts: int = CONFLICT_ATTEMPTS,
+) -> Response:
+    """Run ``run`` in one transaction and answer with its response, retrying on a lost race.
+
+    A command that loses the race for a stream (another command appended first: the store
+    raises ConcurrencyError) is run again from the start on the new state, after a short random
+    pause, up to ``conflict_attempts`` times. Run again, it sees what the winner did: a vote on a
+    review that the winner closed is refused, a stale If-Match answers 412. Only a command that
+    keeps losing raises ConcurrencyError (answered 409).
+    """
+    for attempt in range(1, conflict_attempts + 1):
+        try:
+            return await _execute_once(database, principal=principal,
+                                       idempotency_key=idempotency_key,
+                                       request_fingerprint=request_fingerprint, run=run,
+                                       store=store)
+        except ConcurrencyError:
+            if attempt == conflict_attempts:
+                raise
+            await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _execute_once(
+    database: Database,
+    *,
+    principal: str,
+    idempotency_key: str | None,
+    request_fingerprint: str,
+    run: Callable[[AsyncConnection], Awaitable[CommandResponse]],
+    store: IdempotencyStore,
 ) -> Response:
     """Run ``run`` in one transaction and answer with its response.
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -24,7 +25,7 @@ from gatehouse.messaging.relay import OutboxRelay
 from gatehouse.observability import Metrics
 from gatehouse.settings import ServiceSettings
 
-__all__ = ["ConsumerSpec", "Readiness", "ServiceRuntime"]
+__all__ = ["BackgroundJob", "Clock", "ConsumerSpec", "Readiness", "ServiceRuntime", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,24 @@ class ConsumerSpec:
     name: str
     topics: Sequence[str]
     handler: EventHandler
+
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class BackgroundJob:
+    """Work a service runs beside its routes that needs only its database (timers, sweeps).
+
+    ``run`` is started with the runtime and cancelled when it stops.
+    """
+
+    name: str
+    run: Callable[[ServiceRuntime], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,8 @@ class ServiceRuntime:
     verifier: TokenVerifier
     event_store: EventStore | None = None
     consumer_specs: Sequence[ConsumerSpec] = ()
+    jobs: Sequence[BackgroundJob] = ()
+    clock: Clock = utc_now
     relay: OutboxRelay | None = field(init=False, default=None)
     consumers: list[TrackingConsumer] = field(init=False, default_factory=list)
     topics_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
@@ -68,7 +89,8 @@ class ServiceRuntime:
 
     @classmethod
     def build(cls, *, name: str, settings: ServiceSettings, event_store: EventStore | None,
-              consumer_specs: Sequence[ConsumerSpec] = ()) -> ServiceRuntime:
+              consumer_specs: Sequence[ConsumerSpec] = (), jobs: Sequence[BackgroundJob] = (),
+              clock: Clock = utc_now) -> ServiceRuntime:
         issuer = DevIssuer(settings.auth_dev_key_file, issuer=settings.auth_issuer,
                            audience=settings.auth_audience)
         verifier = TokenVerifier(issuer.public_key(), issuer=settings.auth_issuer,
@@ -77,7 +99,7 @@ class ServiceRuntime:
                       database=Database.from_url(settings.database_url,
                                                  schema=settings.database_schema),
                       metrics=Metrics(name), verifier=verifier, event_store=event_store,
-                      consumer_specs=consumer_specs)
+                      consumer_specs=consumer_specs, jobs=jobs, clock=clock)
         if event_store is not None:
             runtime.relay = OutboxRelay(
                 database=runtime.database, producer_factory=runtime.producer_factory("relay"),
@@ -106,6 +128,8 @@ class ServiceRuntime:
     async def start(self) -> None:
         self._admin = KafkaAdmin(self.settings.kafka_bootstrap_servers, client_id=self.name)
         self._tasks.append(asyncio.create_task(self._run_messaging(), name=f"{self.name}-kafka"))
+        self._tasks.extend(asyncio.create_task(job.run(self), name=f"{self.name}-{job.name}")
+                           for job in self.jobs)
 
     async def stop(self) -> None:
         """Stop the background work; every step is bounded so shutdown never hangs."""

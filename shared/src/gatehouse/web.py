@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gatehouse.auth import Principal
 from gatehouse.errors import GatehouseError, Unauthenticated
+from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.observability import configure_logging, correlation_id, current_actor
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.settings import ServiceSettings
@@ -131,6 +132,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return problem_response(error.status, error.title, error.detail, type_uri=error.type_uri,
                                 instance=request.url.path, headers=headers, **error.extensions)
+
+    @app.exception_handler(ConcurrencyError)
+    async def concurrency_error(request: Request, error: ConcurrencyError) -> JSONResponse:
+        return problem_response(
+            409, "Conflict", "the resource kept changing while this request was applied; "
+            "read it again and retry", type_uri="/problems/concurrent-change",
+            instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,39 +1,655 @@
-"""Governance's HTTP routes."""
+"""Governance's HTTP routes: parse, build the command, call the handler, shape the response.
+
+Reads answer with ``ETag`` = the stream version. Replacing a gate template needs ``If-Match``;
+votes, withdrawals and conditions take it optionally (a vote adds to a review rather than
+editing it, and concurrent votes are settled by the stream). Every change accepts
+``Idempotency-Key``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-from uuid import UUID
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
-from gatehouse.auth import Role
-from gatehouse.errors import NotFound
+from gatehouse.auth import Principal, Role
+from gatehouse.commands import (
+    CommandResponse,
+    ExpectedVersion,
+    check_version,
+    execute_command,
+    parse_if_match,
+)
+from gatehouse.errors import Forbidden, InvalidInput, NotFound
+from gatehouse.events.governance import (
+    ApprovalRule,
+    ApproverSeat,
+    CriterionAssessment,
+    DelegationScope,
+    EvidenceLink,
+    EvidenceRequirement,
+    GateCondition,
+    GateCriterion,
+    GateDefinition,
+    VoteCast,
+    VoteRevised,
+    governance_events,
+)
+from gatehouse.idempotency import fingerprint
 from gatehouse.runtime import ServiceRuntime
+from gatehouse.unit_of_work import UnitOfWork, unit_of_work
 from gatehouse.web import CurrentPrincipal, runtime_of
-from governance import queries
-from governance.schemas import KnownProjectView
+from governance import handlers, queries, rules
+from governance.domain import ActiveDelegation, ConditionState, Review
+from governance.handlers import Actor, GateRecord, VersionedDelegation, VersionedTemplate
+from governance.queries import ReviewFilter
+from governance.schemas import (
+    ApprovalBody,
+    AssessmentBody,
+    ConditionMetBody,
+    ConditionView,
+    CriterionBody,
+    CriterionView,
+    DelegationBody,
+    DelegationScopeBody,
+    DelegationView,
+    EvidenceLinkBody,
+    EvidenceRequirementBody,
+    GateBody,
+    GateTemplateBody,
+    GateTemplateView,
+    KnownProjectView,
+    OpenReviewBody,
+    ReasonBody,
+    ReviewPageView,
+    ReviewSummary,
+    ReviewView,
+    RuleView,
+    SeatBody,
+    VoteBody,
+    VoteReceipt,
+    VoteView,
+)
+from governance.templates import DefineGateTemplate, GateTemplate
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["projects"])
+router = APIRouter()
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+IfMatch = Annotated[str | None, Header(description="The ETag from your last read")]
+IdempotencyKey = Annotated[str | None, Header(description="Makes a retry safe: the same key "
+                                              "and body get the stored response (24 h)")]
+ProjectTypeKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",
+                                     description="The project type, as intake's requests "
+                                     "name it")]
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"},
+    403: {"description": "The caller lacks the role, or a rule forbids it (the problem's "
+          "`rule` says which: segregation-of-duties, approver-rule, object-ownership...)"},
+    422: {"description": "Invalid input, naming the field"},
+}
+REVIEW_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **PROBLEMS,
+    404: {"description": "No such review (or project, or condition)"},
+    409: {"description": "Not allowed as the review stands (closed, already voted, not your "
+          "turn...); the problem's `rule` says which"},
+    412: {"description": "If-Match was sent and is stale"},
+}
+ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
 
 
-@router.get("/projects/{project_id}", response_model=KnownProjectView,
-            summary="A project as governance knows it (from intake's events)",
-            responses={401: {"description": "Missing or invalid bearer token"},
-                       403: {"description": "The caller lacks the role"},
-                       404: {"description": "Governance has not seen this project"}})
+# --- Gate templates -------------------------------------------------------------------------
+
+
+@router.put("/gate-templates/{project_type}", response_model=GateTemplateView,
+            tags=["gate templates"],
+            summary="Define the ordered gates of a project type (a new version each time)",
+            responses={**PROBLEMS, 201: {"description": "The first version"},
+                       412: {"description": "If-Match is stale"},
+                       428: {"description": "Replacing a template needs If-Match"}})
+async def define_template(project_type: ProjectTypeKey, body: GateTemplateBody,
+                          principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                          if_match: IfMatch = None,
+                          idempotency_key: IdempotencyKey = None) -> Response:
+    principal.require(Role.PMO_ADMIN)
+    expected = parse_if_match(if_match) if if_match is not None else None
+    command = DefineGateTemplate(
+        project_type=project_type, name=body.name, description=body.description,
+        escalation_role=body.escalation_role, gates=tuple(_gate(g) for g in body.gates),
+        defined_by=principal.subject)
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        result = await handlers.define_template(command, uow, expected=expected)
+        created = result.template.version == 1
+        headers = {"ETag": _etag(result.version)}
+        if created:
+            headers["Location"] = str(request.url_for("get_template",
+                                                      project_type=project_type))
+        return CommandResponse(201 if created else 200,
+                               _template_view(result).model_dump(mode="json"), headers)
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
+@router.get("/gate-templates", response_model=list[GateTemplateView], tags=["gate templates"],
+            summary="Every project type's current gate template", responses=PROBLEMS)
+async def list_templates(principal: CurrentPrincipal, runtime: Runtime
+                         ) -> list[GateTemplateView]:
+    principal.require(*ANYONE)
+    async with _unit_of_work(runtime, principal) as uow:
+        found = await handlers.list_templates(uow)
+    return [_template_view(result) for result in found]
+
+
+@router.get("/gate-templates/{project_type}", response_model=GateTemplateView,
+            tags=["gate templates"], summary="A project type's gate template",
+            responses={**PROBLEMS, 404: {"description": "No such template (or version)"}})
+async def get_template(project_type: ProjectTypeKey, principal: CurrentPrincipal,
+                       runtime: Runtime, response: Response,
+                       version: Annotated[int | None, Query(ge=1, description="An earlier "
+                                                            "version")] = None
+                       ) -> GateTemplateView:
+    principal.require(*ANYONE)
+    async with _unit_of_work(runtime, principal) as uow:
+        result = await handlers.get_template(project_type, uow, version=version)
+    response.headers["ETag"] = _etag(result.version)
+    return _template_view(result)
+
+
+# --- Gate reviews ---------------------------------------------------------------------------
+
+
+@router.post("/gate-reviews", status_code=status.HTTP_201_CREATED, response_model=ReviewView,
+             tags=["gate reviews"], summary="Open the review of a project's next gate",
+             responses={**REVIEW_PROBLEMS, 404: {"description": "Governance has not seen the "
+                                                 "project"},
+                        409: {"description": "A review is already open, the gate is not the "
+                              "next one, no template, or the project is not reviewable"}})
+async def open_review(body: OpenReviewBody, principal: CurrentPrincipal, runtime: Runtime,
+                      request: Request, idempotency_key: IdempotencyKey = None) -> Response:
+    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
+    review_id = uuid4()
+    evidence = tuple(_evidence(link) for link in body.evidence)
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        record, review = await handlers.open_review(
+            review_id=review_id, project_id=body.project_id, gate=body.gate, evidence=evidence,
+            note=body.note, actor=_actor(principal), now=runtime.clock(), uow=uow)
+        location = str(request.url_for("get_review", review_id=review.review_id))
+        return CommandResponse(201, _review_view(record, review).model_dump(mode="json"),
+                               {"ETag": _etag(record.version), "Location": location})
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
+@router.get("/gate-reviews", response_model=ReviewPageView, tags=["gate reviews"],
+            summary="Reviews, oldest first; assignee=me is the approver's inbox",
+            responses=PROBLEMS)
+async def list_reviews(
+    principal: CurrentPrincipal, runtime: Runtime,
+    assignee: Annotated[str | None, Query(max_length=200, description=(
+        "`me`: the reviews waiting for your vote now (your seats, your roles' seats and those "
+        "of approvers who delegated to you). A PMO admin or auditor may name someone"))] = None,
+    status_: Annotated[list[str] | None, Query(alias="status", description="open, decided, "
+                                               "withdrawn; repeat for several")] = None,
+    project_id: UUID | None = None,
+    gate: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ReviewPageView:
+    principal.require(*ANYONE)
+    for value in status_ or ():
+        if value not in ("open", "decided", "withdrawn"):
+            raise InvalidInput.for_field("status", f"{value!r} is not open, decided or "
+                                         "withdrawn", location="query")
+    now = runtime.clock()
+    async with runtime.database.engine.connect() as connection:
+        inbox: _Inbox | None = None
+        if assignee is not None:
+            inbox = await _inbox(connection, principal, assignee, now)
+        page = await queries.list_reviews(
+            connection, ReviewFilter(status=status_ or (), project_id=project_id, gate=gate,
+                                     awaiting_seats=inbox.seats if inbox else None),
+            cursor=cursor, limit=limit)
+        rows = page.rows
+        if inbox is not None:
+            rows = await inbox.actionable(connection, rows, now)
+    return ReviewPageView(items=[_summary(row) for row in rows], next_cursor=page.next_cursor)
+
+
+@router.get("/gate-reviews/{review_id}", response_model=ReviewView, tags=["gate reviews"],
+            summary="A review: criteria, evidence, votes so far and what is still needed",
+            responses={**PROBLEMS, 404: {"description": "No such review"}})
+async def get_review(review_id: UUID, principal: CurrentPrincipal, runtime: Runtime,
+                     response: Response) -> ReviewView:
+    principal.require(*ANYONE)
+    async with _unit_of_work(runtime, principal) as uow:
+        record, review = await handlers.get_review(review_id, uow)
+    response.headers["ETag"] = _etag(record.version)
+    return _review_view(record, review)
+
+
+@router.post("/gate-reviews/{review_id}/votes", status_code=status.HTTP_201_CREATED,
+             response_model=VoteReceipt, tags=["gate reviews"],
+             summary="Vote go, conditional_go, hold, recycle or kill (or revise your vote)",
+             responses=REVIEW_PROBLEMS)
+async def vote(review_id: UUID, body: VoteBody, principal: CurrentPrincipal, runtime: Runtime,
+               request: Request, if_match: IfMatch = None,
+               idempotency_key: IdempotencyKey = None) -> Response:
+    principal.require(Role.APPROVER)
+    vote_id = uuid4()
+    conditions = tuple(GateCondition(condition_id=uuid4(), description=c.description,
+                                     owner=c.owner, due_date=c.due_date)
+                       for c in body.conditions)
+    assessments = tuple(CriterionAssessment(criterion=a.criterion, met=a.met, score=a.score,
+                                            comment=a.comment) for a in body.assessments)
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        await _check_if_match(uow, review_id, if_match)
+        record, review = await handlers.cast_vote(
+            review_id, vote_id=vote_id, decision=body.decision, rationale=body.rationale,
+            conditions=conditions, assessments=assessments, on_behalf_of=body.on_behalf_of,
+            revision_reason=body.revision_reason, actor=_actor(principal),
+            now=runtime.clock(), uow=uow)
+        view = _review_view(record, review)
+        receipt = VoteReceipt(vote=next(v for v in view.votes if v.id == vote_id), review=view)
+        return CommandResponse(201, receipt.model_dump(mode="json"), {
+            "ETag": _etag(record.version),
+            "Location": str(request.url_for("get_review", review_id=review_id))})
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
+@router.post("/gate-reviews/{review_id}/withdraw", response_model=ReviewView,
+             tags=["gate reviews"], summary="Withdraw an open review", responses=REVIEW_PROBLEMS)
+async def withdraw_review(review_id: UUID, body: ReasonBody, principal: CurrentPrincipal,
+                          runtime: Runtime, request: Request, if_match: IfMatch = None,
+                          idempotency_key: IdempotencyKey = None) -> Response:
+    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        await _check_if_match(uow, review_id, if_match)
+        record, review = await handlers.withdraw_review(review_id, reason=body.reason,
+                                                        actor=_actor(principal), uow=uow)
+        return CommandResponse(200, _review_view(record, review).model_dump(mode="json"),
+                               {"ETag": _etag(record.version)})
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
+@router.post("/gate-reviews/{review_id}/conditions/{condition_id}/met",
+             response_model=ReviewView, tags=["gate reviews"],
+             summary="Record that a condition of a conditional go is met, with evidence",
+             responses=REVIEW_PROBLEMS)
+async def condition_met(review_id: UUID, condition_id: UUID, body: ConditionMetBody,
+                        principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                        if_match: IfMatch = None,
+                        idempotency_key: IdempotencyKey = None) -> Response:
+    principal.require(*ANYONE)
+    evidence = tuple(_evidence(link) for link in body.evidence)
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        await _check_if_match(uow, review_id, if_match)
+        record, review = await handlers.mark_condition_met(
+            review_id, condition_id, evidence=evidence, note=body.note,
+            actor=_actor(principal), now=runtime.clock(), uow=uow)
+        return CommandResponse(200, _review_view(record, review).model_dump(mode="json"),
+                               {"ETag": _etag(record.version)})
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
+# --- Delegations ----------------------------------------------------------------------------
+
+
+@router.post("/delegations", status_code=status.HTTP_201_CREATED,
+             response_model=DelegationView, tags=["delegations"],
+             summary="Let someone vote in an approver's place for a period",
+             responses=PROBLEMS)
+async def grant_delegation(body: DelegationBody, principal: CurrentPrincipal, runtime: Runtime,
+                           request: Request,
+                           idempotency_key: IdempotencyKey = None) -> Response:
+    principal.require(Role.APPROVER, Role.PMO_ADMIN)
+    delegation_id = uuid4()
+    scope = body.scope
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        now = runtime.clock()
+        result = await handlers.grant_delegation(
+            delegation_id=delegation_id, from_user=body.from_user or principal.subject,
+            to_user=body.to, starts_at=body.starts_at or now, ends_at=body.ends_at,
+            scope=DelegationScope(project_type=scope.project_type, gate=scope.gate,
+                                  project_id=scope.project_id),
+            reason=body.reason, actor=_actor(principal), now=now, uow=uow)
+        location = str(request.url_for("get_delegation", delegation_id=delegation_id))
+        return CommandResponse(201, _delegation_json(result, runtime),
+                               {"ETag": _etag(result.version), "Location": location})
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
+@router.get("/delegations", response_model=list[DelegationView], tags=["delegations"],
+            summary="Delegations from or to someone (you, by default)", responses=PROBLEMS)
+async def list_delegations(
+    principal: CurrentPrincipal, runtime: Runtime,
+    involving: Annotated[str | None, Query(max_length=200, description="A user (`me` by "
+                                           "default); `*` for all (PMO admin, auditor)")]
+    = "me",
+    active: Annotated[bool, Query(description="Only those in force now")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> list[DelegationView]:
+    principal.require(*ANYONE)
+    who = principal.subject if involving in (None, "me") else involving
+    if who != principal.subject and not principal.roles & {Role.PMO_ADMIN, Role.AUDITOR}:
+        raise Forbidden("only a PMO admin or an auditor may list someone else's delegations",
+                        required_roles=[Role.PMO_ADMIN, Role.AUDITOR])
+    now = runtime.clock()
+    async with _unit_of_work(runtime, principal) as uow:
+        rows = await queries.list_delegations(uow.connection,
+                                              involving=None if who == "*" else who,
+                                              active_at=now if active else None, limit=limit)
+        found = [await handlers.get_delegation(row.delegation_id, uow) for row in rows]
+    return [_delegation_view(result, runtime) for result in found]
+
+
+@router.get("/delegations/{delegation_id}", response_model=DelegationView,
+            tags=["delegations"], summary="A delegation",
+            responses={**PROBLEMS, 404: {"description": "No such delegation"}})
+async def get_delegation(delegation_id: UUID, principal: CurrentPrincipal, runtime: Runtime,
+                         response: Response) -> DelegationView:
+    principal.require(*ANYONE)
+    async with _unit_of_work(runtime, principal) as uow:
+        result = await handlers.get_delegation(delegation_id, uow)
+    response.headers["ETag"] = _etag(result.version)
+    return _delegation_view(result, runtime)
+
+
+@router.post("/delegations/{delegation_id}/revoke", response_model=DelegationView,
+             tags=["delegations"], summary="End a delegation now",
+             responses={**PROBLEMS, 404: {"description": "No such delegation"},
+                        409: {"description": "Already revoked or ended"}})
+async def revoke_delegation(delegation_id: UUID, body: ReasonBody,
+                            principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                            idempotency_key: IdempotencyKey = None) -> Response:
+    principal.require(Role.APPROVER, Role.PMO_ADMIN)
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        result = await handlers.revoke_delegation(delegation_id, reason=body.reason,
+                                                  actor=_actor(principal),
+                                                  now=runtime.clock(), uow=uow)
+        return CommandResponse(200, _delegation_json(result, runtime),
+                               {"ETag": _etag(result.version)})
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
+# --- Projects as governance knows them --------------------------------------------------------
+
+
+@router.get("/projects/{project_id}", response_model=KnownProjectView, tags=["projects"],
+            summary="A project as governance knows it (from intake's events) and its gates",
+            responses={**PROBLEMS, 404: {"description": "Governance has not seen this project"}})
 async def get_known_project(project_id: UUID, principal: CurrentPrincipal,
                             runtime: Runtime) -> KnownProjectView:
-    principal.require(Role.PMO_ADMIN, Role.APPROVER, Role.REQUESTER, Role.AUDITOR)
-    async with runtime.database.engine.connect() as connection:
-        project = await queries.known_project(connection, project_id)
-    if project is None:
-        raise NotFound(f"governance has not seen project {project_id}")
+    principal.require(*ANYONE)
+    async with _unit_of_work(runtime, principal) as uow:
+        project = await queries.known_project(uow.connection, project_id)
+        if project is None:
+            raise NotFound(f"governance has not seen project {project_id}")
+        record = await handlers.load_gates(project_id, uow)
+        next_gate = None
+        try:
+            template = (await handlers.get_template(project.project_type, uow)).template
+            gate = record.state.next_gate(template)
+            next_gate = gate.key if gate else None
+        except NotFound:
+            pass
+    open_review = record.state.open_review
     return KnownProjectView(id=project.id, title=project.title, sponsor=project.sponsor,
                             requested_by=project.requested_by,
                             business_unit=project.business_unit,
-                            project_type=project.project_type, status=project.status)
+                            project_type=project.project_type, status=project.status,
+                            passed_gates=list(record.state.passed), next_gate=next_gate,
+                            open_review_id=open_review.review_id if open_review else None)
+
+
+# --- Plumbing ---------------------------------------------------------------------------------
+
+
+def _unit_of_work(runtime: ServiceRuntime, principal: Principal
+                  ) -> AbstractAsyncContextManager[UnitOfWork]:
+    assert runtime.event_store is not None
+    return unit_of_work(runtime.database, runtime.event_store, governance_events,
+                        actor=principal.subject)
+
+
+async def _execute(runtime: ServiceRuntime, request: Request, principal: Principal,
+                   idempotency_key: str | None,
+                   run: Callable[[UnitOfWork], Awaitable[CommandResponse]]) -> Response:
+    """Run a command in one transaction (retried when it loses a race for a stream), through
+    the idempotency record when a key is sent."""
+    store = runtime.event_store
+    assert store is not None
+
+    async def in_transaction(connection: Any) -> CommandResponse:
+        return await run(UnitOfWork.on(connection, store, governance_events,
+                                       actor=principal.subject))
+
+    return await execute_command(
+        runtime.database, principal=principal.subject, idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint(request.method, request.url.path, await request.body()),
+        run=in_transaction)
+
+
+async def _check_if_match(uow: UnitOfWork, review_id: UUID, if_match: str | None) -> None:
+    """An If-Match sent with a review change must match the review's ETag (optional)."""
+    if if_match is None:
+        return
+    expected: ExpectedVersion = parse_if_match(if_match)
+    record, _ = await handlers.get_review(review_id, uow)
+    check_version(expected, record.version, resource=f"gate review {review_id}")
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(principal.subject, principal.claimed_roles | {r.value for r in principal.roles},
+                 Role.PMO_ADMIN in principal.roles)
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+# --- The inbox --------------------------------------------------------------------------------
+
+
+class _Inbox:
+    """Whose inbox: the seats a person may fill now, and the delegations that give them some."""
+
+    def __init__(self, subject: str, roles: frozenset[str],
+                 delegations: Sequence[ActiveDelegation]) -> None:
+        self.subject = subject
+        self.delegations = delegations
+        self.seats = sorted({f"user:{subject}", *(f"role:{role}" for role in roles),
+                             *(f"user:{d.from_user}" for d in delegations)})
+        self._own = {f"user:{subject}", *(f"role:{role}" for role in roles)}
+
+    async def actionable(self, connection: Any, rows: list[Any], now: Any) -> list[Any]:
+        """Drop reviews this person may not vote on: segregation of duties, a delegation whose
+        scope does not cover the review, a seat they already filled."""
+        kept = []
+        for row in rows:
+            project = await queries.project_facts(connection, row.project_id)
+            if project is not None and self.subject in (project.requested_by, project.sponsor):
+                continue
+            awaiting = set(await queries.awaiting_seats(connection, row.review_id))
+            if awaiting & self._own:
+                kept.append(row)
+                continue
+            if any(f"user:{d.from_user}" in awaiting and _covers(d, row, now)
+                   for d in self.delegations):
+                kept.append(row)
+        return kept
+
+
+def _covers(delegation: ActiveDelegation, row: Any, now: Any) -> bool:
+    scope = delegation.scope
+    return (delegation.starts_at <= now < delegation.ends_at
+            and scope.project_type in (None, row.project_type)
+            and scope.gate in (None, row.gate)
+            and scope.project_id in (None, row.project_id))
+
+
+async def _inbox(connection: Any, principal: Principal, assignee: str, now: Any) -> _Inbox:
+    if assignee in ("me", principal.subject):
+        roles = principal.claimed_roles | {r.value for r in principal.roles}
+        return _Inbox(principal.subject, frozenset(roles),
+                      await queries.active_delegations_to(connection, principal.subject, now))
+    if not principal.roles & {Role.PMO_ADMIN, Role.AUDITOR}:
+        raise Forbidden("only a PMO admin or an auditor may look at someone else's inbox",
+                        required_roles=[Role.PMO_ADMIN, Role.AUDITOR])
+    # Someone else's roles are in their token, not here: their named seats and delegations.
+    return _Inbox(assignee, frozenset(),
+                  await queries.active_delegations_to(connection, assignee, now))
+
+
+# --- Shaping ----------------------------------------------------------------------------------
+
+
+def _gate(body: GateBody) -> GateDefinition:
+    approval: ApprovalBody = body.approval
+    return GateDefinition(
+        key=body.key, name=body.name, description=body.description,
+        criteria=tuple(GateCriterion(key=c.key, name=c.name, kind=c.kind, weight=c.weight,
+                                     description=c.description) for c in body.criteria),
+        evidence=tuple(EvidenceRequirement(key=e.key, name=e.name, description=e.description)
+                       for e in body.evidence),
+        approval=ApprovalRule(seats=tuple(ApproverSeat(user=s.user, role=s.role)
+                                          for s in approval.approvers),
+                              quorum=approval.quorum, n=approval.n, order=approval.order,
+                              kill_veto=approval.kill_veto),
+        sla_hours=body.sla_hours)
+
+
+def _gate_body(gate: GateDefinition) -> GateBody:
+    rule = gate.approval
+    return GateBody(
+        key=gate.key, name=gate.name, description=gate.description,
+        criteria=[CriterionBody(key=c.key, name=c.name, kind=c.kind, weight=c.weight,
+                                description=c.description) for c in gate.criteria],
+        evidence=[EvidenceRequirementBody(key=e.key, name=e.name, description=e.description)
+                  for e in gate.evidence],
+        approval=ApprovalBody(approvers=[SeatBody(user=s.user, role=s.role) for s in rule.seats],
+                              quorum=rule.quorum, n=rule.n, order=rule.order,
+                              kill_veto=rule.kill_veto),
+        sla_hours=gate.sla_hours)
+
+
+def _template_view(result: VersionedTemplate) -> GateTemplateView:
+    template: GateTemplate = result.template
+    return GateTemplateView(project_type=template.project_type, version=template.version,
+                            name=template.name, description=template.description,
+                            escalation_role=template.escalation_role,
+                            gates=[_gate_body(gate) for gate in template.gates],
+                            defined_by=template.defined_by)
+
+
+def _evidence(body: EvidenceLinkBody) -> EvidenceLink:
+    return EvidenceLink(url=body.url, key=body.key, title=body.title)
+
+
+def _condition_view(state: ConditionState) -> ConditionView:
+    condition = state.condition
+    status_name: Literal["open", "met", "breached"] = (
+        "met" if state.met else "breached" if state.breached else "open")
+    return ConditionView(id=condition.condition_id, description=condition.description,
+                         owner=condition.owner, due_date=condition.due_date,
+                         status=status_name, met=state.met, breached=state.breached)
+
+
+def _review_view(record: GateRecord, review: Review) -> ReviewView:
+    rule = review.gate.approval
+    current_ids = {ballot.vote_id for ballot in review.ballots.values()}
+    votes: list[VoteView] = []
+    current_assessments: list[CriterionAssessment] = []
+    opened_at = None
+    for event, envelope in record.review_events(review.review_id):
+        if opened_at is None:
+            opened_at = envelope.time
+        if not isinstance(event, VoteCast | VoteRevised):
+            continue
+        if event.vote_id in current_ids:
+            current_assessments.extend(event.assessments)
+        votes.append(VoteView(
+            id=event.vote_id, seat=event.seat, approver=event.approver, cast_by=event.cast_by,
+            delegation_id=event.delegation_id, decision=event.decision,
+            rationale=event.rationale,
+            conditions=[_condition_view(ConditionState(condition=c)) for c in event.conditions],
+            assessments=[AssessmentBody(criterion=a.criterion, met=a.met, score=a.score,
+                                        comment=a.comment) for a in event.assessments],
+            cast_at=envelope.time,
+            revises=event.revises if isinstance(event, VoteRevised) else None,
+            revision_reason=event.reason if isinstance(event, VoteRevised) else None,
+            current=event.vote_id in current_ids))
+    assert opened_at is not None
+    favourable = sum(1 for b in review.ballots.values() if b.decision in rules.FAVOURABLE)
+    criteria = []
+    for criterion in review.gate.criteria:
+        assessed = [a for a in current_assessments if a.criterion == criterion.key]
+        scores = [a.score for a in assessed if a.score is not None]
+        criteria.append(CriterionView(
+            key=criterion.key, name=criterion.name, kind=criterion.kind,
+            weight=criterion.weight, description=criterion.description,
+            met=sum(1 for a in assessed if a.met is True),
+            not_met=sum(1 for a in assessed if a.met is False),
+            average_score=round(sum(scores) / len(scores), 2) if scores else None))
+    return ReviewView(
+        id=review.review_id, project_id=review.project_id, project_type=review.project_type,
+        gate=review.gate.key, gate_name=review.gate.name,
+        gate_description=review.gate.description, template_version=review.template_version,
+        status=review.status, outcome=review.outcome, decided_by=list(review.decided_by),
+        opened_by=review.opened_by, opened_at=opened_at, sla_due_at=review.sla_due_at,
+        escalated=review.escalated, escalation_role=review.escalation_role,
+        rule=RuleView(seats=[s.label for s in rule.seats], quorum=rule.quorum, n=rule.n,
+                      order=rule.order, kill_veto=rule.kill_veto, needed=rules.needed(rule),
+                      description=rules.describe(rule)),
+        criteria=criteria,
+        required_evidence=[EvidenceRequirementBody(key=e.key, name=e.name,
+                                                   description=e.description)
+                           for e in review.gate.evidence],
+        evidence=[EvidenceLinkBody(url=e.url, key=e.key, title=e.title)
+                  for e in review.evidence],
+        votes=votes, awaiting=review.awaiting,
+        still_needed=max(0, rules.needed(rule) - favourable) if review.is_open else 0,
+        conditions=[_condition_view(c) for c in review.conditions.values()],
+        version=record.version)
+
+
+def _summary(row: Any) -> ReviewSummary:
+    return ReviewSummary(
+        id=row.review_id, project_id=row.project_id, project_type=row.project_type,
+        gate=row.gate, gate_name=row.gate_name, template_version=row.template_version,
+        status=row.status, outcome=row.outcome, opened_by=row.opened_by,
+        opened_at=row.opened_at, sla_due_at=row.sla_due_at,
+        escalated=row.escalated_at is not None, closed_at=row.closed_at)
+
+
+def _delegation_view(result: VersionedDelegation, runtime: ServiceRuntime) -> DelegationView:
+    d = result.delegation
+    now = runtime.clock()
+    return DelegationView(
+        id=d.delegation_id, from_user=d.from_user, to=d.to_user, starts_at=d.starts_at,
+        ends_at=d.ends_at,
+        scope=DelegationScopeBody(project_type=d.scope.project_type, gate=d.scope.gate,
+                                  project_id=d.scope.project_id),
+        reason=d.reason, granted_by=d.granted_by, granted_at=result.granted_at,
+        revoked=d.revoked, revoked_by=d.revoked_by,
+        active=not d.revoked and d.starts_at <= now < d.ends_at, version=result.version)
+
+
+def _delegation_json(result: VersionedDelegation, runtime: ServiceRuntime) -> Any:
+    return _delegation_view(result, runtime).model_dump(mode="json", by_alias=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from gatehouse.settings import ServiceSettings
@@ -14,3 +15,6 @@ class GovernanceSettings(ServiceSettings):
 
     port: int = 8002
     database_url: str = "sqlite+aiosqlite:///var/governance.db"
+    timer_interval_seconds: float = Field(
+        default=30.0, gt=0, description="How often the SLA and condition timers look for "
+        "reviews past their SLA and conditions past their due date")

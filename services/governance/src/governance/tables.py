@@ -1,15 +1,32 @@
-"""Governance's tables: its event store and its own view of intake's projects."""
+"""Governance's tables: its event store (the record), the idempotency keys of its API, its view
+of intake's projects, and the read models its commands keep in their own transaction: reviews
+(with the seats each awaits, for inboxes), the conditions of conditional gos (for the timer) and
+delegations.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Uuid
+from sqlalchemy import (
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+)
 
 from gatehouse.database import UtcDateTime
-from gatehouse.eventstore.schema import NAMING_CONVENTION, include_event_store_tables
+from gatehouse.eventstore.schema import NAMING_CONVENTION, Position, include_event_store_tables
+from gatehouse.idempotency import include_idempotency_tables
 
-__all__ = ["known_projects", "metadata"]
+__all__ = ["delegations", "gate_conditions", "gate_reviews", "known_projects", "metadata",
+           "review_awaiting"]
 
-metadata = include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))
+metadata = include_idempotency_tables(
+    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))
 
 # What governance knows of each project, from gatehouse.intake.events (never from intake's API).
 known_projects = Table(
@@ -23,5 +40,69 @@ known_projects = Table(
     Column("project_type", String(64), nullable=False),
     Column("status", String(32), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+# One row per gate review as it stands after its last event.
+gate_reviews = Table(
+    "gate_reviews",
+    metadata,
+    Column("review_id", Uuid, primary_key=True),
+    Column("project_id", Uuid, nullable=False, index=True),
+    Column("project_type", String(64), nullable=False),
+    Column("gate", String(64), nullable=False),
+    Column("gate_name", String(200), nullable=False),
+    Column("template_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("outcome", String(16), nullable=True),
+    Column("opened_by", String(200), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("opened_position", Position, nullable=False, unique=True),
+    Column("sla_due_at", UtcDateTime, nullable=False),
+    Column("escalated_at", UtcDateTime, nullable=True),
+    Column("closed_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_gate_reviews_status_sla_due_at", "status", "sla_due_at"),
+)
+
+# The seats an open review waits for now ("user:gina", "role:finance"): the approvers' inboxes.
+review_awaiting = Table(
+    "review_awaiting",
+    metadata,
+    Column("review_id", Uuid, ForeignKey("gate_reviews.review_id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("seat", String(210), primary_key=True),
+    Index("ix_review_awaiting_seat", "seat"),
+)
+
+# The conditions of conditional gos, for the breach timer and for listings.
+gate_conditions = Table(
+    "gate_conditions",
+    metadata,
+    Column("condition_id", Uuid, primary_key=True),
+    Column("review_id", Uuid, nullable=False, index=True),
+    Column("project_id", Uuid, nullable=False),
+    Column("gate", String(64), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("met_at", UtcDateTime, nullable=True),
+    Column("breached_at", UtcDateTime, nullable=True),
+    Index("ix_gate_conditions_status_due_date", "status", "due_date"),
+)
+
+delegations = Table(
+    "delegations",
+    metadata,
+    Column("delegation_id", Uuid, primary_key=True),
+    Column("from_user", String(200), nullable=False, index=True),
+    Column("to_user", String(200), nullable=False, index=True),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("scope_project_type", String(64), nullable=True),
+    Column("scope_gate", String(64), nullable=True),
+    Column("scope_project_id", Uuid, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("granted_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
 )
