@@ -243,7 +243,31 @@ async def test_twenty_concurrent_twins_run_once_and_get_the_same_response(
     assert sum(REPLAYED_HEADER in response.headers for response in responses) == 19
 
 
-async def test_a_concurrency_error_from_another_writer_is_raised_not_retried(
+async def test_a_command_that_lost_a_race_runs_again_on_the_new_state(
+        database: Database, event_store: EventStore) -> None:
+    async with database.transaction() as connection:
+        await event_store.append(connection, "s-1", [NewEvent(type="test.Happened", data={})],
+                                 expected_version=0)
+    calls = 0
+
+    async def first_attempt_reads_stale(connection: AsyncConnection) -> CommandResponse:
+        nonlocal calls
+        calls += 1
+        version = 0 if calls == 1 else await event_store.stream_version(connection, "s-1")
+        await event_store.append(connection, "s-1", [NewEvent(type="test.Happened", data={})],
+                                 expected_version=version)
+        return CommandResponse(201, {"version": version + 1})
+
+    response = await execute(database, first_attempt_reads_stale)
+
+    assert response.status_code == 201
+    assert body_of(response) == {"version": 2}
+    assert calls == 2
+    assert await count(database, events) == 2
+    assert await count(database, idempotency_keys) == 1
+
+
+async def test_a_command_that_keeps_losing_raises_after_its_attempts(
         database: Database, event_store: EventStore) -> None:
     async with database.transaction() as connection:
         await event_store.append(connection, "s-1", [NewEvent(type="test.Happened", data={})],
@@ -257,12 +281,13 @@ async def test_a_concurrency_error_from_another_writer_is_raised_not_retried(
                                  expected_version=0)
         return CommandResponse(200, {})
 
-    with pytest.raises(ConcurrencyError):
-        await execute(database, stale)
-    with pytest.raises(ConcurrencyError):
-        await execute(database, stale, key=None)
+    for key in ("key-1", None):
+        with pytest.raises(ConcurrencyError):
+            await execute_command(database, principal="alice", idempotency_key=key,
+                                  request_fingerprint="f", run=stale, conflict_attempts=3)
 
-    assert calls == 2
+    assert calls == 6  # three attempts with a key, three without
+    assert await count(database, events) == 1
     assert await count(database, idempotency_keys) == 0
 
 

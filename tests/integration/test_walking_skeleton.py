@@ -8,57 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from gatehouse.auth import DevIssuer, Role
-from gatehouse.testing.harness import RunningService, eventually, running_service
-from governance.bootstrap import migrate as migrate_governance
-from governance.main import create_app as create_governance
-from governance.settings import GovernanceSettings
-from intake.bootstrap import migrate as migrate_intake
-from intake.main import create_app as create_intake
-from intake.settings import IntakeSettings
-from reporting.bootstrap import migrate as migrate_reporting
-from reporting.main import create_app as create_reporting
-from reporting.settings import ReportingSettings
+from gatehouse.auth import Role
+from gatehouse.testing.harness import eventually
+
+from .conftest import Gatehouse
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-@dataclass
-class Gatehouse:
-    intake: RunningService
-    governance: RunningService
-    reporting: RunningService
-
-
-@pytest.fixture
-async def gatehouse(postgres_url: str, new_pg_schema: Callable[[], Awaitable[str]],
-                    kafka_bootstrap: str, namespace: str, dev_issuer: DevIssuer
-                    ) -> AsyncIterator[Gatehouse]:
-    common: dict[str, Any] = {"database_url": postgres_url,
-                              "kafka_bootstrap_servers": kafka_bootstrap,
-                              "topic_namespace": namespace,
-                              "auth_dev_key_file": dev_issuer.key_file, "log_json": False}
-    intake = IntakeSettings(database_schema=await new_pg_schema(), **common)
-    governance = GovernanceSettings(database_schema=await new_pg_schema(), **common)
-    reporting = ReportingSettings(database_schema=await new_pg_schema(), **common)
-    # One after another: Alembic's migration context is process-global.
-    await asyncio.to_thread(migrate_intake, intake)
-    await asyncio.to_thread(migrate_governance, governance)
-    await asyncio.to_thread(migrate_reporting, reporting)
-    async with AsyncExitStack() as stack:
-        services = [await stack.enter_async_context(running_service(create(settings),
-                                                                    dev_issuer))
-                    for create, settings in ((create_intake, intake),
-                                             (create_governance, governance),
-                                             (create_reporting, reporting))]
-        yield Gatehouse(*services)
 
 
 async def test_a_requested_project_reaches_reporting_and_governance_through_kafka(

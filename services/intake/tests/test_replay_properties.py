@@ -361,7 +361,9 @@ def test_the_random_sequences_reach_every_corner_of_the_lifecycle() -> None:
     reached: set[str] = set()
     happened: set[str] = set()
 
-    @settings(max_examples=150, deadline=None, database=None, derandomize=True)
+    # Enough examples that reaching every corner does not hang on one lucky draw (150 once
+    # missed RaidItemClosed in a full run).
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
     @given(requests(), sequences)
     def explore(request: RequestProject, sequence: list[Action]) -> None:
         events, _ = run(request, sequence)

@@ -81,6 +81,9 @@ class Metrics:
         self.consumed = Counter(
             "gatehouse_consumer_events_total", "Events a consumer handled, by outcome",
             ["consumer", "outcome"], registry=self.registry).labels
+        self.timer_events = Counter(
+            "gatehouse_timer_events_total", "Events raised by the service's timers (SLA "
+            "escalations, condition breaches)", ["event"], registry=self.registry).labels
         self.consumer_lag = Gauge(
             "gatehouse_consumer_lag_events", "Events behind the end of each partition",
             ["consumer", "topic", "partition"], registry=self.registry).labels

@@ -8,8 +8,9 @@ editing it, and concurrent votes are settled by the stream). Every change accept
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -43,8 +44,9 @@ from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork, unit_of_work
 from gatehouse.web import CurrentPrincipal, runtime_of
 from governance import handlers, queries, rules
-from governance.domain import ActiveDelegation, ConditionState, Review
+from governance.domain import ConditionState, Review
 from governance.handlers import Actor, GateRecord, VersionedDelegation, VersionedTemplate
+from governance.inbox import Inbox
 from governance.queries import ReviewFilter
 from governance.schemas import (
     ApprovalBody,
@@ -208,18 +210,15 @@ async def list_reviews(
             raise InvalidInput.for_field("status", f"{value!r} is not open, decided or "
                                          "withdrawn", location="query")
     now = runtime.clock()
+    where = ReviewFilter(status=status_ or (), project_id=project_id, gate=gate)
     async with runtime.database.engine.connect() as connection:
-        inbox: _Inbox | None = None
-        if assignee is not None:
+        if assignee is None:
+            page = await queries.list_reviews(connection, where, cursor=cursor, limit=limit)
+        else:
             inbox = await _inbox(connection, principal, assignee, now)
-        page = await queries.list_reviews(
-            connection, ReviewFilter(status=status_ or (), project_id=project_id, gate=gate,
-                                     awaiting_seats=inbox.seats if inbox else None),
-            cursor=cursor, limit=limit)
-        rows = page.rows
-        if inbox is not None:
-            rows = await inbox.actionable(connection, rows, now)
-    return ReviewPageView(items=[_summary(row) for row in rows], next_cursor=page.next_cursor)
+            page = await inbox.page(connection, where, cursor=cursor, limit=limit, now=now)
+    return ReviewPageView(items=[_summary(row) for row in page.rows],
+                          next_cursor=page.next_cursor)
 
 
 @router.get("/gate-reviews/{review_id}", response_model=ReviewView, tags=["gate reviews"],
@@ -464,57 +463,16 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-# --- The inbox --------------------------------------------------------------------------------
-
-
-class _Inbox:
-    """Whose inbox: the seats a person may fill now, and the delegations that give them some."""
-
-    def __init__(self, subject: str, roles: frozenset[str],
-                 delegations: Sequence[ActiveDelegation]) -> None:
-        self.subject = subject
-        self.delegations = delegations
-        self.seats = sorted({f"user:{subject}", *(f"role:{role}" for role in roles),
-                             *(f"user:{d.from_user}" for d in delegations)})
-        self._own = {f"user:{subject}", *(f"role:{role}" for role in roles)}
-
-    async def actionable(self, connection: Any, rows: list[Any], now: Any) -> list[Any]:
-        """Drop reviews this person may not vote on: segregation of duties, a delegation whose
-        scope does not cover the review, a seat they already filled."""
-        kept = []
-        for row in rows:
-            project = await queries.project_facts(connection, row.project_id)
-            if project is not None and self.subject in (project.requested_by, project.sponsor):
-                continue
-            awaiting = set(await queries.awaiting_seats(connection, row.review_id))
-            if awaiting & self._own:
-                kept.append(row)
-                continue
-            if any(f"user:{d.from_user}" in awaiting and _covers(d, row, now)
-                   for d in self.delegations):
-                kept.append(row)
-        return kept
-
-
-def _covers(delegation: ActiveDelegation, row: Any, now: Any) -> bool:
-    scope = delegation.scope
-    return (delegation.starts_at <= now < delegation.ends_at
-            and scope.project_type in (None, row.project_type)
-            and scope.gate in (None, row.gate)
-            and scope.project_id in (None, row.project_id))
-
-
-async def _inbox(connection: Any, principal: Principal, assignee: str, now: Any) -> _Inbox:
+async def _inbox(connection: Any, principal: Principal, assignee: str, now: datetime
+                 ) -> Inbox:
     if assignee in ("me", principal.subject):
         roles = principal.claimed_roles | {r.value for r in principal.roles}
-        return _Inbox(principal.subject, frozenset(roles),
-                      await queries.active_delegations_to(connection, principal.subject, now))
+        return await Inbox.of(connection, principal.subject, frozenset(roles), now)
     if not principal.roles & {Role.PMO_ADMIN, Role.AUDITOR}:
         raise Forbidden("only a PMO admin or an auditor may look at someone else's inbox",
                         required_roles=[Role.PMO_ADMIN, Role.AUDITOR])
     # Someone else's roles are in their token, not here: their named seats and delegations.
-    return _Inbox(assignee, frozenset(),
-                  await queries.active_delegations_to(connection, assignee, now))
+    return await Inbox.of(connection, assignee, frozenset(), now)
 
 
 # --- Shaping ----------------------------------------------------------------------------------

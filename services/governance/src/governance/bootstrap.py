@@ -9,7 +9,7 @@ from gatehouse.events import governance as governance_events
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.eventstore.store import EventStore
 from gatehouse.runtime import BackgroundJob, Clock, ConsumerSpec, ServiceRuntime, utc_now
-from governance.projections import apply_intake_event
+from governance.projections import intake_event_handler
 from governance.settings import GovernanceSettings
 from governance.timers import GateTimers
 
@@ -23,7 +23,7 @@ def build_runtime(settings: GovernanceSettings, *, clock: Clock = utc_now) -> Se
     store = EventStore(source=governance_events.SOURCE, topic=governance_events_topic(namespace))
     known_projects = ConsumerSpec(name="governance.known-projects",
                                   topics=[intake_events_topic(namespace)],
-                                  handler=apply_intake_event)
+                                  handler=intake_event_handler(store))
     timers = GateTimers(event_store=store, interval_seconds=settings.timer_interval_seconds)
     return ServiceRuntime.build(name="governance", settings=settings, event_store=store,
                                 consumer_specs=[known_projects],

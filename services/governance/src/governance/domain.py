@@ -296,7 +296,7 @@ def _check_evidence(gate: GateDefinition, evidence: tuple[EvidenceLink, ...]) ->
     for index, link in enumerate(evidence):
         if link.key is not None and link.key not in required:
             raise InvalidInput.for_field(
-                f"evidence[{index}].key",
+                f"evidence.{index}.key",
                 f"gate {gate.key} asks for no evidence {link.key!r}; it asks for "
                 f"{sorted(required) or 'none'} (leave key out for extra links)")
     given = {link.key for link in evidence}
@@ -315,8 +315,11 @@ def _vote(state: ProjectGates, review: Review, command: CastVote) -> list[Domain
                        + (f" ({review.outcome})" if review.outcome else "")
                        + "; it takes no more votes", rule="review-closed",
                        review_status=review.status)
-    _check_segregation(command)
+    _check_segregation(command.project, command.voter.subject, command.on_behalf_of)
     seat, delegation = _seat_for(review, command)
+    if delegation is not None:
+        # The seat a delegation fills may have been chosen for the delegate: check whose it is.
+        _check_segregation(command.project, command.voter.subject, delegation.from_user)
     previous = review.ballots.get(seat.label)
     if command.revision_reason is None and previous is not None:
         raise Conflict(f"{previous.approver} already voted {previous.decision} on this review; "
@@ -359,11 +362,9 @@ def _vote(state: ProjectGates, review: Review, command: CastVote) -> list[Domain
         rule=rules.describe(review.gate.approval))]
 
 
-def _check_segregation(command: CastVote) -> None:
-    project = command.project
+def _check_segregation(project: ProjectFacts, subject: str, on_behalf_of: str | None) -> None:
     conflicted = {project.requested_by: "requester", project.sponsor: "sponsor"}
-    for person, capacity in ((command.voter.subject, "you are"),
-                             (command.on_behalf_of, f"{command.on_behalf_of} is")):
+    for person, capacity in ((subject, "you are"), (on_behalf_of, f"{on_behalf_of} is")):
         if person is not None and person in conflicted:
             raise Forbidden(f"segregation of duties: {capacity} the project's "
                             f"{conflicted[person]} and may not vote on its gates",
@@ -399,16 +400,20 @@ def _seat_for(review: Review, command: CastVote
     for seat in by_role:
         if seat.label not in review.ballots:
             return seat, None
-    if by_role:
-        raise Conflict(f"every seat for your roles on gate {review.gate.key} has voted",
-                       rule="one-vote-per-approver")
     delegated = [(s, d) for d in usable for s in seats if s.user == d.from_user]
-    if len(delegated) == 1:
-        return delegated[0]
-    if len(delegated) > 1:
+    if by_role:
+        hint = ("; to vote for an approver who delegated to you, name them in on_behalf_of"
+                if delegated else "")
+        raise Conflict(f"every seat for your roles on gate {review.gate.key} has voted{hint}",
+                       rule="one-vote-per-approver")
+    # Several delegators on the panel: the one whose seat is still empty, if only one is.
+    choices = [(s, d) for s, d in delegated if s.label not in review.ballots] or delegated
+    if len(choices) == 1:
+        return choices[0]
+    if len(choices) > 1:
         raise InvalidInput.for_field(
             "on_behalf_of", "you hold delegations from several approvers of this gate ("
-            + ", ".join(sorted(d.from_user for _, d in delegated)) + "); say which")
+            + ", ".join(sorted(d.from_user for _, d in choices)) + "); say which")
     raise Forbidden(f"you are not an approver of gate {review.gate.key} (seats: "
                     + ", ".join(s.label for s in seats) + ") and hold no delegation from one",
                     rule="approver-rule")
@@ -426,14 +431,14 @@ def _check_ballot(review: Review, command: CastVote) -> None:
             raise InvalidInput.for_field("conditions", f"at most {MAX_CONDITIONS} conditions")
         for index, condition in enumerate(command.conditions):
             if condition.due_date < command.now.date():
-                raise InvalidInput.for_field(f"conditions[{index}].due_date",
+                raise InvalidInput.for_field(f"conditions.{index}.due_date",
                                              "must not be in the past")
     elif command.conditions:
         raise InvalidInput.for_field("conditions", "only a conditional_go carries conditions")
     criteria = {criterion.key: criterion for criterion in review.gate.criteria}
     assessed: dict[str, CriterionAssessment] = {}
     for index, assessment in enumerate(command.assessments):
-        where = f"assessments[{index}]"
+        where = f"assessments.{index}"
         criterion = criteria.get(assessment.criterion)
         if criterion is None:
             raise InvalidInput.for_field(f"{where}.criterion",

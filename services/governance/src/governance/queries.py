@@ -29,12 +29,14 @@ __all__ = [
     "ReviewFilter",
     "ReviewPage",
     "active_delegations_to",
-    "awaiting_seats",
+    "awaiting_seats_of",
     "conditions_past_due",
+    "cursor_after",
     "known_project",
     "list_delegations",
     "list_reviews",
     "project_facts",
+    "projects_facts",
     "review_project",
     "reviews_past_sla",
 ]
@@ -116,11 +118,12 @@ async def list_reviews(connection: AsyncConnection, where: ReviewFilter, *,
     if len(rows) <= limit:
         return ReviewPage(rows, None)
     rows = rows[:limit]
-    return ReviewPage(rows, _encode_cursor(rows[-1].opened_position))
+    return ReviewPage(rows, cursor_after(rows[-1]))
 
 
-def _encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"r:{position}".encode()).decode().rstrip("=")
+def cursor_after(row: Row[Any]) -> str:
+    """The cursor of the page that follows ``row``."""
+    return base64.urlsafe_b64encode(f"r:{row.opened_position}".encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> int:
@@ -135,10 +138,24 @@ def _decode_cursor(cursor: str) -> int:
     return int(position)
 
 
-async def awaiting_seats(connection: AsyncConnection, review_id: UUID) -> list[str]:
-    rows = await connection.execute(select(review_awaiting.c.seat)
-                                    .where(review_awaiting.c.review_id == review_id))
-    return list(rows.scalars())
+async def awaiting_seats_of(connection: AsyncConnection, review_ids: Sequence[UUID]
+                            ) -> dict[UUID, set[str]]:
+    """The seats each of these reviews waits for now."""
+    rows = await connection.execute(select(review_awaiting)
+                                    .where(review_awaiting.c.review_id.in_(list(review_ids))))
+    seats: dict[UUID, set[str]] = {}
+    for row in rows:
+        seats.setdefault(row.review_id, set()).add(row.seat)
+    return seats
+
+
+async def projects_facts(connection: AsyncConnection, project_ids: set[UUID]
+                         ) -> dict[UUID, ProjectFacts]:
+    rows = await connection.execute(select(known_projects).where(
+        known_projects.c.project_id.in_(list(project_ids))))
+    return {row.project_id: ProjectFacts(
+        project_id=row.project_id, project_type=row.project_type,
+        requested_by=row.requested_by, sponsor=row.sponsor, status=row.status) for row in rows}
 
 
 # --- Delegations ------------------------------------------------------------------------------

@@ -79,21 +79,22 @@ def _check(command: DefineGateTemplate) -> None:
         raise InvalidInput.for_field("gates", f"at most {MAX_GATES} gates")
     _unique((gate.key for gate in command.gates), "gates", "gate key")
     for index, gate in enumerate(command.gates):
-        where = f"gates[{index}]"
+        where = f"gates.{index}"
         _unique((c.key for c in gate.criteria), f"{where}.criteria", "criterion key")
         _unique((e.key for e in gate.evidence), f"{where}.evidence", "evidence key")
         rule = gate.approval
         seats = rule.seats
         if not seats:
-            raise InvalidInput.for_field(f"{where}.approval.seats",
+            raise InvalidInput.for_field(f"{where}.approval.approvers",
                                          "a gate needs at least one approver seat")
         if len(seats) > MAX_SEATS:
-            raise InvalidInput.for_field(f"{where}.approval.seats", f"at most {MAX_SEATS} seats")
+            raise InvalidInput.for_field(f"{where}.approval.approvers",
+                                         f"at most {MAX_SEATS} seats")
         for number, seat in enumerate(seats):
             if (seat.user is None) == (seat.role is None):
-                raise InvalidInput.for_field(f"{where}.approval.seats[{number}]",
+                raise InvalidInput.for_field(f"{where}.approval.approvers.{number}",
                                              "a seat names exactly one of user or role")
-        _unique((seat.label for seat in seats), f"{where}.approval.seats", "seat")
+        _unique((seat.label for seat in seats), f"{where}.approval.approvers", "seat")
         if rule.quorum == "n_of_m":
             if rule.n is None or not 1 <= rule.n <= len(seats):
                 raise InvalidInput.for_field(

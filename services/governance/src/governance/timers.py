@@ -48,7 +48,9 @@ class GateTimers:
         """Sweep every ``interval_seconds`` until cancelled; a failed sweep is retried next."""
         while True:
             try:
-                await self.sweep(runtime.database, runtime.clock())
+                result = await self.sweep(runtime.database, runtime.clock())
+                runtime.metrics.timer_events(event="GateReviewEscalated").inc(result.escalated)
+                runtime.metrics.timer_events(event="ConditionBreached").inc(result.breached)
             except asyncio.CancelledError:
                 raise
             except Exception:
