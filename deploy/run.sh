@@ -122,6 +122,8 @@ print_banner() {
     governance  http://127.0.0.1:$g   /docs  /openapi.json  /metrics
     reporting   http://127.0.0.1:$r   /docs  /openapi.json  /metrics
     portfolio   http://127.0.0.1:$r/v1/portfolio
+    wall        http://127.0.0.1:$r/dashboard#token=<a token, e.g. --sub wall --role pmo_admin>
+    contract    http://127.0.0.1:$i/asyncapi.json (AsyncAPI 3: topics and the live stream)
 
   Get a token from the development issuer:
     TOKEN=\$(.venv/bin/gatehouse token --sub alice --role requester)

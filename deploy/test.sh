@@ -17,6 +17,8 @@ trap cleanup EXIT
 deploy/kafka/kafka.sh start || exit 1
 deploy/postgres/postgres.sh start "$TEST_DB" || exit 1
 
+GATEHOUSE_TEST_CHROMIUM="$(deploy/chromium.sh)" || exit 1
+export GATEHOUSE_TEST_CHROMIUM
 export GATEHOUSE_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
 GATEHOUSE_TEST_DATABASE_URL="$(deploy/postgres/postgres.sh url "$TEST_DB")"
 export GATEHOUSE_TEST_DATABASE_URL

@@ -29,6 +29,14 @@ class Gatehouse:
     intake: RunningService
     governance: RunningService
     reporting: RunningService
+    reporting_settings: ReportingSettings
+    issuer: DevIssuer
+    stack: AsyncExitStack
+
+    async def reporting_replica(self) -> RunningService:
+        """Another reporting instance on the same database and consumer group."""
+        return await self.stack.enter_async_context(running_service(
+            create_reporting(self.reporting_settings), self.issuer))
 
 
 @pytest.fixture
@@ -52,6 +60,7 @@ async def gatehouse(postgres_url: str, new_pg_schema: Callable[[], Awaitable[str
                     for create, settings in ((create_intake, intake),
                                              (create_governance, governance),
                                              (create_reporting, reporting))]
-        yield Gatehouse(*services)
+        yield Gatehouse(*services, reporting_settings=reporting, issuer=dev_issuer,
+                        stack=stack)
 
 

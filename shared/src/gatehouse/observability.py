@@ -81,6 +81,10 @@ class Metrics:
         self.consumed = Counter(
             "gatehouse_consumer_events_total", "Events a consumer handled, by outcome",
             ["consumer", "outcome"], registry=self.registry).labels
+        self.consumer_lag_seconds = Gauge(
+            "gatehouse_consumer_lag_seconds", "While a partition has events waiting: seconds "
+            "since the last event the consumer applied was produced (0 when caught up)",
+            ["consumer", "topic", "partition"], registry=self.registry).labels
         self.timer_events = Counter(
             "gatehouse_timer_events_total", "Events raised by the service's timers (SLA "
             "escalations, condition breaches)", ["event"], registry=self.registry).labels

@@ -84,6 +84,9 @@ class ServiceRuntime:
     relay: OutboxRelay | None = field(init=False, default=None)
     consumers: list[TrackingConsumer] = field(init=False, default_factory=list)
     topics_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Called first when the service stops (e.g. to cancel a rebuild the API started).
+    closers: list[Callable[[], Coroutine[Any, Any, None]]] = field(init=False,
+                                                                  default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _admin: KafkaAdmin | None = field(init=False, default=None)
 
@@ -133,6 +136,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         """Stop the background work; every step is bounded so shutdown never hangs."""
+        for close in self.closers:
+            await _bounded(close(), "closer")
         for task in self._tasks:
             task.cancel()
         if self._tasks:

@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gatehouse.asyncapi import asyncapi_document
 from gatehouse.auth import Principal
 from gatehouse.errors import GatehouseError, Unauthenticated
 from gatehouse.eventstore.errors import ConcurrencyError
@@ -117,6 +118,12 @@ def _add_probes(app: FastAPI, runtime: ServiceRuntime) -> None:
                 "checks": {"database": readiness.database, "kafka": readiness.kafka,
                            "topics": readiness.topics}}
         return JSONResponse(body, status_code=200 if readiness.ready else 503)
+
+    @app.get("/asyncapi.json", tags=["operations"],
+             summary="The event contract: an AsyncAPI 3.0 document of the topics and the "
+             "live stream, generated from the event classes")
+    async def asyncapi() -> dict[str, Any]:
+        return asyncapi_document()
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              response_class=Response)

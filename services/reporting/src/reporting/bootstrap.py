@@ -6,23 +6,28 @@ from pathlib import Path
 
 from gatehouse import migrations
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
-from gatehouse.runtime import ConsumerSpec, ServiceRuntime
-from reporting.projections import apply_to_portfolio
+from gatehouse.runtime import Clock, ConsumerSpec, ServiceRuntime, utc_now
+from reporting.projections import PROJECTIONS_CONSUMER, apply_event
 from reporting.settings import ReportingSettings
 
-__all__ = ["MIGRATIONS", "build_runtime", "migrate"]
+__all__ = ["MIGRATIONS", "build_runtime", "migrate", "projection_topics"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_runtime(settings: ReportingSettings) -> ServiceRuntime:
+def build_runtime(settings: ReportingSettings, *, clock: Clock = utc_now) -> ServiceRuntime:
     namespace = settings.topic_namespace
-    portfolio = ConsumerSpec(
-        name="reporting.portfolio",
-        topics=[intake_events_topic(namespace), governance_events_topic(namespace)],
-        handler=apply_to_portfolio)
+    projections = ConsumerSpec(
+        name=PROJECTIONS_CONSUMER,
+        topics=projection_topics(namespace),
+        handler=apply_event)
     return ServiceRuntime.build(name="reporting", settings=settings, event_store=None,
-                                consumer_specs=[portfolio])
+                                consumer_specs=[projections], clock=clock)
+
+
+def projection_topics(namespace: str) -> list[str]:
+    """Every topic reporting projects: each producing service's."""
+    return [intake_events_topic(namespace), governance_events_topic(namespace)]
 
 
 def migrate(settings: ReportingSettings | None = None) -> None:

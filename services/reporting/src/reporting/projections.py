@@ -1,49 +1,171 @@
 """Projections: fold consumed events into reporting's read models.
 
-Each projection is called by the tracking consumer inside the transaction that also records the
-event as applied, so a redelivered event never counts twice.
+The tracking consumer calls :func:`apply_event` inside the transaction that also records the
+event's stream version and the partition's offset, so a redelivered event never counts twice
+and every read model moves together with the consumer's position.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import upsert
+from gatehouse.events.base import DomainEvent
 from gatehouse.events.envelope import EventEnvelope
-from gatehouse.events.intake import ProjectRequested, ProjectTransitioned, intake_events
-from reporting.tables import portfolio_projects
+from gatehouse.events.governance import (
+    ConditionBreached,
+    ConditionMet,
+    GateDecided,
+    GateReviewEscalated,
+    GateReviewOpened,
+    GateReviewWithdrawn,
+    VoteCast,
+    VoteRevised,
+)
+from gatehouse.messaging.consumer import EventHandler
+from reporting import views
+from reporting.tables import LIVE, ReadModel
+from reporting.views import ProjectView
 
-__all__ = ["apply_to_portfolio"]
+__all__ = ["PROJECTIONS_CONSUMER", "apply_event", "projector"]
 
-log = logging.getLogger(__name__)
+PROJECTIONS_CONSUMER = "reporting.projections"
 
 
-async def apply_to_portfolio(connection: AsyncConnection, envelope: EventEnvelope) -> None:
-    if envelope.type not in intake_events:
-        return  # another service's event, or a type this version does not know yet
-    event = intake_events.deserialize(envelope.type, envelope.data)
+def projector(model: ReadModel) -> EventHandler:
+    """The handler that applies events to ``model``'s tables (live, or a rebuild's shadow)."""
+
+    async def apply(connection: AsyncConnection, envelope: EventEnvelope) -> None:
+        await _apply(model, connection, envelope)
+
+    return apply
+
+
+async def _apply(model: ReadModel, connection: AsyncConnection, envelope: EventEnvelope
+                 ) -> None:
+    """Record the event in the log and advance every read model it concerns."""
+    project_id = views.project_id_of(envelope.data)
+    await connection.execute(insert(model.event_log).values(
+        event_id=envelope.id, source=envelope.source, type=envelope.type,
+        schema_version=envelope.schema_version, stream_id=envelope.stream_id,
+        stream_version=envelope.stream_version, position=envelope.position, time=envelope.time,
+        actor=envelope.actor, correlation_id=envelope.correlation_id,
+        causation_id=envelope.causation_id, project_id=project_id, data=dict(envelope.data),
+        hash=envelope.hash, prev_hash=envelope.prev_hash, log_head=envelope.log_head))
+    event = views.decode(envelope)
+    if event is None or project_id is None:
+        return  # a type this version does not know, or one about no project (templates)
+    await _advance_project_view(model, connection, project_id, event, envelope)
+    await _record_gate_event(model, connection, event, envelope)
+
+
+async def _advance_project_view(model: ReadModel, connection: AsyncConnection, project_id: Any,
+                                event: DomainEvent, envelope: EventEnvelope) -> None:
+    # A project's events come from two topics, whose partitions two reporting instances may
+    # share out: lock the row so that their read-modify-writes take turns.
+    row = (await connection.execute(select(model.project_views.c.view).where(
+        model.project_views.c.project_id == project_id).with_for_update())).first()
+    current = views.from_document(row.view) if row else ProjectView(project_id=project_id)
+    view = views.evolve(current, event, envelope)
+    await upsert(connection, model.project_views, {
+        "project_id": project_id, "view": views.to_document(view),
+        "demand_status": view.demand_status, "stage": view.stage,
+        "business_unit": view.business_unit or None, "project_type": view.project_type or None,
+        "updated_at": view.updated_at or envelope.time}, key=["project_id"])
+
+
+async def _record_gate_event(model: ReadModel, connection: AsyncConnection, event: DomainEvent,
+                             envelope: EventEnvelope) -> None:
+    at = envelope.time
     match event:
-        case ProjectRequested():
-            await upsert(connection, portfolio_projects, {
-                "project_id": event.project_id,
-                "title": event.title,
-                "sponsor": event.sponsor,
-                "business_unit": event.business_unit,
-                "project_type": event.project_type,
-                "estimated_cost_amount": event.estimated_cost.amount,
-                "estimated_cost_currency": event.estimated_cost.currency,
-                "demand_status": "draft",
-                "requested_by": event.requested_by,
-                "requested_at": envelope.time,
-                "updated_at": envelope.time,
-                "version": envelope.stream_version,
-            }, key=["project_id"])
-        case ProjectTransitioned():
-            await connection.execute(
-                update(portfolio_projects)
-                .where(portfolio_projects.c.project_id == event.project_id)
-                .values(demand_status=event.to_status, updated_at=envelope.time,
-                        version=envelope.stream_version))
+        case GateReviewOpened():
+            rule = event.gate.approval
+            await connection.execute(insert(model.review_records).values(
+                review_id=event.review_id, project_id=event.project_id, gate=event.gate.key,
+                gate_name=event.gate.name, project_type=event.project_type, status="open",
+                opened_at=at, sla_due_at=event.sla_due_at,
+                panel={"seats": [seat.label for seat in rule.seats], "order": rule.order,
+                       "ballots": {}}))
+        case VoteCast() | VoteRevised():
+            await _record_ballot(model, connection, event)
+            detail: dict[str, Any] = {
+                "seat": event.seat, "delegation_id": _str(event.delegation_id),
+                "conditions": [{"condition_id": str(c.condition_id),
+                                "description": c.description, "owner": c.owner,
+                                "due_date": c.due_date.isoformat()} for c in event.conditions],
+                "assessments": [{"criterion": a.criterion, "met": a.met, "score": a.score}
+                                for a in event.assessments]}
+            if isinstance(event, VoteRevised):
+                detail |= {"revises": str(event.revises), "reason": event.reason}
+            await connection.execute(insert(model.decision_records).values(
+                event_id=envelope.id, kind="revision" if isinstance(event, VoteRevised)
+                else "vote", review_id=event.review_id, project_id=event.project_id,
+                gate=await _gate_of(model, connection, event.review_id), approver=event.approver,
+                cast_by=event.cast_by, decision=event.decision, rationale=event.rationale,
+                detail=detail, time=at))
+        case GateDecided():
+            await connection.execute(update(model.review_records)
+                                     .where(model.review_records.c.review_id == event.review_id)
+                                     .values(status="decided", outcome=event.outcome,
+                                             closed_at=at))
+            await connection.execute(insert(model.decision_records).values(
+                event_id=envelope.id, kind="decision", review_id=event.review_id,
+                project_id=event.project_id, gate=event.gate, approver=None, cast_by=None,
+                decision=event.outcome, rationale=event.rationale, detail={
+                    "decided_by": list(event.decided_by),
+                    "votes": [str(vote) for vote in event.votes], "rule": event.rule,
+                    "template_version": event.template_version,
+                    "conditions": len(event.conditions)}, time=at))
+            if event.conditions:
+                await connection.execute(insert(model.condition_records), [{
+                    "condition_id": c.condition_id, "review_id": event.review_id,
+                    "project_id": event.project_id, "gate": event.gate, "owner": c.owner,
+                    "due_date": c.due_date, "status": "open"} for c in event.conditions])
+        case GateReviewWithdrawn():
+            await connection.execute(update(model.review_records)
+                                     .where(model.review_records.c.review_id == event.review_id)
+                                     .values(status="withdrawn", closed_at=at))
+        case GateReviewEscalated():
+            await connection.execute(update(model.review_records)
+                                     .where(model.review_records.c.review_id == event.review_id)
+                                     .values(escalated_at=at))
+        case ConditionMet():
+            await connection.execute(update(model.condition_records)
+                                     .where(model.condition_records.c.condition_id
+                                            == event.condition_id)
+                                     .values(status="met"))
+        case ConditionBreached():
+            await connection.execute(update(model.condition_records)
+                                     .where(model.condition_records.c.condition_id
+                                            == event.condition_id,
+                                            model.condition_records.c.status == "open")
+                                     .values(status="breached"))
+
+
+async def _record_ballot(model: ReadModel, connection: AsyncConnection,
+                         vote: VoteCast | VoteRevised) -> None:
+    row = (await connection.execute(select(model.review_records.c.panel).where(
+        model.review_records.c.review_id == vote.review_id))).first()
+    if row is None:
+        return
+    panel = dict(row.panel)
+    panel["ballots"] = {**panel.get("ballots", {}), vote.seat: vote.decision}
+    await connection.execute(update(model.review_records)
+                             .where(model.review_records.c.review_id == vote.review_id)
+                             .values(panel=panel))
+
+
+async def _gate_of(model: ReadModel, connection: AsyncConnection, review_id: Any) -> str:
+    gate = (await connection.execute(select(model.review_records.c.gate).where(
+        model.review_records.c.review_id == review_id))).scalar_one_or_none()
+    return str(gate) if gate is not None else ""
+
+
+def _str(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
+apply_event = projector(LIVE)

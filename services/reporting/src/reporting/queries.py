@@ -2,62 +2,220 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reporting.tables import portfolio_projects
+from gatehouse.errors import InvalidInput
+from gatehouse.events.envelope import EventEnvelope
+from reporting import views
+from reporting.tables import (
+    condition_records,
+    decision_records,
+    event_log,
+    project_views,
+    review_records,
+)
+from reporting.views import ProjectView
 
-__all__ = ["PortfolioProject", "PortfolioSummary", "portfolio"]
+__all__ = [
+    "DecisionFilter",
+    "Page",
+    "all_views",
+    "condition_rows",
+    "decision_page",
+    "decisions",
+    "envelope_of",
+    "log_until",
+    "project_view",
+    "review_rows",
+    "timeline_page",
+    "views_as_of",
+    "whole_log",
+]
 
 
 @dataclass(frozen=True)
-class PortfolioProject:
-    id: UUID
-    title: str
-    sponsor: str
-    business_unit: str
-    project_type: str
-    estimated_cost_amount: Decimal
-    estimated_cost_currency: str
-    demand_status: str
-    requested_by: str
-    requested_at: datetime
+class Page:
+    rows: list[Row[Any]]
+    next_cursor: str | None
+
+
+# --- Project views --------------------------------------------------------------------------
+
+
+async def all_views(connection: AsyncConnection) -> list[ProjectView]:
+    rows = await connection.execute(select(project_views.c.view))
+    return [views.from_document(row.view) for row in rows]
+
+
+async def project_view(connection: AsyncConnection, project_id: UUID) -> ProjectView | None:
+    row = (await connection.execute(select(project_views.c.view).where(
+        project_views.c.project_id == project_id))).first()
+    return views.from_document(row.view) if row else None
+
+
+async def views_as_of(connection: AsyncConnection, as_of: datetime,
+                      project_id: UUID | None = None) -> dict[UUID, ProjectView]:
+    """The project views as they stood at ``as_of``, replayed from the consumed log."""
+    return views.replay([envelope_of(row) async for row in log_until(connection, as_of,
+                                                                      project_id)])
+
+
+async def whole_log(connection: AsyncConnection) -> AsyncIterator[Row[Any]]:
+    """Every consumed event, in the order reporting recorded them."""
+    result = await connection.stream(select(event_log).order_by(event_log.c.seq))
+    async for row in result:
+        yield row
+
+
+async def log_until(connection: AsyncConnection, as_of: datetime,
+                    project_id: UUID | None = None) -> AsyncIterator[Row[Any]]:
+    """The consumed events recorded at or before ``as_of``, oldest first."""
+    query = select(event_log).where(event_log.c.time <= as_of)
+    if project_id is not None:
+        query = query.where(event_log.c.project_id == project_id)
+    result = await connection.stream(query.order_by(event_log.c.time, event_log.c.seq))
+    async for row in result:
+        yield row
+
+
+def envelope_of(row: Row[Any]) -> EventEnvelope:
+    return EventEnvelope(
+        id=row.event_id, source=row.source, type=row.type, time=row.time,
+        subject=row.stream_id, data=row.data, stream_id=row.stream_id,
+        stream_version=row.stream_version, position=row.position,
+        correlation_id=row.correlation_id, causation_id=row.causation_id, actor=row.actor,
+        schema_version=row.schema_version, hash=row.hash, prev_hash=row.prev_hash,
+        log_head=row.log_head)
+
+
+# --- Timeline -------------------------------------------------------------------------------
+
+
+async def timeline_page(connection: AsyncConnection, project_id: UUID, *,
+                        cursor: str | None, limit: int) -> Page:
+    """Every event about the project from every service, in time order."""
+    query = select(event_log).where(event_log.c.project_id == project_id)
+    if cursor is not None:
+        time, seq = _decode_cursor(cursor, "t")
+        query = query.where(or_(event_log.c.time > time,
+                                and_(event_log.c.time == time, event_log.c.seq > seq)))
+    query = query.order_by(event_log.c.time, event_log.c.seq).limit(limit + 1)
+    rows = list((await connection.execute(query)).all())
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    return Page(rows, _encode_cursor("t", rows[-1].time, rows[-1].seq))
+
+
+# --- Decisions (audit) ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class PortfolioSummary:
-    projects: list[PortfolioProject]
-    count_by_status: dict[str, int]
-    cost_by_currency: dict[str, Decimal]
+class DecisionFilter:
+    project_id: UUID | None = None
+    gate: str | None = None
+    approver: str | None = None
+    outcome: Sequence[str] = ()
+    kind: Sequence[str] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    newest_first: bool = False
 
 
-async def portfolio(connection: AsyncConnection) -> PortfolioSummary:
-    rows = await connection.execute(
-        select(portfolio_projects).order_by(portfolio_projects.c.requested_at.desc(),
-                                            portfolio_projects.c.project_id))
-    projects = [_project(row) for row in rows]
-    counts = await connection.execute(
-        select(portfolio_projects.c.demand_status, func.count())
-        .group_by(portfolio_projects.c.demand_status))
-    costs = await connection.execute(
-        select(portfolio_projects.c.estimated_cost_currency,
-               func.sum(portfolio_projects.c.estimated_cost_amount))
-        .group_by(portfolio_projects.c.estimated_cost_currency))
-    return PortfolioSummary(
-        projects=projects,
-        count_by_status={status: int(count) for status, count in counts},
-        cost_by_currency={currency: Decimal(total) for currency, total in costs})
+def _decision_query(where: DecisionFilter) -> Select[Any]:
+    query = select(decision_records)
+    if where.project_id is not None:
+        query = query.where(decision_records.c.project_id == where.project_id)
+    if where.gate is not None:
+        query = query.where(decision_records.c.gate == where.gate)
+    if where.approver is not None:
+        query = query.where(or_(decision_records.c.approver == where.approver,
+                                decision_records.c.cast_by == where.approver))
+    if where.outcome:
+        query = query.where(decision_records.c.decision.in_(list(where.outcome)))
+    if where.kind:
+        query = query.where(decision_records.c.kind.in_(list(where.kind)))
+    if where.since is not None:
+        query = query.where(decision_records.c.time >= where.since)
+    if where.until is not None:
+        query = query.where(decision_records.c.time < where.until)
+    if where.newest_first:
+        return query.order_by(decision_records.c.time.desc(), decision_records.c.event_id.desc())
+    return query.order_by(decision_records.c.time, decision_records.c.event_id)
 
 
-def _project(row: Any) -> PortfolioProject:
-    return PortfolioProject(
-        id=row.project_id, title=row.title, sponsor=row.sponsor, business_unit=row.business_unit,
-        project_type=row.project_type, estimated_cost_amount=Decimal(row.estimated_cost_amount),
-        estimated_cost_currency=row.estimated_cost_currency, demand_status=row.demand_status,
-        requested_by=row.requested_by, requested_at=row.requested_at)
+async def decision_page(connection: AsyncConnection, where: DecisionFilter, *,
+                        cursor: str | None, limit: int) -> Page:
+    query = _decision_query(where)
+    if cursor is not None:
+        time, event_id = _decode_cursor(cursor, "d-" if where.newest_first else "d")
+        last = UUID(str(event_id))
+        if where.newest_first:
+            query = query.where(or_(decision_records.c.time < time,
+                                    and_(decision_records.c.time == time,
+                                         decision_records.c.event_id < last)))
+        else:
+            query = query.where(or_(decision_records.c.time > time,
+                                    and_(decision_records.c.time == time,
+                                         decision_records.c.event_id > last)))
+    rows = list((await connection.execute(query.limit(limit + 1))).all())
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    kind = "d-" if where.newest_first else "d"
+    return Page(rows, _encode_cursor(kind, rows[-1].time, str(rows[-1].event_id)))
+
+
+async def decisions(connection: AsyncConnection, where: DecisionFilter
+                    ) -> AsyncIterator[Row[Any]]:
+    """Every matching record, streamed (for exports)."""
+    result = await connection.stream(_decision_query(where))
+    async for row in result:
+        yield row
+
+
+# --- Reviews and conditions -----------------------------------------------------------------
+
+
+async def review_rows(connection: AsyncConnection) -> list[Row[Any]]:
+    return list((await connection.execute(select(review_records))).all())
+
+
+async def condition_rows(connection: AsyncConnection) -> list[Row[Any]]:
+    return list((await connection.execute(select(condition_records))).all())
+
+
+# --- Cursors --------------------------------------------------------------------------------
+
+
+def _encode_cursor(kind: str, time: datetime, tiebreak: object) -> str:
+    raw = json.dumps([kind, time.isoformat(), tiebreak]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, kind: str) -> tuple[datetime, Any]:
+    invalid = InvalidInput.for_field("cursor", "not a cursor this API returned",
+                                     location="query")
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        found_kind, time, tiebreak = decoded
+        if found_kind != kind:
+            raise invalid
+        parsed = datetime.fromisoformat(time)
+        if kind.startswith("d"):
+            UUID(str(tiebreak))
+        elif not isinstance(tiebreak, int):
+            raise invalid
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise invalid from None
+    return parsed, tiebreak

@@ -40,7 +40,9 @@ class EventEnvelope:
     """One recorded event, as stored and as published.
 
     ``position`` is the event's place in its producing service's global feed; it is ``None``
-    only for an envelope that has not been stored yet.
+    only for an envelope that has not been stored yet. ``hash`` and ``prev_hash`` chain the
+    events of a stream, ``log_head`` is the running head of the producer's published log (see
+    :mod:`gatehouse.eventstore.chain`); the relay sets ``log_head`` when it publishes.
     """
 
     id: UUID = field(default_factory=uuid4)
@@ -56,6 +58,9 @@ class EventEnvelope:
     causation_id: str | None = None
     actor: str | None = None
     schema_version: int = 1
+    hash: str | None = None
+    prev_hash: str | None = None
+    log_head: str | None = None
     specversion: str = CLOUDEVENTS_SPEC_VERSION
     datacontenttype: str = JSON_CONTENT_TYPE
 
@@ -85,6 +90,9 @@ class EventEnvelope:
             "correlationid": self.correlation_id,
             "causationid": self.causation_id,
             "actor": self.actor,
+            "gatehousehash": self.hash,
+            "gatehouseprevhash": self.prev_hash,
+            "gatehouseloghead": self.log_head,
         }
         extensions.update({k: v for k, v in optional.items() if v is not None})
         return extensions
@@ -152,6 +160,9 @@ def from_kafka_record(value: bytes | None, headers: Headers) -> EventEnvelope:
             causation_id=attributes.get("causationid"),
             actor=attributes.get("actor"),
             schema_version=int(attributes.get("schemaversion", "1")),
+            hash=attributes.get("gatehousehash"),
+            prev_hash=attributes.get("gatehouseprevhash"),
+            log_head=attributes.get("gatehouseloghead"),
             datacontenttype=content_type,
         )
     except (ValueError, TypeError) as error:

@@ -6,12 +6,19 @@ get a new function here and a new revision in every service; never edit a releas
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
+from alembic.operations import BatchOperations
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["create_event_store_v1", "create_idempotency_keys_v1", "drop_event_store_v1",
-           "drop_idempotency_keys_v1"]
+from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
+
+__all__ = ["add_event_hash_chain_v1", "create_event_store_v1", "create_idempotency_keys_v1",
+           "drop_event_hash_chain_v1", "drop_event_store_v1", "drop_idempotency_keys_v1"]
 
 _position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _json = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -107,3 +114,107 @@ def create_idempotency_keys_v1() -> None:
 
 def drop_idempotency_keys_v1() -> None:
     op.drop_table("idempotency_keys")
+
+
+def add_event_hash_chain_v1(source: str) -> None:
+    """Chain every stream (``events.prev_hash``, ``events.hash``) and keep log heads (``outbox``).
+
+    Existing events are chained stream by stream in version order, as ``source`` (the service's
+    CloudEvents source, e.g. ``/gatehouse/intake``) would have chained them when appending.
+    Every outbox row is then put back for publishing: the relay republishes the whole log with
+    hashes and log heads (consumers skip the copies they have applied), so the published log can
+    be verified from its first event.
+    """
+    op.add_column("events", sa.Column("prev_hash", sa.String(64), nullable=True))
+    op.add_column("events", sa.Column("hash", sa.String(64), nullable=True))
+    op.add_column("outbox", sa.Column("log_head", sa.String(64), nullable=True))
+    bind = op.get_bind()
+    _backfill_event_hashes(bind, source)
+    bind.execute(sa.update(_outbox_v2).values(published_at=None, log_head=None))
+
+    def not_null(batch: BatchOperations) -> None:
+        for column in ("prev_hash", "hash"):
+            batch.alter_column(column, existing_type=sa.String(64), nullable=False)
+
+    _alter_events(not_null)
+
+
+def drop_event_hash_chain_v1() -> None:
+    # SQLite drops unindexed columns in place (3.35+).
+    op.drop_column("outbox", "log_head")
+    op.drop_column("events", "hash")
+    op.drop_column("events", "prev_hash")
+
+
+_events_v2 = sa.table(
+    "events",
+    sa.column("position", _position),
+    sa.column("event_id", sa.Uuid()),
+    sa.column("stream_id", sa.String(200)),
+    sa.column("version", sa.Integer()),
+    sa.column("type", sa.String(200)),
+    sa.column("schema_version", sa.Integer()),
+    sa.column("data", _json),
+    sa.column("recorded_at", sa.DateTime(timezone=True)),
+    sa.column("correlation_id", sa.String(200)),
+    sa.column("causation_id", sa.String(200)),
+    sa.column("actor", sa.String(200)),
+    sa.column("prev_hash", sa.String(64)),
+    sa.column("hash", sa.String(64)),
+)
+
+_outbox_v2 = sa.table(
+    "outbox",
+    sa.column("position", _position),
+    sa.column("topic", sa.String(255)),
+    sa.column("published_at", sa.DateTime(timezone=True)),
+    sa.column("log_head", sa.String(64)),
+)
+
+
+def _backfill_event_hashes(bind: sa.Connection, source: str) -> None:
+    rows = bind.execute(sa.select(_events_v2).order_by(_events_v2.c.stream_id,
+                                                        _events_v2.c.version))
+    updates: list[dict[str, Any]] = []
+    stream_id: str | None = None
+    previous = GENESIS_HASH
+    for row in rows:
+        if row.stream_id != stream_id:
+            stream_id, previous = row.stream_id, GENESIS_HASH
+        recorded_at = row.recorded_at
+        if recorded_at.tzinfo is None:  # SQLite keeps no offset; the store writes UTC
+            recorded_at = recorded_at.replace(tzinfo=UTC)
+        digest = event_hash(
+            event_id=row.event_id, source=source, stream_id=row.stream_id, version=row.version,
+            type=row.type, schema_version=row.schema_version, data=row.data,
+            recorded_at=recorded_at, actor=row.actor, correlation_id=row.correlation_id,
+            causation_id=row.causation_id, prev_hash=previous)
+        updates.append({"at_position": row.position, "new_prev_hash": previous,
+                        "new_hash": digest})
+        previous = digest
+    if updates:
+        bind.execute(
+            sa.update(_events_v2)
+            .where(_events_v2.c.position == sa.bindparam("at_position"))
+            .values(prev_hash=sa.bindparam("new_prev_hash"), hash=sa.bindparam("new_hash")),
+            updates)
+
+
+def _alter_events(alter: Callable[[BatchOperations], None]) -> None:
+    """Alter ``events`` in place (PostgreSQL) or by copying it (SQLite, batch mode).
+
+    SQLite drops the old table after the copy; ``outbox`` rows refer to it and foreign keys are
+    on, so they step aside meanwhile and come back unchanged.
+    """
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        with op.batch_alter_table("events") as batch:
+            alter(batch)
+        return
+    parked = [dict(row._mapping) for row in bind.execute(sa.select(_outbox_v2))]
+    bind.execute(sa.delete(_outbox_v2))
+    with op.batch_alter_table("events", recreate="always",
+                              table_kwargs={"sqlite_autoincrement": True}) as batch:
+        alter(batch)
+    if parked:
+        bind.execute(sa.insert(_outbox_v2), parked)

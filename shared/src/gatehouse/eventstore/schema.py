@@ -65,6 +65,9 @@ events = Table(
     Column("correlation_id", String(200)),
     Column("causation_id", String(200)),
     Column("actor", String(200)),
+    # The hash chain of the stream (gatehouse.eventstore.chain): set by EventStore.append.
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     UniqueConstraint("stream_id", "version"),
     sqlite_autoincrement=True,
 )
@@ -75,6 +78,8 @@ outbox = Table(
     Column("position", Position, ForeignKey("events.position"), primary_key=True),
     Column("topic", String(255), nullable=False),
     Column("published_at", UtcDateTime),
+    # The running head of the published log after this event, stored when it is marked.
+    Column("log_head", String(64)),
     Index("ix_outbox_unpublished", "position",
           postgresql_where=text("published_at IS NULL"),
           sqlite_where=text("published_at IS NULL")),

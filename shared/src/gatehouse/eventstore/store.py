@@ -1,7 +1,8 @@
 """The event store: append with an expected version, load a stream, read the global feed.
 
 Every append also writes one outbox row per event, in the caller's transaction, so an event
-is published to Kafka if and only if it was stored.
+is published to Kafka if and only if it was stored, and chains each event to the previous one
+of its stream (``prev_hash``, ``hash``; see :mod:`gatehouse.eventstore.chain`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.envelope import EventEnvelope
+from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.eventstore.schema import events, outbox
 
@@ -72,12 +74,13 @@ class EventStore:
             # Take a transaction id before the positions are drawn from the sequence: the feed
             # reader relies on every position's writer being visible in pg_current_snapshot().
             await connection.execute(text("SELECT pg_current_xact_id()"))
-        current = await self.stream_version(connection, stream_id)
+        current, previous_hash = await self._stream_head(connection, stream_id)
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         now = datetime.now(UTC)
-        rows: list[dict[str, Any]] = [
-            {
+        rows: list[dict[str, Any]] = []
+        for offset, event in enumerate(new_events, start=1):
+            row: dict[str, Any] = {
                 "event_id": event.event_id,
                 "stream_id": stream_id,
                 "version": expected_version + offset,
@@ -88,9 +91,16 @@ class EventStore:
                 "correlation_id": metadata.correlation_id,
                 "causation_id": metadata.causation_id,
                 "actor": metadata.actor,
+                "prev_hash": previous_hash,
             }
-            for offset, event in enumerate(new_events, start=1)
-        ]
+            row["hash"] = event_hash(
+                event_id=event.event_id, source=self.source, stream_id=stream_id,
+                version=row["version"], type=event.type, schema_version=event.schema_version,
+                data=row["data"], recorded_at=now, actor=metadata.actor,
+                correlation_id=metadata.correlation_id, causation_id=metadata.causation_id,
+                prev_hash=row["prev_hash"])
+            previous_hash = row["hash"]
+            rows.append(row)
         try:
             result = await connection.execute(
                 insert(events).returning(events.c.position, sort_by_parameter_order=True), rows
@@ -121,6 +131,8 @@ class EventStore:
                 causation_id=metadata.causation_id,
                 actor=metadata.actor,
                 schema_version=row["schema_version"],
+                hash=row["hash"],
+                prev_hash=row["prev_hash"],
             )
             for row, position in zip(rows, positions, strict=True)
         ]
@@ -131,6 +143,14 @@ class EventStore:
             events.c.stream_id == stream_id
         )
         return int((await connection.execute(query)).scalar_one())
+
+    async def _stream_head(self, connection: AsyncConnection, stream_id: str
+                           ) -> tuple[int, str]:
+        """The stream's version and the hash of its last event (genesis for a new stream)."""
+        query = (select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
+                 .order_by(events.c.version.desc()).limit(1))
+        last = (await connection.execute(query)).first()
+        return (0, GENESIS_HASH) if last is None else (int(last.version), str(last.hash))
 
     async def stream_ids(self, connection: AsyncConnection, *, prefix: str) -> list[str]:
         """The ids of the streams whose id starts with ``prefix``, sorted."""
@@ -167,6 +187,8 @@ def envelope_from_row(row: Row[Any], source: str) -> EventEnvelope:
         causation_id=row.causation_id,
         actor=row.actor,
         schema_version=row.schema_version,
+        hash=row.hash,
+        prev_hash=row.prev_hash,
     )
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,11 +37,25 @@ from gatehouse.events.topics import dead_letter_topic
 from gatehouse.eventstore.schema import consumer_offsets, consumer_streams, dead_letters
 from gatehouse.observability import Metrics, correlation_id
 
-__all__ = ["EventHandler", "TrackingConsumer"]
+__all__ = ["EventHandler", "PartitionStatus", "TrackingConsumer"]
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PartitionStatus:
+    """A consumer's place on one partition: ``lag_events`` behind its end, and while behind,
+    ``lag_seconds`` since the last event it applied was produced."""
+
+    topic: str
+    partition: int
+    next_offset: int | None
+    end_offset: int | None
+    lag_events: int | None
+    lag_seconds: float
+    last_event_at: datetime | None
 
 
 class _DatabaseUnavailable(Exception):
@@ -76,6 +92,8 @@ class TrackingConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer: AIOKafkaProducer | None = None
         self.started = asyncio.Event()
+        # Per partition: the next offset to apply and when the last applied event was produced.
+        self._applied: dict[TopicPartition, tuple[int, float]] = {}
 
     async def run(self) -> None:
         """Consume until cancelled, reconnecting after broker or database outages."""
@@ -112,7 +130,7 @@ class TrackingConsumer:
             for partition, records in batches.items():
                 await self._process_partition_batch(partition, records)
                 await self._commit(partition, records[-1].offset + 1)
-                self._update_lag(partition, records[-1].offset + 1)
+                self._update_lag(partition, records[-1].offset + 1, records[-1].timestamp)
 
     async def _process_partition_batch(self, partition: TopicPartition,
                                        records: list[ConsumerRecord[bytes, bytes]]) -> None:
@@ -241,13 +259,41 @@ class TrackingConsumer:
             # The database already holds the truth; a redelivery is skipped by stream version.
             log.warning("offset commit failed", extra={"consumer": self.name, "error": repr(error)})
 
-    def _update_lag(self, partition: TopicPartition, next_offset: int) -> None:
+    def _update_lag(self, partition: TopicPartition, next_offset: int,
+                    last_timestamp_ms: int | None = None) -> None:
         assert self._consumer is not None
-        highwater = self._consumer.highwater(partition)
-        if highwater is not None:
-            self._metrics.consumer_lag(consumer=self.name, topic=partition.topic,
-                                       partition=str(partition.partition)).set(
-                max(highwater - next_offset, 0))
+        if last_timestamp_ms is not None:
+            self._applied[partition] = (next_offset, last_timestamp_ms / 1000)
+        status = self._status_of(partition)
+        if status.lag_events is not None:
+            labels = {"consumer": self.name, "topic": partition.topic,
+                      "partition": str(partition.partition)}
+            self._metrics.consumer_lag(**labels).set(status.lag_events)
+            self._metrics.consumer_lag_seconds(**labels).set(status.lag_seconds)
+
+    def partitions(self) -> list[PartitionStatus]:
+        """Where this consumer stands on each partition assigned to it, and how far behind."""
+        consumer = self._consumer
+        if consumer is None:
+            return []
+        return sorted((self._status_of(tp) for tp in consumer.assignment()),
+                      key=lambda status: (status.topic, status.partition))
+
+    def _status_of(self, partition: TopicPartition) -> PartitionStatus:
+        consumer = self._consumer
+        highwater = consumer.highwater(partition) if consumer is not None else None
+        next_offset, produced_at = self._applied.get(partition, (None, None))
+        lag: int | None = None
+        if highwater is not None and next_offset is not None:
+            lag = max(highwater - next_offset, 0)
+        # Behind: how old the last event applied is; caught up: no lag at all.
+        lag_seconds = 0.0
+        if lag and produced_at is not None:
+            lag_seconds = max(time.time() - produced_at, 0.0)
+        return PartitionStatus(
+            topic=partition.topic, partition=partition.partition, next_offset=next_offset,
+            end_offset=highwater, lag_events=lag, lag_seconds=round(lag_seconds, 3),
+            last_event_at=datetime.fromtimestamp(produced_at, UTC) if produced_at else None)
 
     async def _ensure_dlq_producer(self) -> AIOKafkaProducer:
         if self._dlq_producer is None:

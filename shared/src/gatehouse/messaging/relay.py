@@ -7,6 +7,13 @@ events reach their partition in version order at least once in order (a consumer
 early copies by stream version). A crash between publish and mark republishes: duplicates are
 possible, loss is not.
 
+Tamper evidence: the relay reads new events through the gap-free feed, so it publishes them in
+position order, and carries the running head of the log in each record
+(``ce_gatehouseloghead``, see :mod:`gatehouse.eventstore.chain`). The head after each event is
+stored on its outbox row in the transaction that marks it published, so the chain continues
+across restarts, and a republished event (after a crash, or an outbox row put back by hand)
+carries the same head again.
+
 The relay wakes when a transaction in this process commits, when PostgreSQL notifies an append
 from another process (LISTEN/NOTIFY), and otherwise every ``idle_poll_interval`` seconds.
 On PostgreSQL only one relay per database publishes at a time (a session advisory lock).
@@ -18,16 +25,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import Database
 from gatehouse.events.envelope import EventEnvelope, to_kafka_record
+from gatehouse.eventstore.chain import GENESIS_HASH, next_log_head
+from gatehouse.eventstore.feed import GapFreeFeedReader
 from gatehouse.eventstore.schema import events, outbox
 from gatehouse.eventstore.store import OUTBOX_CHANNEL, envelope_from_row
 from gatehouse.observability import Metrics
@@ -66,6 +75,8 @@ class OutboxRelay:
         self._idle_poll_interval = idle_poll_interval
         self._after_publish = after_publish
         self._wake = asyncio.Event()
+        self._feed = GapFreeFeedReader(source=source, page_size=batch_size)
+        self._waiting_at_gap = False
         self._producer: AIOKafkaProducer | None = None
         self.published_total = 0
         database.on_commit(self.wake)
@@ -120,22 +131,51 @@ class OutboxRelay:
             self._wake.clear()
             await self.publish_pending()
             # Not wait_for: on Python 3.11 it can swallow a cancellation that arrives as the
-            # wait ends, and the relay would outlive its service's shutdown.
+            # wait ends, and the relay would outlive its service's shutdown. In front of a gap,
+            # look again soon: a rolled-back writer notifies nobody.
+            interval = 0.05 if self._waiting_at_gap else self._idle_poll_interval
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._idle_poll_interval):
+                async with asyncio.timeout(interval):
                     await self._wake.wait()
 
     async def _fetch_pending(self) -> list[PendingEvent]:
-        query = (
-            select(events, outbox.c.topic)
-            .join(outbox, outbox.c.position == events.c.position)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.position)
-            .limit(self._batch_size)
-        )
+        """Events put back for republishing first, then the next new events in position order."""
         async with self._database.engine.connect() as connection:
-            rows = list(await connection.execute(query))
-        return [PendingEvent(row.topic, envelope_from_row(row, self._source)) for row in rows]
+            tip = (await connection.execute(
+                select(outbox.c.position, outbox.c.log_head)
+                .where(outbox.c.log_head.is_not(None))
+                .order_by(outbox.c.position.desc()).limit(1))).first()
+            tip_position, head = (0, GENESIS_HASH) if tip is None else (tip.position,
+                                                                        tip.log_head)
+            republish = list(await connection.execute(
+                select(events, outbox.c.topic, outbox.c.log_head)
+                .join(outbox, outbox.c.position == events.c.position)
+                .where(outbox.c.published_at.is_(None), outbox.c.position <= tip_position)
+                .order_by(outbox.c.position)
+                .limit(self._batch_size)))
+            if republish:
+                return [PendingEvent(row.topic, replace(envelope_from_row(row, self._source),
+                                                        log_head=row.log_head))
+                        for row in republish]
+            page = await self._feed.read(connection, tip_position)
+            self._waiting_at_gap = page.waiting_at is not None
+            positions = [envelope.position for envelope in page.events]
+            topics: dict[int, str] = {}
+            if positions:
+                found = await connection.execute(select(outbox.c.position, outbox.c.topic)
+                                                 .where(outbox.c.position.in_(positions)))
+                topics = {row.position: row.topic for row in found}
+        pending: list[PendingEvent] = []
+        for envelope in page.events:
+            topic = topics.get(envelope.position or 0)
+            if topic is None:
+                log.warning("event without an outbox row is not published",
+                            extra={"position": envelope.position})
+                continue
+            assert envelope.hash is not None, "stored events always carry their hash"
+            head = next_log_head(head, envelope.hash)
+            pending.append(PendingEvent(topic, replace(envelope, log_head=head)))
+        return pending
 
     async def _publish(self, producer: AIOKafkaProducer, batch: list[PendingEvent]
                        ) -> list[PendingEvent]:
@@ -159,13 +199,14 @@ class OutboxRelay:
     async def _mark_published(self, published: list[PendingEvent]) -> None:
         if not published:
             return
-        positions = [pending.envelope.position for pending in published]
+        now = datetime.now(UTC)
+        statement = (update(outbox).where(outbox.c.position == bindparam("marked_position"))
+                     .values(published_at=now, log_head=bindparam("marked_head")))
         async with self._database.engine.begin() as connection:
-            await connection.execute(
-                update(outbox)
-                .where(outbox.c.position.in_(positions))
-                .values(published_at=datetime.now(UTC))
-            )
+            await connection.execute(statement, [
+                {"marked_position": pending.envelope.position,
+                 "marked_head": pending.envelope.log_head}
+                for pending in published])
         self.published_total += len(published)
         self._metrics.outbox_published.inc(len(published))
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from gatehouse.auth import DevIssuer, Role
 
-__all__ = ["RunningService", "TestDatabase", "eventually", "running_service"]
+__all__ = ["RunningService", "TestDatabase", "eventually", "running_service", "served"]
 
 T = TypeVar("T")
 
@@ -51,6 +51,36 @@ async def running_service(app: FastAPI, issuer: DevIssuer, *, ready_timeout: flo
             await eventually(lambda: _ready(client), timeout=ready_timeout,
                              description="service ready")
             yield RunningService(app, client, issuer)
+
+
+@asynccontextmanager
+async def served(app: FastAPI, issuer: DevIssuer, *, ready_timeout: float = 30.0
+                 ) -> AsyncIterator[RunningService]:
+    """Serve the app over real HTTP on a free local port (for streaming responses, which the
+    in-process transport buffers); the client's base URL points at it."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                           access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: _started(server, task), timeout=ready_timeout,
+                         description="server started")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                     timeout=30) as client:
+            await eventually(lambda: _ready(client), timeout=ready_timeout,
+                             description="service ready")
+            yield RunningService(app, client, issuer)
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _started(server: object, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()  # raises why the server could not start
+    return bool(getattr(server, "started", False))
 
 
 async def _ready(client: httpx.AsyncClient) -> bool:

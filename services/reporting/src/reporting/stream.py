@@ -1,0 +1,113 @@
+"""Live events for dashboards: Server-Sent Events from the consumed log.
+
+Each event's SSE ``id`` is its place in reporting's log (``event_log.seq``). A client that
+reconnects with ``Last-Event-ID`` gets every later event, none twice. The log's numbers are
+drawn when rows are inserted, so a transaction that commits late (another reporting instance) or
+rolls back leaves a hole for a moment or for good: the stream waits up to ``gap_grace_seconds``
+for a hole to fill before it moves past it, so a late commit is not skipped.
+
+Between events a comment line goes out every ``heartbeat_seconds`` so proxies keep the
+connection open and clients notice a dead one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select
+
+from gatehouse.database import Database
+from reporting.tables import event_log
+
+__all__ = ["EventFilter", "LiveLog", "sse_stream"]
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    types: Sequence[str] = ()
+    project_id: UUID | None = None
+
+    def accepts(self, row: Any) -> bool:
+        if self.types and row.type not in self.types and \
+                row.type.rsplit(".", 1)[-1] not in self.types:
+            return False
+        return self.project_id is None or row.project_id == self.project_id
+
+
+class LiveLog:
+    """Wakes the streams when the consumer commits new events (they also poll, for events
+    another instance applied)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._changed = asyncio.Event()
+        database.on_commit(self._changed.set)
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
+        self._changed.clear()
+
+    async def head(self) -> int:
+        async with self.database.engine.connect() as connection:
+            return int((await connection.execute(
+                select(func.coalesce(func.max(event_log.c.seq), 0)))).scalar_one())
+
+    async def after(self, seq: int) -> list[Any]:
+        async with self.database.engine.connect() as connection:
+            return list((await connection.execute(
+                select(event_log).where(event_log.c.seq > seq)
+                .order_by(event_log.c.seq).limit(PAGE))).all())
+
+
+async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,
+                     heartbeat_seconds: float, gap_grace_seconds: float,
+                     poll_seconds: float = 1.0) -> AsyncIterator[str]:
+    """The SSE text of every event after ``after`` that ``where`` accepts, forever."""
+    yield "retry: 2000\n\n"
+    cursor = after
+    gap_seen_at: float | None = None
+    last_sent = time.monotonic()
+    while True:
+        rows = await live.after(cursor)
+        sent_any = False
+        for row in rows:
+            if row.seq != cursor + 1:
+                # A hole: a late commit may still fill it; give it a moment before moving on.
+                now = time.monotonic()
+                gap_seen_at = gap_seen_at if gap_seen_at is not None else now
+                if now - gap_seen_at < gap_grace_seconds:
+                    break
+            gap_seen_at = None
+            cursor = row.seq
+            if where.accepts(row):
+                yield _frame(row)
+                sent_any = True
+        if sent_any:
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent >= heartbeat_seconds:
+            yield ": heartbeat\n\n"
+            last_sent = time.monotonic()
+        if len(rows) < PAGE or gap_seen_at is not None:
+            wait = min(poll_seconds, heartbeat_seconds,
+                       gap_grace_seconds if gap_seen_at is not None else poll_seconds)
+            await live.wait(wait)
+
+
+def _frame(row: Any) -> str:
+    body = {"seq": row.seq, "event_id": str(row.event_id), "type": row.type,
+            "source": row.source, "time": row.time.isoformat(), "actor": row.actor,
+            "project_id": str(row.project_id) if row.project_id else None,
+            "stream_id": row.stream_id, "stream_version": row.stream_version, "data": row.data}
+    return (f"id: {row.seq}\nevent: {row.type.rsplit('.', 1)[-1]}\n"
+            f"data: {json.dumps(body, separators=(',', ':'), default=str)}\n\n")
