@@ -39,6 +39,7 @@ class ConsumerSpec:
     name: str
     topics: Sequence[str]
     handler: EventHandler
+    on_duplicate: EventHandler | None = None
 
 
 Clock = Callable[[], datetime]
@@ -111,7 +112,8 @@ class ServiceRuntime:
         for spec in consumer_specs:
             runtime.consumers.append(TrackingConsumer(
                 name=spec.name, topics=spec.topics, database=runtime.database,
-                handler=spec.handler, bootstrap_servers=settings.kafka_bootstrap_servers,
+                handler=spec.handler, on_duplicate=spec.on_duplicate,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
                 group_id=f"{settings.topic_namespace}gatehouse.{spec.name}",
                 dlq_producer_factory=runtime.producer_factory(f"{spec.name}-dlq"),
                 metrics=runtime.metrics))

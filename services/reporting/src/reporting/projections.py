@@ -30,7 +30,7 @@ from reporting import views
 from reporting.tables import LIVE, ReadModel
 from reporting.views import ProjectView
 
-__all__ = ["PROJECTIONS_CONSUMER", "apply_event", "projector"]
+__all__ = ["PROJECTIONS_CONSUMER", "apply_event", "hash_keeper", "keep_hashes", "projector"]
 
 PROJECTIONS_CONSUMER = "reporting.projections"
 
@@ -169,3 +169,23 @@ def _str(value: object | None) -> str | None:
 
 
 apply_event = projector(LIVE)
+
+
+def hash_keeper(model: ReadModel) -> EventHandler:
+    """For copies skipped as already applied: when the copy carries the hash chain and the
+    recorded one does not (it was published before the chain existed and republished with it
+    on upgrade), keep the chain's fields, so verification covers the event."""
+
+    async def keep(connection: AsyncConnection, envelope: EventEnvelope) -> None:
+        if envelope.hash is None:
+            return
+        await connection.execute(
+            update(model.event_log)
+            .where(model.event_log.c.event_id == envelope.id, model.event_log.c.hash.is_(None))
+            .values(hash=envelope.hash, prev_hash=envelope.prev_hash,
+                    log_head=envelope.log_head, position=envelope.position))
+
+    return keep
+
+
+keep_hashes = hash_keeper(LIVE)

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gatehouse.database import Database
 from gatehouse.events.envelope import EnvelopeDecodeError, from_kafka_record
 from gatehouse.eventstore.schema import consumer_offsets, dead_letters
-from reporting.projections import projector
+from reporting.projections import hash_keeper, projector
 from reporting.tables import LIVE, ReadModel
 
 __all__ = ["RebuildStatus", "Rebuilder", "checksum", "checksums"]
@@ -222,6 +222,7 @@ class Rebuilder:
                      records: list[ConsumerRecord[bytes, bytes]], progress: _Progress,
                      poisoned: set[tuple[str, int, int]]) -> None:
         apply = projector(self.shadow)
+        keep_hashes = hash_keeper(self.shadow)
         for record in records:
             self.status.read += 1
             progress.positions[partition] = record.offset + 1
@@ -234,8 +235,12 @@ class Rebuilder:
                 self.status.skipped += 1
                 continue
             applied = progress.versions.get(envelope.stream_id, 0)
-            if envelope.stream_version != applied + 1:
-                self.status.skipped += 1  # a duplicate, or an early copy published again
+            if envelope.stream_version <= applied:
+                self.status.skipped += 1  # a duplicate (maybe the chained copy of an event)
+                await keep_hashes(connection, envelope)
+                continue
+            if envelope.stream_version > applied + 1:
+                self.status.skipped += 1  # an early copy the relay published again in order
                 continue
             await apply(connection, envelope)
             progress.versions[envelope.stream_id] = envelope.stream_version

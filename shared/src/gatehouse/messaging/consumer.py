@@ -77,6 +77,7 @@ class TrackingConsumer:
         max_attempts: int = 3,
         retry_backoff: float = 0.1,
         max_batch: int = 500,
+        on_duplicate: EventHandler | None = None,
     ) -> None:
         self.name = name
         self._topics = list(topics)
@@ -89,6 +90,8 @@ class TrackingConsumer:
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
         self._max_batch = max_batch
+        # Sees the copies skipped as already applied (e.g. to keep a republished copy's hashes).
+        self._on_duplicate = on_duplicate
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer: AIOKafkaProducer | None = None
         self.started = asyncio.Event()
@@ -183,6 +186,8 @@ class TrackingConsumer:
         applied = await tracker.version(connection, envelope.stream_id)
         if envelope.stream_version <= applied:
             self._metrics.consumed(consumer=self.name, outcome="duplicate").inc()
+            if self._on_duplicate is not None:
+                await self._on_duplicate(connection, envelope)
             return
         if envelope.stream_version > applied + 1:
             log.warning("event ahead of its stream; waiting for the relay to resend in order",
