@@ -35,5 +35,7 @@ class ServiceSettings(BaseSettings):
     auth_issuer: str = "gatehouse-dev"
     auth_audience: str = "gatehouse"
     auth_dev_key_file: Path = Field(default_factory=default_dev_key_file)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024,
+                                   description="Largest request body accepted (413 above)")
     log_level: str = "INFO"
     log_json: bool = True

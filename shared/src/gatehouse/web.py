@@ -100,6 +100,7 @@ def create_service_app(
         app.include_router(router, prefix="/v1")
     _add_probes(app, runtime)
     _add_error_handlers(app)
+    app.add_middleware(_BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(_RequestContextMiddleware, runtime=runtime)
     return app
 
@@ -191,6 +192,60 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+
+class _BodySizeLimitMiddleware:
+    """Refuses a request body over ``max_bytes`` with 413, before any route reads it.
+
+    A declared Content-Length is checked at once; a body sent without one (chunked) is read up to
+    the limit and then handed on, so no route ever sees more than the limit.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
+                 max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.strip().isdigit() \
+                and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body.extend(message.get("body", b""))
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413, "Content too large", f"the request body may be at most {self.max_bytes} "
+            "bytes", type_uri="/problems/content-too-large", instance=scope.get("path"),
+            max_bytes=self.max_bytes)
+        await response(scope, receive, send)
 
 
 class _RequestContextMiddleware:
