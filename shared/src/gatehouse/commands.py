@@ -32,7 +32,9 @@ __all__ = [
     "REPLAYED_HEADER",
     "CommandResponse",
     "ExpectedVersion",
+    "check_put_precondition",
     "check_version",
+    "etag",
     "execute_command",
     "parse_if_match",
 ]
@@ -102,6 +104,22 @@ def parse_if_match(header: str | None) -> ExpectedVersion:
                 and tag.group(2).isdigit():
             versions.add(int(tag.group(2)))
     return ExpectedVersion(frozenset(versions), header.strip())
+
+
+def etag(version: int) -> str:
+    """The ETag of a resource at stream version ``version``: ``"7"``."""
+    return f'"{version}"'
+
+
+def check_put_precondition(expected: ExpectedVersion | None, current: int, *,
+                           resource: str) -> None:
+    """A PUT creating a resource needs no If-Match; one replacing it does (428 without)."""
+    if expected is None:
+        if current > 0:
+            raise PreconditionRequired(
+                f"replacing {resource} needs an If-Match header carrying the ETag from GET")
+        return
+    check_version(expected, current, resource=resource)
 
 
 def check_version(expected: ExpectedVersion, current: int, *, resource: str) -> None:

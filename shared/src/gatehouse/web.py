@@ -16,7 +16,7 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -24,17 +24,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gatehouse.asyncapi import asyncapi_document
 from gatehouse.auth import Principal
+from gatehouse.commands import CommandResponse, execute_command
 from gatehouse.errors import GatehouseError, Unauthenticated
+from gatehouse.events.base import EventRegistry
 from gatehouse.eventstore.errors import ConcurrencyError
+from gatehouse.idempotency import fingerprint
 from gatehouse.observability import configure_logging, correlation_id, current_actor
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.settings import ServiceSettings
+from gatehouse.unit_of_work import UnitOfWork, unit_of_work
 
-__all__ = ["CurrentPrincipal", "create_service_app", "problem_response", "runtime_of", "serve"]
+__all__ = ["CurrentPrincipal", "create_service_app", "problem_response", "read_unit_of_work",
+           "run_command", "runtime_of", "serve"]
 
 log = logging.getLogger("gatehouse.http")
 
@@ -62,6 +68,31 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def read_unit_of_work(runtime: ServiceRuntime, registry: EventRegistry, principal: Principal
+                      ) -> AbstractAsyncContextManager[UnitOfWork]:
+    """A unit of work for a route that reads streams (it commits nothing it did not write)."""
+    assert runtime.event_store is not None
+    return unit_of_work(runtime.database, runtime.event_store, registry,
+                        actor=principal.subject)
+
+
+async def run_command(runtime: ServiceRuntime, registry: EventRegistry, request: Request,
+                      principal: Principal, idempotency_key: str | None,
+                      run: Callable[[UnitOfWork], Awaitable[CommandResponse]]) -> Response:
+    """Run a route's command in one transaction (run again when it loses a race for a
+    stream), through the idempotency record when the client sent a key."""
+    store = runtime.event_store
+    assert store is not None
+
+    async def in_transaction(connection: AsyncConnection) -> CommandResponse:
+        return await run(UnitOfWork.on(connection, store, registry, actor=principal.subject))
+
+    return await execute_command(
+        runtime.database, principal=principal.subject, idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint(request.method, request.url.path, await request.body()),
+        run=in_transaction)
 
 
 def problem_response(status: int, title: str, detail: str, *, type_uri: str = "about:blank",

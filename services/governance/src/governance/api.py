@@ -17,13 +17,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
 from gatehouse.auth import Principal, Role
-from gatehouse.commands import (
-    CommandResponse,
-    ExpectedVersion,
-    check_version,
-    execute_command,
-    parse_if_match,
-)
+from gatehouse.commands import CommandResponse, ExpectedVersion, etag, parse_if_match
 from gatehouse.errors import Forbidden, InvalidInput, NotFound
 from gatehouse.events.governance import (
     ApprovalRule,
@@ -39,10 +33,9 @@ from gatehouse.events.governance import (
     VoteRevised,
     governance_events,
 )
-from gatehouse.idempotency import fingerprint
 from gatehouse.runtime import ServiceRuntime
-from gatehouse.unit_of_work import UnitOfWork, unit_of_work
-from gatehouse.web import CurrentPrincipal, runtime_of
+from gatehouse.unit_of_work import UnitOfWork
+from gatehouse.web import CurrentPrincipal, read_unit_of_work, run_command, runtime_of
 from governance import handlers, queries, rules
 from governance.domain import ConditionState, Review
 from governance.handlers import Actor, GateRecord, VersionedDelegation, VersionedTemplate
@@ -119,7 +112,7 @@ async def define_template(project_type: ProjectTypeKey, body: GateTemplateBody,
                           if_match: IfMatch = None,
                           idempotency_key: IdempotencyKey = None) -> Response:
     principal.require(Role.PMO_ADMIN)
-    expected = parse_if_match(if_match) if if_match is not None else None
+    expected = _optional_if_match(if_match)
     command = DefineGateTemplate(
         project_type=project_type, name=body.name, description=body.description,
         escalation_role=body.escalation_role, gates=tuple(_gate(g) for g in body.gates),
@@ -128,7 +121,7 @@ async def define_template(project_type: ProjectTypeKey, body: GateTemplateBody,
     async def run(uow: UnitOfWork) -> CommandResponse:
         result = await handlers.define_template(command, uow, expected=expected)
         created = result.template.version == 1
-        headers = {"ETag": _etag(result.version)}
+        headers = {"ETag": etag(result.version)}
         if created:
             headers["Location"] = str(request.url_for("get_template",
                                                       project_type=project_type))
@@ -159,7 +152,7 @@ async def get_template(project_type: ProjectTypeKey, principal: CurrentPrincipal
     principal.require(*ANYONE)
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_template(project_type, uow, version=version)
-    response.headers["ETag"] = _etag(result.version)
+    response.headers["ETag"] = etag(result.version)
     return _template_view(result)
 
 
@@ -184,7 +177,7 @@ async def open_review(body: OpenReviewBody, principal: CurrentPrincipal, runtime
             note=body.note, actor=_actor(principal), now=runtime.clock(), uow=uow)
         location = str(request.url_for("get_review", review_id=review.review_id))
         return CommandResponse(201, _review_view(record, review).model_dump(mode="json"),
-                               {"ETag": _etag(record.version), "Location": location})
+                               {"ETag": etag(record.version), "Location": location})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
 
@@ -229,7 +222,7 @@ async def get_review(review_id: UUID, principal: CurrentPrincipal, runtime: Runt
     principal.require(*ANYONE)
     async with _unit_of_work(runtime, principal) as uow:
         record, review = await handlers.get_review(review_id, uow)
-    response.headers["ETag"] = _etag(record.version)
+    response.headers["ETag"] = etag(record.version)
     return _review_view(record, review)
 
 
@@ -249,16 +242,16 @@ async def vote(review_id: UUID, body: VoteBody, principal: CurrentPrincipal, run
                                             comment=a.comment) for a in body.assessments)
 
     async def run(uow: UnitOfWork) -> CommandResponse:
-        await _check_if_match(uow, review_id, if_match)
         record, review = await handlers.cast_vote(
-            review_id, vote_id=vote_id, decision=body.decision, rationale=body.rationale,
+            review_id, expected=_optional_if_match(if_match), vote_id=vote_id,
+            decision=body.decision, rationale=body.rationale,
             conditions=conditions, assessments=assessments, on_behalf_of=body.on_behalf_of,
             revision_reason=body.revision_reason, actor=_actor(principal),
             now=runtime.clock(), uow=uow)
         view = _review_view(record, review)
         receipt = VoteReceipt(vote=next(v for v in view.votes if v.id == vote_id), review=view)
         return CommandResponse(201, receipt.model_dump(mode="json"), {
-            "ETag": _etag(record.version),
+            "ETag": etag(record.version),
             "Location": str(request.url_for("get_review", review_id=review_id))})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
@@ -272,11 +265,11 @@ async def withdraw_review(review_id: UUID, body: ReasonBody, principal: CurrentP
     principal.require(Role.REQUESTER, Role.PMO_ADMIN)
 
     async def run(uow: UnitOfWork) -> CommandResponse:
-        await _check_if_match(uow, review_id, if_match)
         record, review = await handlers.withdraw_review(review_id, reason=body.reason,
+                                                        expected=_optional_if_match(if_match),
                                                         actor=_actor(principal), uow=uow)
         return CommandResponse(200, _review_view(record, review).model_dump(mode="json"),
-                               {"ETag": _etag(record.version)})
+                               {"ETag": etag(record.version)})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
 
@@ -293,12 +286,12 @@ async def condition_met(review_id: UUID, condition_id: UUID, body: ConditionMetB
     evidence = tuple(_evidence(link) for link in body.evidence)
 
     async def run(uow: UnitOfWork) -> CommandResponse:
-        await _check_if_match(uow, review_id, if_match)
         record, review = await handlers.mark_condition_met(
-            review_id, condition_id, evidence=evidence, note=body.note,
+            review_id, condition_id, expected=_optional_if_match(if_match), evidence=evidence,
+            note=body.note,
             actor=_actor(principal), now=runtime.clock(), uow=uow)
         return CommandResponse(200, _review_view(record, review).model_dump(mode="json"),
-                               {"ETag": _etag(record.version)})
+                               {"ETag": etag(record.version)})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
 
@@ -327,7 +320,7 @@ async def grant_delegation(body: DelegationBody, principal: CurrentPrincipal, ru
             reason=body.reason, actor=_actor(principal), now=now, uow=uow)
         location = str(request.url_for("get_delegation", delegation_id=delegation_id))
         return CommandResponse(201, _delegation_json(result, runtime),
-                               {"ETag": _etag(result.version), "Location": location})
+                               {"ETag": etag(result.version), "Location": location})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
 
@@ -364,7 +357,7 @@ async def get_delegation(delegation_id: UUID, principal: CurrentPrincipal, runti
     principal.require(*ANYONE)
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_delegation(delegation_id, uow)
-    response.headers["ETag"] = _etag(result.version)
+    response.headers["ETag"] = etag(result.version)
     return _delegation_view(result, runtime)
 
 
@@ -382,7 +375,7 @@ async def revoke_delegation(delegation_id: UUID, body: ReasonBody,
                                                   actor=_actor(principal),
                                                   now=runtime.clock(), uow=uow)
         return CommandResponse(200, _delegation_json(result, runtime),
-                               {"ETag": _etag(result.version)})
+                               {"ETag": etag(result.version)})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
 
@@ -422,45 +415,24 @@ async def get_known_project(project_id: UUID, principal: CurrentPrincipal,
 
 def _unit_of_work(runtime: ServiceRuntime, principal: Principal
                   ) -> AbstractAsyncContextManager[UnitOfWork]:
-    assert runtime.event_store is not None
-    return unit_of_work(runtime.database, runtime.event_store, governance_events,
-                        actor=principal.subject)
+    return read_unit_of_work(runtime, governance_events, principal)
 
 
 async def _execute(runtime: ServiceRuntime, request: Request, principal: Principal,
                    idempotency_key: str | None,
                    run: Callable[[UnitOfWork], Awaitable[CommandResponse]]) -> Response:
-    """Run a command in one transaction (retried when it loses a race for a stream), through
-    the idempotency record when a key is sent."""
-    store = runtime.event_store
-    assert store is not None
-
-    async def in_transaction(connection: Any) -> CommandResponse:
-        return await run(UnitOfWork.on(connection, store, governance_events,
-                                       actor=principal.subject))
-
-    return await execute_command(
-        runtime.database, principal=principal.subject, idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint(request.method, request.url.path, await request.body()),
-        run=in_transaction)
+    return await run_command(runtime, governance_events, request, principal, idempotency_key,
+                             run)
 
 
-async def _check_if_match(uow: UnitOfWork, review_id: UUID, if_match: str | None) -> None:
-    """An If-Match sent with a review change must match the review's ETag (optional)."""
-    if if_match is None:
-        return
-    expected: ExpectedVersion = parse_if_match(if_match)
-    record, _ = await handlers.get_review(review_id, uow)
-    check_version(expected, record.version, resource=f"gate review {review_id}")
+def _optional_if_match(if_match: str | None) -> ExpectedVersion | None:
+    """Review changes take If-Match optionally: when sent, it must match the review's ETag."""
+    return parse_if_match(if_match) if if_match is not None else None
 
 
 def _actor(principal: Principal) -> Actor:
     return Actor(principal.subject, principal.claimed_roles | {r.value for r in principal.roles},
                  Role.PMO_ADMIN in principal.roles)
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
 
 
 async def _inbox(connection: Any, principal: Principal, assignee: str, now: datetime

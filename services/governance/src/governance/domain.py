@@ -93,11 +93,17 @@ class ActiveDelegation:
     scope: DelegationScope = field(default_factory=DelegationScope)
 
     def covers(self, review: Review, at: datetime) -> bool:
+        return self.covers_gate(project_type=review.project_type, gate=review.gate.key,
+                                project_id=review.project_id, at=at)
+
+    def covers_gate(self, *, project_type: str, gate: str, project_id: UUID,
+                    at: datetime) -> bool:
+        """In force at ``at``, and its scope takes in this gate of this project."""
         scope = self.scope
         return (self.starts_at <= at < self.ends_at
-                and scope.project_type in (None, review.project_type)
-                and scope.gate in (None, review.gate.key)
-                and scope.project_id in (None, review.project_id))
+                and scope.project_type in (None, project_type)
+                and scope.gate in (None, gate)
+                and scope.project_id in (None, project_id))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from gatehouse.commands import ExpectedVersion, check_version
-from gatehouse.errors import Conflict, Forbidden, NotFound, PreconditionRequired
+from gatehouse.commands import ExpectedVersion, check_put_precondition, check_version
+from gatehouse.errors import Conflict, Forbidden, NotFound
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.events.governance import (
@@ -123,13 +123,8 @@ async def define_template(command: DefineGateTemplate, uow: UnitOfWork, *,
                           expected: ExpectedVersion | None) -> VersionedTemplate:
     stream = templates.stream_id(command.project_type)
     version = await uow.event_store.stream_version(uow.connection, stream)
-    if expected is None:
-        if version > 0:
-            raise PreconditionRequired(
-                f"replacing the gate template of {command.project_type} needs an If-Match "
-                "header carrying the ETag from GET")
-    else:
-        check_version(expected, version, resource=f"gate template {command.project_type}")
+    check_put_precondition(expected, version,
+                           resource=f"the gate template of {command.project_type}")
     new_events = templates.define(version, command)
     await uow.append(stream, new_events, expected_version=version)
     template = templates.template_at(new_events)
@@ -146,11 +141,16 @@ async def load_gates(project_id: UUID, uow: UnitOfWork) -> GateRecord:
     return GateRecord(state, len(history), history)
 
 
-async def get_review(review_id: UUID, uow: UnitOfWork) -> tuple[GateRecord, Review]:
+async def get_review(review_id: UUID, uow: UnitOfWork, *,
+                     expected: ExpectedVersion | None = None) -> tuple[GateRecord, Review]:
+    """The review and its project's gate record; with ``expected`` (an If-Match), 412 unless
+    the record is at that version."""
     project_id = await queries.review_project(uow.connection, review_id)
     if project_id is None:
         raise NotFound(f"no gate review {review_id}")
     record = await load_gates(project_id, uow)
+    if expected is not None:
+        check_version(expected, record.version, resource=f"gate review {review_id}")
     return record, record.review(review_id)
 
 
@@ -178,8 +178,9 @@ async def cast_vote(review_id: UUID, *, vote_id: UUID, decision: VoteDecision, r
                     conditions: tuple[GateCondition, ...],
                     assessments: tuple[CriterionAssessment, ...], on_behalf_of: str | None,
                     revision_reason: str | None, actor: Actor, now: datetime,
-                    uow: UnitOfWork) -> tuple[GateRecord, Review]:
-    record, review = await get_review(review_id, uow)
+                    uow: UnitOfWork, expected: ExpectedVersion | None = None
+                    ) -> tuple[GateRecord, Review]:
+    record, review = await get_review(review_id, uow, expected=expected)
     project = await _project(review.project_id, uow)
     voter = Voter(subject=actor.subject, roles=actor.roles,
                   delegations=await queries.active_delegations_to(uow.connection,
@@ -191,9 +192,10 @@ async def cast_vote(review_id: UUID, *, vote_id: UUID, decision: VoteDecision, r
     return record, record.review(review_id)
 
 
-async def withdraw_review(review_id: UUID, *, reason: str, actor: Actor, uow: UnitOfWork
+async def withdraw_review(review_id: UUID, *, reason: str, actor: Actor, uow: UnitOfWork,
+                          expected: ExpectedVersion | None = None
                           ) -> tuple[GateRecord, Review]:
-    record, review = await get_review(review_id, uow)
+    record, review = await get_review(review_id, uow, expected=expected)
     project = await _project(review.project_id, uow)
     if not actor.is_pmo_admin and actor.subject not in (project.requested_by, review.opened_by):
         raise Forbidden("only the project's requester, whoever opened the review, or a PMO "
@@ -205,8 +207,10 @@ async def withdraw_review(review_id: UUID, *, reason: str, actor: Actor, uow: Un
 
 async def mark_condition_met(review_id: UUID, condition_id: UUID, *,
                              evidence: tuple[EvidenceLink, ...], note: str, actor: Actor,
-                             now: datetime, uow: UnitOfWork) -> tuple[GateRecord, Review]:
-    record, review = await get_review(review_id, uow)
+                             now: datetime, uow: UnitOfWork,
+                             expected: ExpectedVersion | None = None
+                             ) -> tuple[GateRecord, Review]:
+    record, review = await get_review(review_id, uow, expected=expected)
     project = await _project(review.project_id, uow)
     condition = review.conditions.get(condition_id)
     if condition is None:

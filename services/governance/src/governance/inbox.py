@@ -73,14 +73,8 @@ class Inbox:
             seats = awaiting.get(row.review_id, set())
             if seats & self.own_seats or any(
                     f"user:{d.from_user}" in seats and d.from_user not in conflicted
-                    and _covers(d, row, now) for d in self.delegations):
+                    and d.covers_gate(project_type=row.project_type, gate=row.gate,
+                                      project_id=row.project_id, at=now)
+                    for d in self.delegations):
                 kept.append(row)
         return kept
-
-
-def _covers(delegation: ActiveDelegation, row: Any, now: datetime) -> bool:
-    scope = delegation.scope
-    return (delegation.starts_at <= now < delegation.ends_at
-            and scope.project_type in (None, row.project_type)
-            and scope.gate in (None, row.gate)
-            and scope.project_id in (None, row.project_id))

@@ -64,12 +64,7 @@ async def known_project(connection: AsyncConnection, project_id: UUID) -> KnownP
 
 
 async def project_facts(connection: AsyncConnection, project_id: UUID) -> ProjectFacts | None:
-    project = await known_project(connection, project_id)
-    if project is None:
-        return None
-    return ProjectFacts(project_id=project.id, project_type=project.project_type,
-                        requested_by=project.requested_by, sponsor=project.sponsor,
-                        status=project.status)
+    return (await projects_facts(connection, {project_id})).get(project_id)
 
 
 async def review_project(connection: AsyncConnection, review_id: UUID) -> UUID | None:

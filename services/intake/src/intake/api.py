@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
 from gatehouse.auth import Principal, Role
-from gatehouse.commands import CommandResponse, ExpectedVersion, execute_command, parse_if_match
+from gatehouse.commands import CommandResponse, ExpectedVersion, etag, parse_if_match
 from gatehouse.events.intake import (
     CustomFieldDefinition,
     KnockoutCriterion,
@@ -27,10 +27,9 @@ from gatehouse.events.intake import (
 )
 from gatehouse.events.intake import intake_events as registry_of_events
 from gatehouse.events.types import Money
-from gatehouse.idempotency import fingerprint
 from gatehouse.runtime import ServiceRuntime
-from gatehouse.unit_of_work import UnitOfWork, unit_of_work
-from gatehouse.web import CurrentPrincipal, runtime_of
+from gatehouse.unit_of_work import UnitOfWork
+from gatehouse.web import CurrentPrincipal, read_unit_of_work, run_command, runtime_of
 from intake import handlers, registry
 from intake.custom_fields import DefineCustomFields
 from intake.domain import (
@@ -178,7 +177,7 @@ async def get_project(project_id: UUID, principal: CurrentPrincipal, runtime: Ru
                       response: Response) -> ProjectView:
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_project(project_id, uow)
-    response.headers["ETag"] = _etag(result.version)
+    response.headers["ETag"] = etag(result.version)
     return _view(result)
 
 
@@ -309,7 +308,7 @@ async def score_project(project_id: UUID, body: ScoreBody, principal: CurrentPri
             "ratings": body.ratings, "knockouts": body.knockouts, "rationale": body.rationale,
             "assessed_by": principal.subject, "assessed_at": result.updated_at})
         return CommandResponse(201, view.model_dump(mode="json"), {
-            "ETag": _etag(result.version),
+            "ETag": etag(result.version),
             "Location": str(request.url_for("list_scores", project_id=project_id))})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
@@ -354,7 +353,7 @@ async def report_status(project_id: UUID, body: StatusReportBody, principal: Cur
             **_health(result.project).model_dump(), reported_by=principal.subject,
             reported_at=result.updated_at, tolerance_breaches=sorted(result.project.breached))
         return CommandResponse(201, view.model_dump(mode="json"), {
-            "ETag": _etag(result.version),
+            "ETag": etag(result.version),
             "Location": str(request.url_for("list_status_reports", project_id=project_id))})
 
     return await _change(runtime, request, principal, project_id, command, if_match,
@@ -405,7 +404,7 @@ async def list_raid_items(project_id: UUID, principal: CurrentPrincipal, runtime
                           response: Response) -> list[RaidItemView]:
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_project(project_id, uow)
-    response.headers["ETag"] = _etag(result.version)
+    response.headers["ETag"] = etag(result.version)
     return [_raid_view(item) for item in result.project.raid]
 
 
@@ -441,7 +440,7 @@ def _raid_shape(request: Request, project_id: UUID, item_id: UUID, status_code: 
     def shape(result: VersionedProject) -> CommandResponse:
         item = result.project.raid_item(item_id)
         assert item is not None
-        headers = {"ETag": _etag(result.version)}
+        headers = {"ETag": etag(result.version)}
         if status_code == 201:
             headers["Location"] = str(request.url_for("list_raid_items", project_id=project_id))
         return CommandResponse(status_code, _raid_view(item).model_dump(mode="json"), headers)
@@ -458,7 +457,7 @@ async def get_custom_fields(principal: CurrentPrincipal, runtime: Runtime,
                             response: Response) -> CustomFieldsView:
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_custom_fields(uow)
-    response.headers["ETag"] = _etag(result.version)
+    response.headers["ETag"] = etag(result.version)
     return _custom_fields_view(result.fields, result.version)
 
 
@@ -478,7 +477,7 @@ async def define_custom_fields(body: CustomFieldsBody, principal: CurrentPrincip
     async def run(uow: UnitOfWork) -> CommandResponse:
         result = await handlers.define_custom_fields(command, uow, expected=expected)
         return CommandResponse(200, _custom_fields_view(result.fields, result.version)
-                               .model_dump(mode="json"), {"ETag": _etag(result.version)})
+                               .model_dump(mode="json"), {"ETag": etag(result.version)})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
 
@@ -501,7 +500,7 @@ async def get_scoring_model(model_key: ModelKey, principal: CurrentPrincipal, ru
                             ) -> ScoringModelView:
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_scoring_model(model_key, uow, version=version)
-    response.headers["ETag"] = _etag(result.version)
+    response.headers["ETag"] = etag(result.version)
     return _model_view(result)
 
 
@@ -526,7 +525,7 @@ async def define_scoring_model(model_key: ModelKey, body: ScoringModelBody,
     async def run(uow: UnitOfWork) -> CommandResponse:
         result = await handlers.define_scoring_model(command, uow, expected=expected)
         return CommandResponse(200, _model_view(result).model_dump(mode="json"),
-                               {"ETag": _etag(result.version)})
+                               {"ETag": etag(result.version)})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
 
@@ -536,26 +535,14 @@ async def define_scoring_model(model_key: ModelKey, body: ScoringModelBody,
 
 def _unit_of_work(runtime: ServiceRuntime, principal: Principal
                   ) -> AbstractAsyncContextManager[UnitOfWork]:
-    assert runtime.event_store is not None
-    return unit_of_work(runtime.database, runtime.event_store, registry_of_events,
-                        actor=principal.subject)
+    return read_unit_of_work(runtime, registry_of_events, principal)
 
 
 async def _execute(runtime: ServiceRuntime, request: Request, principal: Principal,
                    idempotency_key: str | None,
                    run: Callable[[UnitOfWork], Awaitable[CommandResponse]]) -> Response:
-    """Run a command in one transaction, through the idempotency record when a key is sent."""
-    store = runtime.event_store
-    assert store is not None
-
-    async def in_transaction(connection: Any) -> CommandResponse:
-        return await run(UnitOfWork.on(connection, store, registry_of_events,
-                                       actor=principal.subject))
-
-    return await execute_command(
-        runtime.database, principal=principal.subject, idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint(request.method, request.url.path, await request.body()),
-        run=in_transaction)
+    return await run_command(runtime, registry_of_events, request, principal, idempotency_key,
+                             run)
 
 
 async def _change(runtime: ServiceRuntime, request: Request, principal: Principal,
@@ -582,10 +569,6 @@ def _actor(principal: Principal) -> Actor:
     return Actor(principal.subject, Role.PMO_ADMIN in principal.roles)
 
 
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
 def _money(body: MoneyBody) -> Money:
     return Money(body.amount, body.currency)
 
@@ -600,7 +583,7 @@ def _tolerances(body: TolerancesBody) -> Tolerances:
 
 def _project_response(result: VersionedProject, *, status_code: int = 200,
                       location: str | None = None) -> CommandResponse:
-    headers = {"ETag": _etag(result.version)}
+    headers = {"ETag": etag(result.version)}
     if location is not None:
         headers["Location"] = location
     return CommandResponse(status_code, _view(result).model_dump(mode="json"), headers)

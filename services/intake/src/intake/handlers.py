@@ -15,8 +15,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.commands import ExpectedVersion, check_version
-from gatehouse.errors import Forbidden, InvalidInput, NotFound, PreconditionRequired
+from gatehouse.commands import ExpectedVersion, check_put_precondition, check_version
+from gatehouse.errors import Forbidden, InvalidInput, NotFound
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.events.governance import GateDecided, governance_events
@@ -215,7 +215,7 @@ async def get_custom_fields(uow: UnitOfWork) -> VersionedDefinitions:
 async def define_custom_fields(command: DefineCustomFields, uow: UnitOfWork, *,
                                expected: ExpectedVersion | None) -> VersionedDefinitions:
     current = await get_custom_fields(uow)
-    _check_put_precondition(expected, current.version, resource="the custom fields")
+    check_put_precondition(expected, current.version, resource="the custom fields")
     new_events = custom_fields.define(command)
     await uow.append(custom_fields.STREAM_ID, new_events, expected_version=current.version)
     return VersionedDefinitions(command.fields, current.version + len(new_events))
@@ -251,23 +251,12 @@ async def define_scoring_model(command: DefineScoringModel, uow: UnitOfWork, *,
                                expected: ExpectedVersion | None) -> VersionedModel:
     stream = scoring.stream_id(command.key)
     version = await uow.event_store.stream_version(uow.connection, stream)
-    _check_put_precondition(expected, version, resource=f"scoring model {command.key}")
+    check_put_precondition(expected, version, resource=f"scoring model {command.key}")
     new_events = scoring.define(version, command)
     await uow.append(stream, new_events, expected_version=version)
     model = scoring.model_at(new_events)
     assert model is not None
     return VersionedModel(model, version + len(new_events))
-
-
-def _check_put_precondition(expected: ExpectedVersion | None, current: int, *,
-                            resource: str) -> None:
-    """A PUT creating a resource needs no If-Match; one replacing it does (428 without)."""
-    if expected is None:
-        if current > 0:
-            raise PreconditionRequired(
-                f"replacing {resource} needs an If-Match header carrying the ETag from GET")
-        return
-    check_version(expected, current, resource=resource)
 
 
 # --- Gate decisions from governance -------------------------------------------------------

@@ -90,7 +90,7 @@ async def _record_gate_event(model: ReadModel, connection: AsyncConnection, even
                 panel={"seats": [seat.label for seat in rule.seats], "order": rule.order,
                        "ballots": {}}))
         case VoteCast() | VoteRevised():
-            await _record_ballot(model, connection, event)
+            gate = await _record_ballot(model, connection, event)
             detail: dict[str, Any] = {
                 "seat": event.seat, "delegation_id": _str(event.delegation_id),
                 "conditions": [{"condition_id": str(c.condition_id),
@@ -103,7 +103,7 @@ async def _record_gate_event(model: ReadModel, connection: AsyncConnection, even
             await connection.execute(insert(model.decision_records).values(
                 event_id=envelope.id, kind="revision" if isinstance(event, VoteRevised)
                 else "vote", review_id=event.review_id, project_id=event.project_id,
-                gate=await _gate_of(model, connection, event.review_id), approver=event.approver,
+                gate=gate, approver=event.approver,
                 cast_by=event.cast_by, decision=event.decision, rationale=event.rationale,
                 detail=detail, time=at))
         case GateDecided():
@@ -146,22 +146,19 @@ async def _record_gate_event(model: ReadModel, connection: AsyncConnection, even
 
 
 async def _record_ballot(model: ReadModel, connection: AsyncConnection,
-                         vote: VoteCast | VoteRevised) -> None:
-    row = (await connection.execute(select(model.review_records.c.panel).where(
-        model.review_records.c.review_id == vote.review_id))).first()
+                         vote: VoteCast | VoteRevised) -> str:
+    """Put the vote on its review's panel; answers the review's gate ("" if unknown)."""
+    row = (await connection.execute(
+        select(model.review_records.c.panel, model.review_records.c.gate)
+        .where(model.review_records.c.review_id == vote.review_id))).first()
     if row is None:
-        return
+        return ""
     panel = dict(row.panel)
     panel["ballots"] = {**panel.get("ballots", {}), vote.seat: vote.decision}
     await connection.execute(update(model.review_records)
                              .where(model.review_records.c.review_id == vote.review_id)
                              .values(panel=panel))
-
-
-async def _gate_of(model: ReadModel, connection: AsyncConnection, review_id: Any) -> str:
-    gate = (await connection.execute(select(model.review_records.c.gate).where(
-        model.review_records.c.review_id == review_id))).scalar_one_or_none()
-    return str(gate) if gate is not None else ""
+    return str(row.gate)
 
 
 def _str(value: object | None) -> str | None:

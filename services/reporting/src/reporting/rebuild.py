@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gatehouse.database import Database
 from gatehouse.events.envelope import EnvelopeDecodeError, from_kafka_record
 from gatehouse.eventstore.schema import consumer_offsets, dead_letters
+from gatehouse.messaging.kafka import KafkaAdmin
 from reporting.projections import hash_keeper, projector
 from reporting.tables import LIVE, ReadModel
 
@@ -105,13 +106,15 @@ class Rebuilder:
 
     async def _run(self) -> None:
         started = time.monotonic()
+        # Assigned by hand: a subscription could be reassigned (and its positions reset) when
+        # the cluster's metadata changes half-way through.
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed",
                                     client_id=f"{self.consumer_name}-rebuild")
         try:
             await self._create_shadows()
+            partitions = await self._partitions()
             await consumer.start()
-            partitions = await self._partitions(consumer)
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             beginning = await consumer.beginning_offsets(partitions)
@@ -145,18 +148,13 @@ class Rebuilder:
             for table in self.shadow.tables:
                 await connection.run_sync(table.create)
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        partitions: list[TopicPartition] = []
-        for topic in self.topics:
-            found = consumer.partitions_for_topic(topic)
-            for _ in range(50):
-                if found:
-                    break
-                await consumer._client.force_metadata_update()
-                found = consumer.partitions_for_topic(topic)
-                await asyncio.sleep(0.1)
-            partitions.extend(TopicPartition(topic, p) for p in sorted(found or ()))
-        return partitions
+    async def _partitions(self) -> list[TopicPartition]:
+        admin = KafkaAdmin(self.bootstrap_servers, client_id=f"{self.consumer_name}-rebuild")
+        try:
+            await admin.start()
+            return await admin.partitions(self.topics)
+        finally:
+            await admin.close()
 
     async def _dead_lettered(self) -> set[tuple[str, int, int]]:
         async with self.database.engine.connect() as connection:

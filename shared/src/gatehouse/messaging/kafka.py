@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -68,6 +68,14 @@ class KafkaAdmin:
             if code not in (0, TopicAlreadyExistsError.errno):
                 raise KafkaError(f"cannot create topic {topic}: error {code} {message}")
         log.info("created topics", extra={"topics": missing, "partitions": partitions})
+
+    async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
+        """Every partition of the topics that exist, in order; asking never creates a topic."""
+        wanted = set(topics)
+        described = await self._client.describe_topics()  # all topics: no auto-creation
+        return sorted(TopicPartition(topic["topic"], partition["partition"])
+                      for topic in described if topic["topic"] in wanted
+                      for partition in topic["partitions"])
 
     async def is_reachable(self, within_seconds: float = 2.0) -> bool:
         try:
