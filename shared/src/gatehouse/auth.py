@@ -1,7 +1,8 @@
 """Bearer-token authentication and roles.
 
 The embedded default has a development issuer: an ES256 key kept in a file that the services
-and ``gatehouse token`` share. Production deployments point the services at their own issuer.
+and ``gatehouse token`` share. Production deployments point the services at their own issuer's
+JWKS (``gatehouse.jwks``); machine clients may also use API keys (``gatehouse.apikeys``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -22,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gatehouse.errors import Forbidden, Unauthenticated
 
-__all__ = ["ROLE_NAME", "DevIssuer", "Principal", "Role", "TokenVerifier"]
+__all__ = ["ROLE_NAME", "DevIssuer", "KeySource", "Principal", "Role", "StaticKey",
+           "TokenVerifier"]
 
 ALGORITHM = "ES256"
 
@@ -77,32 +79,87 @@ class DevIssuer:
         return jwt.encode(claims, self._private_key, algorithm=ALGORITHM)
 
 
-class TokenVerifier:
-    """Checks signature, issuer, audience, expiry and not-before; reads subject and roles."""
+class KeySource(Protocol):
+    """Where a verifier finds the public key a token names (its header's ``kid``)."""
 
-    def __init__(self, public_key: ec.EllipticCurvePublicKey, *, issuer: str,
-                 audience: str) -> None:
+    async def key_for(self, kid: str | None, algorithm: str) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class StaticKey:
+    """The one key of the embedded development issuer."""
+
+    def __init__(self, public_key: ec.EllipticCurvePublicKey) -> None:
         self._public_key = public_key
+
+    async def key_for(self, kid: str | None, algorithm: str) -> Any:
+        return self._public_key
+
+    async def close(self) -> None:
+        pass
+
+
+class TokenVerifier:
+    """Checks a JWT's algorithm against the allowlist, its signature with the key its ``kid``
+    names, and its issuer, audience, expiry and not-before; reads the subject and roles.
+
+    ``roles_claim`` is a dotted path into the claims (``realm_access.roles`` for Keycloak);
+    the roles there are a list, or one space-separated string.
+    """
+
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str,
+                 algorithms: Iterable[str] = (ALGORITHM,), roles_claim: str = "roles",
+                 leeway_seconds: int = 30) -> None:
+        self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._algorithms = tuple(algorithms)
+        self._roles_claim = roles_claim
+        self._leeway = leeway_seconds
 
-    def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as error:
+            raise Unauthenticated(f"the bearer token is not a JWT: {error}") from None
+        algorithm = header.get("alg")
+        if algorithm not in self._algorithms:
+            raise Unauthenticated(f"tokens signed with {algorithm!r} are not accepted "
+                                  f"(allowed: {', '.join(self._algorithms)})")
+        kid = header.get("kid")
+        key = await self._keys.key_for(kid if isinstance(kid, str) else None, algorithm)
         try:
             claims = jwt.decode(
-                token, self._public_key, algorithms=[ALGORITHM], issuer=self._issuer,
-                audience=self._audience, leeway=30,
+                token, key, algorithms=[algorithm], issuer=self._issuer,
+                audience=self._audience, leeway=self._leeway,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the bearer token has expired") from None
-        except jwt.InvalidTokenError as error:
+        except jwt.ImmatureSignatureError:
+            raise Unauthenticated("the bearer token is not valid yet (nbf)") from None
+        except jwt.PyJWTError as error:
             raise Unauthenticated(f"the bearer token is not valid: {error}") from None
-        raw_roles = claims.get("roles", [])
-        if not isinstance(raw_roles, list):
-            raise Unauthenticated("the token's roles claim must be a list")
-        claimed = frozenset(str(role) for role in raw_roles)
+        claimed = self._roles(claims)
         roles = frozenset(Role(role) for role in claimed if role in Role.__members__.values())
         return Principal(subject=str(claims["sub"]), roles=roles, claimed_roles=claimed)
+
+    async def close(self) -> None:
+        await self._keys.close()
+
+    def _roles(self, claims: dict[str, Any]) -> frozenset[str]:
+        value: Any = claims
+        for part in self._roles_claim.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            return frozenset()
+        if isinstance(value, str):
+            return frozenset(value.split())
+        if not isinstance(value, list) or not all(isinstance(role, str) for role in value):
+            raise Unauthenticated(f"the token's {self._roles_claim} claim must be a list of "
+                                  "role names")
+        return frozenset(value)
 
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")

@@ -16,13 +16,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from gatehouse.auth import DevIssuer, TokenVerifier
+from gatehouse.auth import DevIssuer, StaticKey, TokenVerifier
 from gatehouse.database import Database
 from gatehouse.eventstore.store import EventStore
+from gatehouse.jwks import JwksKeySource
 from gatehouse.messaging.consumer import EventHandler, TrackingConsumer
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay
 from gatehouse.observability import Metrics
+from gatehouse.ratelimit import RateLimiter
 from gatehouse.settings import ServiceSettings
 
 __all__ = ["BackgroundJob", "Clock", "ConsumerSpec", "Readiness", "ServiceRuntime", "utc_now"]
@@ -78,6 +80,7 @@ class ServiceRuntime:
     database: Database
     metrics: Metrics
     verifier: TokenVerifier
+    rate_limiter: RateLimiter
     event_store: EventStore | None = None
     consumer_specs: Sequence[ConsumerSpec] = ()
     jobs: Sequence[BackgroundJob] = ()
@@ -95,14 +98,14 @@ class ServiceRuntime:
     def build(cls, *, name: str, settings: ServiceSettings, event_store: EventStore | None,
               consumer_specs: Sequence[ConsumerSpec] = (), jobs: Sequence[BackgroundJob] = (),
               clock: Clock = utc_now) -> ServiceRuntime:
-        issuer = DevIssuer(settings.auth_dev_key_file, issuer=settings.auth_issuer,
-                           audience=settings.auth_audience)
-        verifier = TokenVerifier(issuer.public_key(), issuer=settings.auth_issuer,
-                                 audience=settings.auth_audience)
+        verifier = _token_verifier(settings)
         runtime = cls(name=name, settings=settings,
                       database=Database.from_url(settings.database_url,
                                                  schema=settings.database_schema),
-                      metrics=Metrics(name), verifier=verifier, event_store=event_store,
+                      metrics=Metrics(name), verifier=verifier,
+                      rate_limiter=RateLimiter(rate=settings.rate_limit_per_second,
+                                               burst=settings.rate_limit_burst),
+                      event_store=event_store,
                       consumer_specs=consumer_specs, jobs=jobs, clock=clock)
         if event_store is not None:
             runtime.relay = OutboxRelay(
@@ -152,6 +155,7 @@ class ServiceRuntime:
             await _bounded(self.relay.close(), "outbox relay close")
         if self._admin is not None:
             await _bounded(self._admin.close(), "Kafka admin close")
+        await _bounded(self.verifier.close(), "token verifier close")
         await _bounded(self.database.dispose(), "database dispose")
 
     async def readiness(self) -> Readiness:
@@ -218,3 +222,17 @@ class _ProducerFactory:
 
     def __call__(self) -> AIOKafkaProducer:
         return create_idempotent_producer(self.bootstrap_servers, client_id=self.client_id)
+
+
+def _token_verifier(settings: ServiceSettings) -> TokenVerifier:
+    """The configured issuer's JWKS when there is one, else the embedded development issuer."""
+    if settings.auth_jwks_url:
+        keys = JwksKeySource(settings.auth_jwks_url, algorithms=settings.auth_algorithm_allowlist,
+                             cache_seconds=settings.auth_jwks_cache_seconds)
+        return TokenVerifier(keys, issuer=settings.auth_issuer, audience=settings.auth_audience,
+                             algorithms=settings.auth_algorithm_allowlist,
+                             roles_claim=settings.auth_roles_claim)
+    issuer = DevIssuer(settings.auth_dev_key_file, issuer=settings.auth_issuer,
+                       audience=settings.auth_audience)
+    return TokenVerifier(StaticKey(issuer.public_key()), issuer=settings.auth_issuer,
+                         audience=settings.auth_audience, roles_claim=settings.auth_roles_claim)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gatehouse.jwks import ASYMMETRIC_ALGORITHMS
 
 __all__ = ["ServiceSettings", "default_dev_key_file"]
 
@@ -35,7 +37,35 @@ class ServiceSettings(BaseSettings):
     auth_issuer: str = "gatehouse-dev"
     auth_audience: str = "gatehouse"
     auth_dev_key_file: Path = Field(default_factory=default_dev_key_file)
+    auth_jwks_url: str | None = Field(
+        default=None, description="The issuer's JWKS document; when set, tokens are checked "
+        "against its keys instead of the embedded development issuer's")
+    auth_algorithms: str = Field(
+        default="RS256,ES256", description="Comma-separated allowlist of token signature "
+        "algorithms (asymmetric only) for the JWKS issuer")
+    auth_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    auth_roles_claim: str = Field(
+        default="roles", description="Dotted path of the claim holding the roles, e.g. "
+        "realm_access.roles")
+    rate_limit_per_second: float = Field(
+        default=100.0, ge=0, description="Requests a second each client may make on average, "
+        "per replica (0: no limit)")
+    rate_limit_burst: int = Field(default=200, ge=1,
+                                  description="Requests a client may make at once")
     max_request_bytes: int = Field(default=1_048_576, ge=1024,
                                    description="Largest request body accepted (413 above)")
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = sorted(set(names) - ASYMMETRIC_ALGORITHMS)
+        if not names or unknown:
+            raise ValueError(f"{unknown or value!r}: allowed are {sorted(ASYMMETRIC_ALGORITHMS)}")
+        return ",".join(names)
+
+    @property
+    def auth_algorithm_allowlist(self) -> tuple[str, ...]:
+        return tuple(self.auth_algorithms.split(","))

@@ -22,11 +22,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gatehouse.apikeys import API_KEY_HEADER, authenticate_api_key
 from gatehouse.asyncapi import asyncapi_document
 from gatehouse.auth import Principal
 from gatehouse.commands import CommandResponse, execute_command
@@ -35,6 +36,7 @@ from gatehouse.events.base import EventRegistry
 from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.idempotency import fingerprint
 from gatehouse.observability import configure_logging, correlation_id, current_actor
+from gatehouse.ratelimit import TooManyRequests
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.settings import ServiceSettings
 from gatehouse.unit_of_work import UnitOfWork, unit_of_work
@@ -51,6 +53,10 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT from the configured is
                      "(`gatehouse token` in the embedded default)")
 
 
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An API key a PMO "
+                        "admin issued (intake's POST /v1/api-keys)")
+
+
 def runtime_of(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
@@ -59,10 +65,23 @@ def runtime_of(request: Request) -> ServiceRuntime:
 async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("send an Authorization: Bearer <token> header")
-    principal = runtime_of(request).verifier.verify(credentials.credentials)
+    runtime = runtime_of(request)
+    try:
+        if credentials is not None and credentials.scheme.lower() == "bearer":
+            principal = await runtime.verifier.verify(credentials.credentials)
+        elif api_key is not None:
+            async with runtime.database.engine.connect() as connection:
+                principal = await authenticate_api_key(connection, api_key, now=runtime.clock())
+        else:
+            raise Unauthenticated(f"send an Authorization: Bearer <token> header or an "
+                                  f"{API_KEY_HEADER} header")
+    except Unauthenticated:
+        # Failed attempts count against the address they come from.
+        runtime.rate_limiter.take(f"address:{request.client.host if request.client else ''}")
+        raise
+    runtime.rate_limiter.take(f"subject:{principal.subject}")
     current_actor.set(principal.subject)
     return principal
 
@@ -169,6 +188,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatehouseError)
     async def gatehouse_error(request: Request, error: GatehouseError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        if isinstance(error, TooManyRequests):
+            headers = {"Retry-After": str(error.retry_after_seconds)}
         return problem_response(error.status, error.title, error.detail, type_uri=error.type_uri,
                                 instance=request.url.path, headers=headers, **error.extensions)
 

@@ -83,7 +83,7 @@ ProjectTypeKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",
                                      "name it")]
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid bearer token"},
+    401: {"description": "Missing or invalid bearer token or API key"},
     403: {"description": "The caller lacks the role, or a rule forbids it (the problem's "
           "`rule` says which: segregation-of-duties, approver-rule, object-ownership...)"},
     422: {"description": "Invalid input, naming the field"},

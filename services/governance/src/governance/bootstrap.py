@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gatehouse import migrations
+from gatehouse.apikeys import learning_api_keys
 from gatehouse.events import governance as governance_events
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.eventstore.store import EventStore
@@ -23,7 +24,7 @@ def build_runtime(settings: GovernanceSettings, *, clock: Clock = utc_now) -> Se
     store = EventStore(source=governance_events.SOURCE, topic=governance_events_topic(namespace))
     known_projects = ConsumerSpec(name="governance.known-projects",
                                   topics=[intake_events_topic(namespace)],
-                                  handler=intake_event_handler(store))
+                                  handler=learning_api_keys(intake_event_handler(store)))
     timers = GateTimers(event_store=store, interval_seconds=settings.timer_interval_seconds)
     return ServiceRuntime.build(name="governance", settings=settings, event_store=store,
                                 consumer_specs=[known_projects],

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 
+from gatehouse import apikeys
 from gatehouse.auth import Principal, Role
 from gatehouse.commands import CommandResponse, ExpectedVersion, etag, parse_if_match
 from gatehouse.events.intake import (
@@ -30,7 +31,7 @@ from gatehouse.events.types import Money
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork
 from gatehouse.web import CurrentPrincipal, read_unit_of_work, run_command, runtime_of
-from intake import handlers, registry
+from intake import api_keys, handlers, registry
 from intake.custom_fields import DefineCustomFields
 from intake.domain import (
     AddRaidItem,
@@ -63,11 +64,14 @@ from intake.handlers import Actor, VersionedModel, VersionedProject
 from intake.registry import ProjectFilter, Sort
 from intake.schemas import (
     AdvanceBody,
+    ApiKeyBody,
+    ApiKeyView,
     BaselineView,
     CustomFieldBody,
     CustomFieldsBody,
     CustomFieldsView,
     HealthView,
+    IssuedApiKeyView,
     MoneyBody,
     ProjectPageView,
     ProjectPatchBody,
@@ -79,6 +83,7 @@ from intake.schemas import (
     RaidItemPatchBody,
     RaidItemView,
     ReasonBody,
+    RevokeApiKeyBody,
     ScoreBody,
     ScoreView,
     ScoringModelBody,
@@ -103,7 +108,7 @@ ModelKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",
                                description="Key of the scoring model, e.g. strategic-fit")]
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid bearer token"},
+    401: {"description": "Missing or invalid bearer token or API key"},
     403: {"description": "The caller lacks the role, or may not act on this object"},
     422: {"description": "Invalid input, naming the field"},
 }
@@ -530,6 +535,74 @@ async def define_scoring_model(model_key: ModelKey, body: ScoringModelBody,
     return await _execute(runtime, request, principal, idempotency_key, run)
 
 
+# --- API keys ------------------------------------------------------------------------------
+
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="The key's id")]
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED, response_model=IssuedApiKeyView,
+             tags=["api keys"], summary="Issue an API key for a machine client (shown once)",
+             description="The response is the only place the key ever appears: Gatehouse keeps "
+             "its SHA-256. Every service accepts it in the X-API-Key header once it has read "
+             "the ApiKeyIssued event. Idempotency-Key is ignored here, since replaying the "
+             "stored response would mean storing the key.",
+             responses=PROBLEMS)
+async def issue_api_key(body: ApiKeyBody, principal: CurrentPrincipal, runtime: Runtime,
+                        request: Request) -> Response:
+    principal.require(Role.PMO_ADMIN)
+    issued = apikeys.new_secret()
+    command = api_keys.IssueApiKey(
+        key_id=issued.key_id, name=body.name,
+        subject=body.subject or f"apikey:{issued.key_id}", roles=tuple(body.roles),
+        secret_sha256=issued.sha256, issued_by=principal.subject, expires_at=body.expires_at,
+        now=runtime.clock())
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        row = await handlers.issue_api_key(command, uow)
+        view = IssuedApiKeyView(**_api_key_view(row, runtime).model_dump(), key=issued.key)
+        location = str(request.url_for("get_api_key", key_id=issued.key_id))
+        return CommandResponse(201, view.model_dump(mode="json"),
+                               {"Location": location, "Cache-Control": "no-store"})
+
+    return await _execute(runtime, request, principal, None, run)
+
+
+@router.get("/api-keys", response_model=list[ApiKeyView], tags=["api keys"],
+            summary="Every API key, newest first (never the keys themselves)",
+            responses=PROBLEMS)
+async def list_api_keys(principal: CurrentPrincipal, runtime: Runtime) -> list[ApiKeyView]:
+    principal.require(Role.PMO_ADMIN, Role.AUDITOR)
+    async with _unit_of_work(runtime, principal) as uow:
+        rows = await handlers.list_api_keys(uow)
+    return [_api_key_view(row, runtime) for row in rows]
+
+
+@router.get("/api-keys/{key_id}", response_model=ApiKeyView, tags=["api keys"],
+            summary="One API key", responses={**PROBLEMS, 404: {"description": "No such key"}})
+async def get_api_key(key_id: KeyId, principal: CurrentPrincipal, runtime: Runtime
+                      ) -> ApiKeyView:
+    principal.require(Role.PMO_ADMIN, Role.AUDITOR)
+    async with _unit_of_work(runtime, principal) as uow:
+        return _api_key_view(await handlers.get_api_key(key_id, uow), runtime)
+
+
+@router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyView, tags=["api keys"],
+             summary="Revoke an API key in every service",
+             responses={**PROBLEMS, 404: {"description": "No such key"},
+                        409: {"description": "The key is already revoked"}})
+async def revoke_api_key(key_id: KeyId, body: RevokeApiKeyBody, principal: CurrentPrincipal,
+                         runtime: Runtime, request: Request,
+                         idempotency_key: IdempotencyKey = None) -> Response:
+    principal.require(Role.PMO_ADMIN)
+    command = api_keys.RevokeApiKey(reason=body.reason, revoked_by=principal.subject)
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        row = await handlers.revoke_api_key(key_id, command, uow)
+        return CommandResponse(200, _api_key_view(row, runtime).model_dump(mode="json"), {})
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
 # --- Plumbing -----------------------------------------------------------------------------
 
 
@@ -669,3 +742,13 @@ def _model_view(result: VersionedModel) -> ScoringModelView:
                       "description": c.description} for c in model.criteria],
         "knockouts": [{"key": k.key, "name": k.name, "description": k.description}
                       for k in model.knockouts]})
+
+
+def _api_key_view(row: Any, runtime: ServiceRuntime) -> ApiKeyView:
+    expired = row.expires_at is not None and row.expires_at <= runtime.clock()
+    state: Literal["active", "expired", "revoked"] = (
+        "revoked" if row.revoked_at is not None else "expired" if expired else "active")
+    return ApiKeyView(
+        id=row.key_id, name=row.name, subject=row.subject, roles=list(row.roles), status=state,
+        issued_by=row.issued_by, issued_at=row.issued_at, expires_at=row.expires_at,
+        revoked_at=row.revoked_at, revoked_by=row.revoked_by, revoke_reason=row.revoke_reason)

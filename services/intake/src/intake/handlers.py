@@ -13,8 +13,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatehouse import apikeys
 from gatehouse.commands import ExpectedVersion, check_put_precondition, check_version
 from gatehouse.errors import Forbidden, InvalidInput, NotFound
 from gatehouse.events.base import DomainEvent
@@ -24,7 +26,7 @@ from gatehouse.events.intake import CustomFieldDefinition, intake_events
 from gatehouse.eventstore.store import EventMetadata, EventStore
 from gatehouse.messaging.consumer import EventHandler
 from gatehouse.unit_of_work import UnitOfWork
-from intake import custom_fields, domain, registry, scoring
+from intake import api_keys, custom_fields, domain, registry, scoring
 from intake.custom_fields import DefineCustomFields
 from intake.domain import (
     AddRaidItem,
@@ -50,16 +52,22 @@ __all__ = [
     "define_custom_fields",
     "define_scoring_model",
     "gate_decision_handler",
+    "get_api_key",
     "get_custom_fields",
     "get_project",
     "get_scoring_model",
+    "issue_api_key",
+    "list_api_keys",
     "list_scoring_models",
     "project_events",
     "request_project",
+    "revoke_api_key",
     "score_project",
 ]
 
 log = logging.getLogger(__name__)
+
+ApiKeyRow = Row[Any]
 
 E = TypeVar("E", bound=DomainEvent)
 
@@ -223,6 +231,47 @@ async def define_custom_fields(command: DefineCustomFields, uow: UnitOfWork, *,
 
 async def _custom_field_definitions(uow: UnitOfWork) -> Sequence[CustomFieldDefinition]:
     return (await get_custom_fields(uow)).fields
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+async def issue_api_key(command: api_keys.IssueApiKey, uow: UnitOfWork) -> ApiKeyRow:
+    new_events = api_keys.decide_issue(command)
+    envelopes = await uow.append(apikeys.stream_id(command.key_id), new_events,
+                                 expected_version=0)
+    for envelope in envelopes:
+        await apikeys.record_api_key_event(uow.connection, envelope)
+    return await get_api_key(command.key_id, uow)
+
+
+async def revoke_api_key(key_id: str, command: api_keys.RevokeApiKey,
+                         uow: UnitOfWork) -> ApiKeyRow:
+    history = await uow.load(apikeys.stream_id(key_id))
+    key = api_keys.replay(event for event, _ in history)
+    if key is None:
+        raise NotFound(f"no API key {key_id}")
+    envelopes = await uow.append(apikeys.stream_id(key_id), api_keys.decide_revoke(key, command),
+                                 expected_version=len(history))
+    for envelope in envelopes:
+        await apikeys.record_api_key_event(uow.connection, envelope)
+    return await get_api_key(key_id, uow)
+
+
+async def get_api_key(key_id: str, uow: UnitOfWork) -> ApiKeyRow:
+    row = (await uow.connection.execute(
+        select(apikeys.api_keys).where(apikeys.api_keys.c.key_id == key_id))).one_or_none()
+    if row is None:
+        raise NotFound(f"no API key {key_id}")
+    return row
+
+
+async def list_api_keys(uow: UnitOfWork) -> Sequence[ApiKeyRow]:
+    """Every key, newest first (a PMO issues tens of keys, not thousands: no paging)."""
+    rows = await uow.connection.execute(
+        select(apikeys.api_keys).order_by(apikeys.api_keys.c.issued_at.desc(),
+                                          apikeys.api_keys.c.key_id))
+    return list(rows)
 
 
 # --- Scoring models -----------------------------------------------------------------------

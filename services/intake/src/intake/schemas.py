@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,9 +25,12 @@ from gatehouse.iso4217 import CURRENCY_CODES
 
 __all__ = [
     "AdvanceBody",
+    "ApiKeyBody",
+    "ApiKeyView",
     "CustomFieldBody",
     "CustomFieldsBody",
     "CustomFieldsView",
+    "IssuedApiKeyView",
     "MoneyBody",
     "ProjectPageView",
     "ProjectPatchBody",
@@ -38,6 +42,7 @@ __all__ = [
     "RaidItemPatchBody",
     "RaidItemView",
     "ReasonBody",
+    "RevokeApiKeyBody",
     "ScoreBody",
     "ScoreView",
     "ScoringModelBody",
@@ -375,3 +380,48 @@ class ScoringModelView(ScoringModelBody):
 
     key: str
     version: int
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+Subject = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,199}$")]
+RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+
+
+class ApiKeyBody(_Body):
+    """A key for a machine client; it acts as ``subject`` with ``roles``."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                    Field(description="What the key is for, e.g. \"ERP connector\"")]
+    subject: Annotated[Subject | None, Field(
+        description="Who the key acts as, in events and audit (default: the key's id, as "
+        "apikey:<id>)")] = None
+    roles: Annotated[list[RoleName], Field(min_length=1, max_length=20, description=(
+        "requester, approver, pmo_admin, auditor, and business roles such as finance"))]
+    expires_at: Annotated[AwareDatetime | None, Field(
+        description="When the key stops working (none: until revoked)")] = None
+
+
+class RevokeApiKeyBody(_Body):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=1000)]
+
+
+class ApiKeyView(BaseModel):
+    id: str
+    name: str
+    subject: str
+    roles: list[str]
+    status: Literal["active", "expired", "revoked"]
+    issued_by: str
+    issued_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revoke_reason: str | None
+
+
+class IssuedApiKeyView(ApiKeyView):
+    key: Annotated[str, Field(description=(
+        "The key, shown this once: send it as the X-API-Key header. Gatehouse keeps only "
+        "its hash and cannot show it again"))]

@@ -60,7 +60,7 @@ AsOf = Annotated[datetime | None, Query(description="An RFC 3339 time with its o
                                         "as the system stood then, replayed from the log")]
 ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid bearer token"},
+    401: {"description": "Missing or invalid bearer token or API key"},
     403: {"description": "The caller lacks the role"},
     422: {"description": "Invalid input, naming the field"},
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gatehouse import migrations
+from gatehouse.apikeys import learning_api_keys
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.runtime import Clock, ConsumerSpec, ServiceRuntime, utc_now
 from reporting.projections import PROJECTIONS_CONSUMER, apply_event, keep_hashes
@@ -20,7 +21,7 @@ def build_runtime(settings: ReportingSettings, *, clock: Clock = utc_now) -> Ser
     projections = ConsumerSpec(
         name=PROJECTIONS_CONSUMER,
         topics=projection_topics(namespace),
-        handler=apply_event, on_duplicate=keep_hashes)
+        handler=learning_api_keys(apply_event), on_duplicate=keep_hashes)
     return ServiceRuntime.build(name="reporting", settings=settings, event_store=None,
                                 consumer_specs=[projections], clock=clock)
 

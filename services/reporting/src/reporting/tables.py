@@ -24,6 +24,7 @@ from sqlalchemy import (
     Uuid,
 )
 
+from gatehouse.apikeys import include_api_key_tables
 from gatehouse.database import UtcDateTime
 from gatehouse.eventstore.schema import (
     NAMING_CONVENTION,
@@ -35,7 +36,8 @@ from gatehouse.eventstore.schema import (
 __all__ = ["LIVE", "ReadModel", "condition_records", "decision_records", "event_log", "metadata",
            "project_views", "review_records"]
 
-metadata = include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))
+metadata = include_api_key_tables(
+    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))
 
 event_log = Table(
     "event_log",

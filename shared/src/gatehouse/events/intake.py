@@ -1,7 +1,8 @@
 """Public events produced by the intake service on ``gatehouse.intake.events``.
 
 Streams: ``project-<uuid>`` (a project from request to closure), ``scoring-model-<key>`` (the
-versions of one scoring model) and ``custom-fields`` (the definitions of custom fields).
+versions of one scoring model), ``custom-fields`` (the definitions of custom fields) and
+``api-key-<key_id>`` (one API key, issued and maybe revoked).
 
 Every lifecycle step of a project is its own event type (``ProjectSubmitted``,
 ``ProjectApproved``, ...). They share one shape, :class:`ProjectTransitioned`, which carries the
@@ -12,7 +13,7 @@ without knowing each step. A step caused by a gate decision names the gate revie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 from uuid import UUID
@@ -22,6 +23,8 @@ from gatehouse.events.types import Money
 
 __all__ = [
     "SOURCE",
+    "ApiKeyIssued",
+    "ApiKeyRevoked",
     "CustomFieldDefinition",
     "CustomFieldsDefined",
     "CustomValue",
@@ -474,6 +477,39 @@ class RaidItemClosed(DomainEvent):
     resolution: str
 
 
+# --- API keys ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiKeyIssued(DomainEvent):
+    """A PMO admin issued an API key for a machine client (stream ``api-key-<key_id>``).
+
+    Only the SHA-256 of the key's 256-bit random secret travels: every service learns enough
+    to check a presented key, and nobody reading the log can recover one.
+    """
+
+    event_type = "gatehouse.intake.ApiKeyIssued"
+
+    key_id: str
+    name: str
+    subject: str
+    roles: tuple[str, ...]
+    secret_sha256: str
+    issued_by: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiKeyRevoked(DomainEvent):
+    """The key stops working in every service as soon as each has read this."""
+
+    event_type = "gatehouse.intake.ApiKeyRevoked"
+
+    key_id: str
+    reason: str
+    revoked_by: str
+
+
 intake_events = EventRegistry([
     ProjectRequested, ProjectEdited,
     ProjectSubmitted, ProjectScreeningStarted, ProjectQualified, ProjectApproved,
@@ -482,4 +518,5 @@ intake_events = EventRegistry([
     CustomFieldsDefined, ScoringModelDefined, ProjectScored,
     ProjectTolerancesChanged, StatusReported, ToleranceBreached, ToleranceRecovered,
     RaidItemAdded, RaidItemUpdated, RaidItemClosed,
+    ApiKeyIssued, ApiKeyRevoked,
 ])

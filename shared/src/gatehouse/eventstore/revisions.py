@@ -17,8 +17,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 
-__all__ = ["add_event_hash_chain_v1", "create_event_store_v1", "create_idempotency_keys_v1",
-           "drop_event_hash_chain_v1", "drop_event_store_v1", "drop_idempotency_keys_v1"]
+__all__ = ["add_event_hash_chain_v1", "create_api_keys_v1", "create_event_store_v1",
+           "create_idempotency_keys_v1", "drop_api_keys_v1", "drop_event_hash_chain_v1",
+           "drop_event_store_v1", "drop_idempotency_keys_v1"]
 
 _position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _json = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -114,6 +115,29 @@ def create_idempotency_keys_v1() -> None:
 
 def drop_idempotency_keys_v1() -> None:
     op.drop_table("idempotency_keys")
+
+
+def create_api_keys_v1() -> None:
+    """The API keys a service accepts, hashed (see gatehouse/apikeys.py)."""
+    op.create_table(
+        "api_keys",
+        sa.Column("key_id", sa.String(16), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("roles", _json, nullable=False),
+        sa.Column("secret_sha256", sa.String(64), nullable=False),
+        sa.Column("issued_by", sa.String(200), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_by", sa.String(200), nullable=True),
+        sa.Column("revoke_reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("key_id", name="pk_api_keys"),
+    )
+
+
+def drop_api_keys_v1() -> None:
+    op.drop_table("api_keys")
 
 
 def add_event_hash_chain_v1(source: str) -> None:
