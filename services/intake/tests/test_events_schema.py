@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -18,6 +18,8 @@ import pytest
 
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.intake import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     CustomFieldDefinition,
     CustomFieldsDefined,
     KnockoutCriterion,
@@ -151,6 +153,10 @@ SAMPLES: list[DomainEvent] = [
         changes=RaidChanges(title="Vendor exit", description="Vendor may leave the market",
                             owner="erin", probability=3, impact=4, due_date=date(2027, 4, 1))),
     RaidItemClosed(project_id=PROJECT, item_id=ITEM, resolution="second vendor contracted"),
+    ApiKeyIssued(key_id="0123456789abcdef", name="ERP connector", subject="erp",
+                 roles=("requester", "finance"), secret_sha256="ab" * 32, issued_by="pat",
+                 expires_at=datetime(2027, 6, 30, 12, 0, tzinfo=UTC)),
+    ApiKeyRevoked(key_id="0123456789abcdef", reason="connector retired", revoked_by="pat"),
 ]
 
 
