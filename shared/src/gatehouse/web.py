@@ -17,6 +17,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -29,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gatehouse.apikeys import API_KEY_HEADER, authenticate_api_key
 from gatehouse.asyncapi import asyncapi_document
-from gatehouse.auth import Principal
+from gatehouse.auth import Principal, Role
 from gatehouse.commands import CommandResponse, execute_command
 from gatehouse.errors import GatehouseError, Unauthenticated
 from gatehouse.events.base import EventRegistry
@@ -41,8 +42,9 @@ from gatehouse.runtime import ServiceRuntime
 from gatehouse.settings import ServiceSettings
 from gatehouse.unit_of_work import UnitOfWork, unit_of_work
 
-__all__ = ["CurrentPrincipal", "create_service_app", "problem_response", "read_unit_of_work",
-           "run_command", "runtime_of", "serve"]
+__all__ = ["AnyRole", "Approver", "ApproverOrPmoAdmin", "AuditorOrPmoAdmin", "CurrentPrincipal",
+           "PmoAdmin", "RequesterOrPmoAdmin", "RoleCheck", "allow", "create_service_app",
+           "problem_response", "read_unit_of_work", "run_command", "runtime_of", "serve"]
 
 log = logging.getLogger("gatehouse.http")
 
@@ -87,6 +89,36 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+@dataclass(frozen=True)
+class RoleCheck:
+    """The dependency :func:`allow` makes; ``roles`` is what the endpoint-by-role test reads."""
+
+    roles: tuple[Role, ...]
+
+    async def __call__(self, principal: CurrentPrincipal) -> Principal:
+        principal.require(*self.roles)
+        return principal
+
+
+def allow(*roles: Role) -> Any:
+    """The route's caller, who must hold one of ``roles`` (403 otherwise).
+
+    Use as ``principal: Annotated[Principal, allow(Role.PMO_ADMIN)]``. Dependencies run before
+    the request's body and parameters are validated, so a caller without the role gets 403
+    and learns nothing about the input.
+    """
+    return Depends(RoleCheck(roles))
+
+
+# The callers of the routes, by the roles they need.
+AnyRole = Annotated[Principal, allow(*Role)]
+PmoAdmin = Annotated[Principal, allow(Role.PMO_ADMIN)]
+Approver = Annotated[Principal, allow(Role.APPROVER)]
+RequesterOrPmoAdmin = Annotated[Principal, allow(Role.REQUESTER, Role.PMO_ADMIN)]
+ApproverOrPmoAdmin = Annotated[Principal, allow(Role.APPROVER, Role.PMO_ADMIN)]
+AuditorOrPmoAdmin = Annotated[Principal, allow(Role.AUDITOR, Role.PMO_ADMIN)]
 
 
 def read_unit_of_work(runtime: ServiceRuntime, registry: EventRegistry, principal: Principal

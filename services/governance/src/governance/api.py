@@ -35,7 +35,16 @@ from gatehouse.events.governance import (
 )
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork
-from gatehouse.web import CurrentPrincipal, read_unit_of_work, run_command, runtime_of
+from gatehouse.web import (
+    AnyRole,
+    Approver,
+    ApproverOrPmoAdmin,
+    PmoAdmin,
+    RequesterOrPmoAdmin,
+    read_unit_of_work,
+    run_command,
+    runtime_of,
+)
 from governance import handlers, queries, rules
 from governance.domain import ConditionState, Review
 from governance.handlers import Actor, GateRecord, VersionedDelegation, VersionedTemplate
@@ -108,10 +117,9 @@ ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
                        412: {"description": "If-Match is stale"},
                        428: {"description": "Replacing a template needs If-Match"}})
 async def define_template(project_type: ProjectTypeKey, body: GateTemplateBody,
-                          principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                          principal: PmoAdmin, runtime: Runtime, request: Request,
                           if_match: IfMatch = None,
                           idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.PMO_ADMIN)
     expected = _optional_if_match(if_match)
     command = DefineGateTemplate(
         project_type=project_type, name=body.name, description=body.description,
@@ -133,9 +141,8 @@ async def define_template(project_type: ProjectTypeKey, body: GateTemplateBody,
 
 @router.get("/gate-templates", response_model=list[GateTemplateView], tags=["gate templates"],
             summary="Every project type's current gate template", responses=PROBLEMS)
-async def list_templates(principal: CurrentPrincipal, runtime: Runtime
+async def list_templates(principal: AnyRole, runtime: Runtime
                          ) -> list[GateTemplateView]:
-    principal.require(*ANYONE)
     async with _unit_of_work(runtime, principal) as uow:
         found = await handlers.list_templates(uow)
     return [_template_view(result) for result in found]
@@ -144,12 +151,11 @@ async def list_templates(principal: CurrentPrincipal, runtime: Runtime
 @router.get("/gate-templates/{project_type}", response_model=GateTemplateView,
             tags=["gate templates"], summary="A project type's gate template",
             responses={**PROBLEMS, 404: {"description": "No such template (or version)"}})
-async def get_template(project_type: ProjectTypeKey, principal: CurrentPrincipal,
+async def get_template(project_type: ProjectTypeKey, principal: AnyRole,
                        runtime: Runtime, response: Response,
                        version: Annotated[int | None, Query(ge=1, description="An earlier "
                                                             "version")] = None
                        ) -> GateTemplateView:
-    principal.require(*ANYONE)
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_template(project_type, uow, version=version)
     response.headers["ETag"] = etag(result.version)
@@ -165,9 +171,8 @@ async def get_template(project_type: ProjectTypeKey, principal: CurrentPrincipal
                                                  "project"},
                         409: {"description": "A review is already open, the gate is not the "
                               "next one, no template, or the project is not reviewable"}})
-async def open_review(body: OpenReviewBody, principal: CurrentPrincipal, runtime: Runtime,
+async def open_review(body: OpenReviewBody, principal: RequesterOrPmoAdmin, runtime: Runtime,
                       request: Request, idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
     review_id = uuid4()
     evidence = tuple(_evidence(link) for link in body.evidence)
 
@@ -186,7 +191,7 @@ async def open_review(body: OpenReviewBody, principal: CurrentPrincipal, runtime
             summary="Reviews, oldest first; assignee=me is the approver's inbox",
             responses=PROBLEMS)
 async def list_reviews(
-    principal: CurrentPrincipal, runtime: Runtime,
+    principal: AnyRole, runtime: Runtime,
     assignee: Annotated[str | None, Query(max_length=200, description=(
         "`me`: the reviews waiting for your vote now (your seats, your roles' seats and those "
         "of approvers who delegated to you). A PMO admin or auditor may name someone"))] = None,
@@ -197,7 +202,6 @@ async def list_reviews(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewPageView:
-    principal.require(*ANYONE)
     for value in status_ or ():
         if value not in ("open", "decided", "withdrawn"):
             raise InvalidInput.for_field("status", f"{value!r} is not open, decided or "
@@ -217,9 +221,8 @@ async def list_reviews(
 @router.get("/gate-reviews/{review_id}", response_model=ReviewView, tags=["gate reviews"],
             summary="A review: criteria, evidence, votes so far and what is still needed",
             responses={**PROBLEMS, 404: {"description": "No such review"}})
-async def get_review(review_id: UUID, principal: CurrentPrincipal, runtime: Runtime,
+async def get_review(review_id: UUID, principal: AnyRole, runtime: Runtime,
                      response: Response) -> ReviewView:
-    principal.require(*ANYONE)
     async with _unit_of_work(runtime, principal) as uow:
         record, review = await handlers.get_review(review_id, uow)
     response.headers["ETag"] = etag(record.version)
@@ -230,10 +233,9 @@ async def get_review(review_id: UUID, principal: CurrentPrincipal, runtime: Runt
              response_model=VoteReceipt, tags=["gate reviews"],
              summary="Vote go, conditional_go, hold, recycle or kill (or revise your vote)",
              responses=REVIEW_PROBLEMS)
-async def vote(review_id: UUID, body: VoteBody, principal: CurrentPrincipal, runtime: Runtime,
+async def vote(review_id: UUID, body: VoteBody, principal: Approver, runtime: Runtime,
                request: Request, if_match: IfMatch = None,
                idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.APPROVER)
     vote_id = uuid4()
     conditions = tuple(GateCondition(condition_id=uuid4(), description=c.description,
                                      owner=c.owner, due_date=c.due_date)
@@ -259,10 +261,9 @@ async def vote(review_id: UUID, body: VoteBody, principal: CurrentPrincipal, run
 
 @router.post("/gate-reviews/{review_id}/withdraw", response_model=ReviewView,
              tags=["gate reviews"], summary="Withdraw an open review", responses=REVIEW_PROBLEMS)
-async def withdraw_review(review_id: UUID, body: ReasonBody, principal: CurrentPrincipal,
+async def withdraw_review(review_id: UUID, body: ReasonBody, principal: RequesterOrPmoAdmin,
                           runtime: Runtime, request: Request, if_match: IfMatch = None,
                           idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
 
     async def run(uow: UnitOfWork) -> CommandResponse:
         record, review = await handlers.withdraw_review(review_id, reason=body.reason,
@@ -279,10 +280,9 @@ async def withdraw_review(review_id: UUID, body: ReasonBody, principal: CurrentP
              summary="Record that a condition of a conditional go is met, with evidence",
              responses=REVIEW_PROBLEMS)
 async def condition_met(review_id: UUID, condition_id: UUID, body: ConditionMetBody,
-                        principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                        principal: AnyRole, runtime: Runtime, request: Request,
                         if_match: IfMatch = None,
                         idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(*ANYONE)
     evidence = tuple(_evidence(link) for link in body.evidence)
 
     async def run(uow: UnitOfWork) -> CommandResponse:
@@ -303,10 +303,9 @@ async def condition_met(review_id: UUID, condition_id: UUID, body: ConditionMetB
              response_model=DelegationView, tags=["delegations"],
              summary="Let someone vote in an approver's place for a period",
              responses=PROBLEMS)
-async def grant_delegation(body: DelegationBody, principal: CurrentPrincipal, runtime: Runtime,
+async def grant_delegation(body: DelegationBody, principal: ApproverOrPmoAdmin, runtime: Runtime,
                            request: Request,
                            idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.APPROVER, Role.PMO_ADMIN)
     delegation_id = uuid4()
     scope = body.scope
 
@@ -328,14 +327,13 @@ async def grant_delegation(body: DelegationBody, principal: CurrentPrincipal, ru
 @router.get("/delegations", response_model=list[DelegationView], tags=["delegations"],
             summary="Delegations from or to someone (you, by default)", responses=PROBLEMS)
 async def list_delegations(
-    principal: CurrentPrincipal, runtime: Runtime,
+    principal: AnyRole, runtime: Runtime,
     involving: Annotated[str | None, Query(max_length=200, description="A user (`me` by "
                                            "default); `*` for all (PMO admin, auditor)")]
     = "me",
     active: Annotated[bool, Query(description="Only those in force now")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[DelegationView]:
-    principal.require(*ANYONE)
     who = principal.subject if involving in (None, "me") else involving
     if who != principal.subject and not principal.roles & {Role.PMO_ADMIN, Role.AUDITOR}:
         raise Forbidden("only a PMO admin or an auditor may list someone else's delegations",
@@ -352,9 +350,8 @@ async def list_delegations(
 @router.get("/delegations/{delegation_id}", response_model=DelegationView,
             tags=["delegations"], summary="A delegation",
             responses={**PROBLEMS, 404: {"description": "No such delegation"}})
-async def get_delegation(delegation_id: UUID, principal: CurrentPrincipal, runtime: Runtime,
+async def get_delegation(delegation_id: UUID, principal: AnyRole, runtime: Runtime,
                          response: Response) -> DelegationView:
-    principal.require(*ANYONE)
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_delegation(delegation_id, uow)
     response.headers["ETag"] = etag(result.version)
@@ -366,9 +363,8 @@ async def get_delegation(delegation_id: UUID, principal: CurrentPrincipal, runti
              responses={**PROBLEMS, 404: {"description": "No such delegation"},
                         409: {"description": "Already revoked or ended"}})
 async def revoke_delegation(delegation_id: UUID, body: ReasonBody,
-                            principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                            principal: ApproverOrPmoAdmin, runtime: Runtime, request: Request,
                             idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.APPROVER, Role.PMO_ADMIN)
 
     async def run(uow: UnitOfWork) -> CommandResponse:
         result = await handlers.revoke_delegation(delegation_id, reason=body.reason,
@@ -386,9 +382,8 @@ async def revoke_delegation(delegation_id: UUID, body: ReasonBody,
 @router.get("/projects/{project_id}", response_model=KnownProjectView, tags=["projects"],
             summary="A project as governance knows it (from intake's events) and its gates",
             responses={**PROBLEMS, 404: {"description": "Governance has not seen this project"}})
-async def get_known_project(project_id: UUID, principal: CurrentPrincipal,
+async def get_known_project(project_id: UUID, principal: AnyRole,
                             runtime: Runtime) -> KnownProjectView:
-    principal.require(*ANYONE)
     async with _unit_of_work(runtime, principal) as uow:
         project = await queries.known_project(uow.connection, project_id)
         if project is None:

@@ -30,7 +30,17 @@ from gatehouse.events.intake import intake_events as registry_of_events
 from gatehouse.events.types import Money
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork
-from gatehouse.web import CurrentPrincipal, read_unit_of_work, run_command, runtime_of
+from gatehouse.web import (
+    AnyRole,
+    AuditorOrPmoAdmin,
+    CurrentPrincipal,
+    PmoAdmin,
+    RequesterOrPmoAdmin,
+    allow,
+    read_unit_of_work,
+    run_command,
+    runtime_of,
+)
 from intake import api_keys, handlers, registry
 from intake.custom_fields import DefineCustomFields
 from intake.domain import (
@@ -100,6 +110,8 @@ __all__ = ["router"]
 router = APIRouter()
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
+ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
+Reader = AnyRole
 IfMatch = Annotated[str | None, Header(description="The ETag from your last read; required "
                                         "for changes (428 without, 412 when stale)")]
 IdempotencyKey = Annotated[str | None, Header(description="Makes a retry safe: the same key "
@@ -127,10 +139,9 @@ CHANGE_PROBLEMS: dict[int | str, dict[str, Any]] = {
 @router.post("/projects", status_code=status.HTTP_201_CREATED, response_model=ProjectView,
              tags=["projects"], summary="Request a project (demand capture)",
              responses=PROBLEMS)
-async def request_project(body: ProjectRequestBody, principal: CurrentPrincipal,
+async def request_project(body: ProjectRequestBody, principal: RequesterOrPmoAdmin,
                           runtime: Runtime, request: Request,
                           idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
     command = RequestProject(
         project_id=uuid4(), title=body.title, description=body.description,
         sponsor=body.sponsor, business_unit=body.business_unit, project_type=body.project_type,
@@ -152,7 +163,7 @@ async def request_project(body: ProjectRequestBody, principal: CurrentPrincipal,
             summary="List projects: filter, rank by score, page with a cursor",
             responses=PROBLEMS)
 async def list_projects(
-    principal: CurrentPrincipal, runtime: Runtime, response: Response,
+    principal: AnyRole, runtime: Runtime, response: Response,
     status_: Annotated[list[str] | None, Query(alias="status", description="Demand status; "
                                                "repeat for several")] = None,
     stage: Annotated[list[str] | None, Query(description="Delivery stage")] = None,
@@ -178,7 +189,7 @@ async def list_projects(
 @router.get("/projects/{project_id}", response_model=ProjectView, tags=["projects"],
             summary="A project as it stands", responses={**PROBLEMS, 404: {
                 "description": "No such project"}})
-async def get_project(project_id: UUID, principal: CurrentPrincipal, runtime: Runtime,
+async def get_project(project_id: UUID, principal: AnyRole, runtime: Runtime,
                       response: Response) -> ProjectView:
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_project(project_id, uow)
@@ -189,10 +200,9 @@ async def get_project(project_id: UUID, principal: CurrentPrincipal, runtime: Ru
 @router.patch("/projects/{project_id}", response_model=ProjectView, tags=["projects"],
               summary="Edit a draft or recycled request (only the fields sent change)",
               responses=CHANGE_PROBLEMS)
-async def edit_project(project_id: UUID, body: ProjectPatchBody, principal: CurrentPrincipal,
+async def edit_project(project_id: UUID, body: ProjectPatchBody, principal: RequesterOrPmoAdmin,
                        runtime: Runtime, request: Request, if_match: IfMatch = None,
                        idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
     changes: dict[str, Any] = {}
     for name in body.model_fields_set:
         value = getattr(body, name)
@@ -214,10 +224,11 @@ def _add_step_route(path: str, build: Callable[[str], Command], summary: str,
     async def step(project_id: UUID, principal: Principal, runtime: ServiceRuntime,
                    request: Request, reason: str, if_match: str | None,
                    idempotency_key: str | None) -> Response:
-        principal.require(*roles)
         return await _change(runtime, request, principal, project_id, build(reason), if_match,
                              idempotency_key)
 
+    # The role check is a route dependency (see ``dependencies`` below): the closures' string
+    # annotations could not name ``roles``.
     async def step_with_reason(project_id: UUID, body: ReasonBody,
                                principal: CurrentPrincipal, runtime: Runtime, request: Request,
                                if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
@@ -236,7 +247,7 @@ def _add_step_route(path: str, build: Callable[[str], Command], summary: str,
                          step_with_reason if needs_reason else step_with_optional_note,
                          methods=["POST"], response_model=ProjectView, tags=["lifecycle"],
                          summary=summary, responses=CHANGE_PROBLEMS,
-                         name=path.replace("-", "_"))
+                         name=path.replace("-", "_"), dependencies=[allow(*roles)])
 
 
 _REQUESTER = (Role.REQUESTER, Role.PMO_ADMIN)
@@ -267,10 +278,9 @@ for _path, _build, _title, _roles, _needs_reason in (
 
 @router.post("/projects/{project_id}/advance", response_model=ProjectView, tags=["lifecycle"],
              summary="Move a project to its next delivery stage", responses=CHANGE_PROBLEMS)
-async def advance(project_id: UUID, body: AdvanceBody, principal: CurrentPrincipal,
+async def advance(project_id: UUID, body: AdvanceBody, principal: PmoAdmin,
                   runtime: Runtime, request: Request, if_match: IfMatch = None,
                   idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.PMO_ADMIN)
     command = AdvanceStage(to_stage=DeliveryStage(body.to_stage), reason=body.reason)
     return await _change(runtime, request, principal, project_id, command, if_match,
                          idempotency_key)
@@ -280,10 +290,9 @@ async def advance(project_id: UUID, body: AdvanceBody, principal: CurrentPrincip
             tags=["status"], summary="Set how far forecasts may drift from the baseline",
             responses=CHANGE_PROBLEMS)
 async def change_tolerances(project_id: UUID, body: TolerancesBody,
-                            principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                            principal: PmoAdmin, runtime: Runtime, request: Request,
                             if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
                             ) -> Response:
-    principal.require(Role.PMO_ADMIN)
     return await _change(runtime, request, principal, project_id,
                          ChangeTolerances(tolerances=_tolerances(body)), if_match,
                          idempotency_key)
@@ -296,10 +305,9 @@ async def change_tolerances(project_id: UUID, body: TolerancesBody,
              response_model=ScoreView, tags=["scoring"],
              summary="Record an assessment; the service computes the score",
              responses=CHANGE_PROBLEMS)
-async def score_project(project_id: UUID, body: ScoreBody, principal: CurrentPrincipal,
+async def score_project(project_id: UUID, body: ScoreBody, principal: PmoAdmin,
                         runtime: Runtime, request: Request, if_match: IfMatch = None,
                         idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.PMO_ADMIN)
     expected = parse_if_match(if_match)
     assessment_id = uuid4()
 
@@ -322,7 +330,7 @@ async def score_project(project_id: UUID, body: ScoreBody, principal: CurrentPri
 @router.get("/projects/{project_id}/scores", response_model=list[ScoreView],
             tags=["scoring"], summary="Every assessment of the project, oldest first",
             responses={**PROBLEMS, 404: {"description": "No such project"}})
-async def list_scores(project_id: UUID, principal: CurrentPrincipal, runtime: Runtime
+async def list_scores(project_id: UUID, principal: AnyRole, runtime: Runtime
                       ) -> list[ScoreView]:
     async with _unit_of_work(runtime, principal) as uow:
         scored = await handlers.project_events(project_id, ProjectScored, uow)
@@ -342,10 +350,9 @@ async def list_scores(project_id: UUID, principal: CurrentPrincipal, runtime: Ru
              response_model=StatusReportView, tags=["status"],
              summary="Report status; a forecast beyond tolerance raises ToleranceBreached",
              responses=CHANGE_PROBLEMS)
-async def report_status(project_id: UUID, body: StatusReportBody, principal: CurrentPrincipal,
+async def report_status(project_id: UUID, body: StatusReportBody, principal: RequesterOrPmoAdmin,
                         runtime: Runtime, request: Request, if_match: IfMatch = None,
                         idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
     command = ReportStatus(
         report_id=uuid4(), overall=body.overall, schedule=body.schedule, cost=body.cost,
         scope=body.scope, summary=body.summary, forecast_cost=_money(body.forecast_cost),
@@ -368,7 +375,7 @@ async def report_status(project_id: UUID, body: StatusReportBody, principal: Cur
 @router.get("/projects/{project_id}/status-reports", response_model=list[StatusReportView],
             tags=["status"], summary="The project's status reports, oldest first",
             responses={**PROBLEMS, 404: {"description": "No such project"}})
-async def list_status_reports(project_id: UUID, principal: CurrentPrincipal, runtime: Runtime
+async def list_status_reports(project_id: UUID, principal: AnyRole, runtime: Runtime
                               ) -> list[StatusReportView]:
     async with _unit_of_work(runtime, principal) as uow:
         reports = await handlers.project_events(project_id, StatusReported, uow)
@@ -389,10 +396,9 @@ async def list_status_reports(project_id: UUID, principal: CurrentPrincipal, run
 @router.post("/projects/{project_id}/raid", status_code=status.HTTP_201_CREATED,
              response_model=RaidItemView, tags=["raid"],
              summary="Log a risk, assumption, issue or dependency", responses=CHANGE_PROBLEMS)
-async def add_raid_item(project_id: UUID, body: RaidItemBody, principal: CurrentPrincipal,
+async def add_raid_item(project_id: UUID, body: RaidItemBody, principal: RequesterOrPmoAdmin,
                         runtime: Runtime, request: Request, if_match: IfMatch = None,
                         idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
     item_id = uuid4()
     command = AddRaidItem(item_id=item_id, kind=body.kind, title=body.title,
                           description=body.description, owner=body.owner,
@@ -405,7 +411,7 @@ async def add_raid_item(project_id: UUID, body: RaidItemBody, principal: Current
 @router.get("/projects/{project_id}/raid", response_model=list[RaidItemView], tags=["raid"],
             summary="The project's RAID log", responses={**PROBLEMS, 404: {
                 "description": "No such project"}})
-async def list_raid_items(project_id: UUID, principal: CurrentPrincipal, runtime: Runtime,
+async def list_raid_items(project_id: UUID, principal: AnyRole, runtime: Runtime,
                           response: Response) -> list[RaidItemView]:
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_project(project_id, uow)
@@ -417,10 +423,9 @@ async def list_raid_items(project_id: UUID, principal: CurrentPrincipal, runtime
               tags=["raid"], summary="Change a RAID item (only the fields sent change)",
               responses=CHANGE_PROBLEMS)
 async def update_raid_item(project_id: UUID, item_id: UUID, body: RaidItemPatchBody,
-                           principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                           principal: RequesterOrPmoAdmin, runtime: Runtime, request: Request,
                            if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
                            ) -> Response:
-    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     return await _change(runtime, request, principal, project_id,
                          UpdateRaidItem(item_id=item_id, changes=changes), if_match,
@@ -431,10 +436,9 @@ async def update_raid_item(project_id: UUID, item_id: UUID, body: RaidItemPatchB
              tags=["raid"], summary="Close a RAID item with its resolution",
              responses=CHANGE_PROBLEMS)
 async def close_raid_item(project_id: UUID, item_id: UUID, body: RaidCloseBody,
-                          principal: CurrentPrincipal, runtime: Runtime, request: Request,
+                          principal: RequesterOrPmoAdmin, runtime: Runtime, request: Request,
                           if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
                           ) -> Response:
-    principal.require(Role.REQUESTER, Role.PMO_ADMIN)
     return await _change(runtime, request, principal, project_id,
                          CloseRaidItem(item_id=item_id, resolution=body.resolution), if_match,
                          idempotency_key, shape=_raid_shape(request, project_id, item_id, 200))
@@ -458,7 +462,7 @@ def _raid_shape(request: Request, project_id: UUID, item_id: UUID, status_code: 
 
 @router.get("/custom-fields", response_model=CustomFieldsView, tags=["configuration"],
             summary="The custom fields project requests carry", responses=PROBLEMS)
-async def get_custom_fields(principal: CurrentPrincipal, runtime: Runtime,
+async def get_custom_fields(principal: AnyRole, runtime: Runtime,
                             response: Response) -> CustomFieldsView:
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_custom_fields(uow)
@@ -469,10 +473,9 @@ async def get_custom_fields(principal: CurrentPrincipal, runtime: Runtime,
 @router.put("/custom-fields", response_model=CustomFieldsView, tags=["configuration"],
             summary="Replace the custom field definitions (If-Match once they exist)",
             responses={key: value for key, value in CHANGE_PROBLEMS.items() if key != 404})
-async def define_custom_fields(body: CustomFieldsBody, principal: CurrentPrincipal,
+async def define_custom_fields(body: CustomFieldsBody, principal: PmoAdmin,
                                runtime: Runtime, request: Request, if_match: IfMatch = None,
                                idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.PMO_ADMIN)
     expected = _optional_if_match(if_match)
     command = DefineCustomFields(fields=tuple(CustomFieldDefinition(
         key=field.key, label=field.label, type=field.type, required=field.required,
@@ -489,7 +492,7 @@ async def define_custom_fields(body: CustomFieldsBody, principal: CurrentPrincip
 
 @router.get("/scoring-models", response_model=list[ScoringModelView], tags=["scoring"],
             summary="Every scoring model at its latest version", responses=PROBLEMS)
-async def list_scoring_models(principal: CurrentPrincipal, runtime: Runtime
+async def list_scoring_models(principal: AnyRole, runtime: Runtime
                               ) -> list[ScoringModelView]:
     async with _unit_of_work(runtime, principal) as uow:
         models = await handlers.list_scoring_models(uow)
@@ -499,7 +502,7 @@ async def list_scoring_models(principal: CurrentPrincipal, runtime: Runtime
 @router.get("/scoring-models/{model_key}", response_model=ScoringModelView, tags=["scoring"],
             summary="A scoring model (latest, or ?version=)",
             responses={**PROBLEMS, 404: {"description": "No such model or version"}})
-async def get_scoring_model(model_key: ModelKey, principal: CurrentPrincipal, runtime: Runtime,
+async def get_scoring_model(model_key: ModelKey, principal: AnyRole, runtime: Runtime,
                             response: Response,
                             version: Annotated[int | None, Query(ge=1)] = None
                             ) -> ScoringModelView:
@@ -513,10 +516,9 @@ async def get_scoring_model(model_key: ModelKey, principal: CurrentPrincipal, ru
             summary="Define a scoring model's next version (If-Match once it exists)",
             responses={key: value for key, value in CHANGE_PROBLEMS.items() if key != 404})
 async def define_scoring_model(model_key: ModelKey, body: ScoringModelBody,
-                               principal: CurrentPrincipal, runtime: Runtime,
+                               principal: PmoAdmin, runtime: Runtime,
                                request: Request, if_match: IfMatch = None,
                                idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.PMO_ADMIN)
     expected = _optional_if_match(if_match)
     command = DefineScoringModel(
         key=model_key, name=body.name, method=body.method,
@@ -547,9 +549,8 @@ KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="The key's id
              "the ApiKeyIssued event. Idempotency-Key is ignored here, since replaying the "
              "stored response would mean storing the key.",
              responses=PROBLEMS)
-async def issue_api_key(body: ApiKeyBody, principal: CurrentPrincipal, runtime: Runtime,
+async def issue_api_key(body: ApiKeyBody, principal: PmoAdmin, runtime: Runtime,
                         request: Request) -> Response:
-    principal.require(Role.PMO_ADMIN)
     issued = apikeys.new_secret()
     command = api_keys.IssueApiKey(
         key_id=issued.key_id, name=body.name,
@@ -570,8 +571,7 @@ async def issue_api_key(body: ApiKeyBody, principal: CurrentPrincipal, runtime: 
 @router.get("/api-keys", response_model=list[ApiKeyView], tags=["api keys"],
             summary="Every API key, newest first (never the keys themselves)",
             responses=PROBLEMS)
-async def list_api_keys(principal: CurrentPrincipal, runtime: Runtime) -> list[ApiKeyView]:
-    principal.require(Role.PMO_ADMIN, Role.AUDITOR)
+async def list_api_keys(principal: AuditorOrPmoAdmin, runtime: Runtime) -> list[ApiKeyView]:
     async with _unit_of_work(runtime, principal) as uow:
         rows = await handlers.list_api_keys(uow)
     return [_api_key_view(row, runtime) for row in rows]
@@ -579,9 +579,8 @@ async def list_api_keys(principal: CurrentPrincipal, runtime: Runtime) -> list[A
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyView, tags=["api keys"],
             summary="One API key", responses={**PROBLEMS, 404: {"description": "No such key"}})
-async def get_api_key(key_id: KeyId, principal: CurrentPrincipal, runtime: Runtime
+async def get_api_key(key_id: KeyId, principal: AuditorOrPmoAdmin, runtime: Runtime
                       ) -> ApiKeyView:
-    principal.require(Role.PMO_ADMIN, Role.AUDITOR)
     async with _unit_of_work(runtime, principal) as uow:
         return _api_key_view(await handlers.get_api_key(key_id, uow), runtime)
 
@@ -590,10 +589,9 @@ async def get_api_key(key_id: KeyId, principal: CurrentPrincipal, runtime: Runti
              summary="Revoke an API key in every service",
              responses={**PROBLEMS, 404: {"description": "No such key"},
                         409: {"description": "The key is already revoked"}})
-async def revoke_api_key(key_id: KeyId, body: RevokeApiKeyBody, principal: CurrentPrincipal,
+async def revoke_api_key(key_id: KeyId, body: RevokeApiKeyBody, principal: PmoAdmin,
                          runtime: Runtime, request: Request,
                          idempotency_key: IdempotencyKey = None) -> Response:
-    principal.require(Role.PMO_ADMIN)
     command = api_keys.RevokeApiKey(reason=body.reason, revoked_by=principal.subject)
 
     async def run(uow: UnitOfWork) -> CommandResponse:

@@ -20,7 +20,7 @@ from gatehouse.eventstore.chain import ChainVerifier
 from gatehouse.eventstore.schema import consumer_offsets
 from gatehouse.messaging.consumer import TrackingConsumer
 from gatehouse.runtime import ServiceRuntime
-from gatehouse.web import CurrentPrincipal, runtime_of
+from gatehouse.web import AnyRole, AuditorOrPmoAdmin, PmoAdmin, runtime_of
 from reporting import kpis, queries
 from reporting.portfolio import GateWait, summarise
 from reporting.queries import DecisionFilter
@@ -74,9 +74,8 @@ CSV_COLUMNS = ("time", "kind", "project_id", "gate", "review_id", "approver", "c
 @router.get("/portfolio", response_model=PortfolioView, tags=["portfolio"],
             summary="The portfolio: counts and cost by status, stage, RAG, business unit and "
             "type; the ranked pipeline; projects waiting at a gate", responses=PROBLEMS)
-async def get_portfolio(principal: CurrentPrincipal, runtime: Runtime,
+async def get_portfolio(principal: AnyRole, runtime: Runtime,
                         as_of: AsOf = None) -> PortfolioView:
-    principal.require(*ANYONE)
     moment = _checked_as_of(as_of)
     async with runtime.database.engine.connect() as connection:
         if moment is None:
@@ -103,9 +102,8 @@ async def get_portfolio(principal: CurrentPrincipal, runtime: Runtime,
             summary="A project's current view across intake and governance (or as_of)",
             responses={**PROBLEMS, 404: {"description": "Reporting has seen no event of this "
                                          "project (by then)"}})
-async def get_project(project_id: UUID, principal: CurrentPrincipal, runtime: Runtime,
+async def get_project(project_id: UUID, principal: AnyRole, runtime: Runtime,
                       as_of: AsOf = None) -> ProjectReportView:
-    principal.require(*ANYONE)
     moment = _checked_as_of(as_of)
     async with runtime.database.engine.connect() as connection:
         if moment is None:
@@ -122,10 +120,9 @@ async def get_project(project_id: UUID, principal: CurrentPrincipal, runtime: Ru
             tags=["projects"], summary="Every event about the project from every service, "
             "in order, with actor and time", responses={**PROBLEMS, 404: {
                 "description": "Reporting has seen no event of this project"}})
-async def get_timeline(project_id: UUID, principal: CurrentPrincipal, runtime: Runtime,
+async def get_timeline(project_id: UUID, principal: AnyRole, runtime: Runtime,
                        cursor: Annotated[str | None, Query(max_length=500)] = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> TimelinePageView:
-    principal.require(*ANYONE)
     async with runtime.database.engine.connect() as connection:
         page = await queries.timeline_page(connection, project_id, cursor=cursor, limit=limit)
     if not page.rows and cursor is None:
@@ -143,8 +140,7 @@ async def get_timeline(project_id: UUID, principal: CurrentPrincipal, runtime: R
 @router.get("/kpis", response_model=KpisView, tags=["kpis"],
             summary="Gate cycle times, decision rates, SLA, conditions, throughput, "
             "tolerance breaches", responses=PROBLEMS)
-async def get_kpis(principal: CurrentPrincipal, runtime: Runtime) -> KpisView:
-    principal.require(*ANYONE)
+async def get_kpis(principal: AnyRole, runtime: Runtime) -> KpisView:
     async with runtime.database.engine.connect() as connection:
         reviews = [dict(row._mapping) for row in await queries.review_rows(connection)]
         conditions = [dict(row._mapping) for row in await queries.condition_rows(connection)]
@@ -165,8 +161,7 @@ async def get_kpis(principal: CurrentPrincipal, runtime: Runtime) -> KpisView:
 @router.get("/workload", response_model=list[SeatLoadView], tags=["kpis"],
             summary="Approver workload: open reviews waiting for each seat, and their age",
             responses=PROBLEMS)
-async def get_workload(principal: CurrentPrincipal, runtime: Runtime) -> list[SeatLoadView]:
-    principal.require(*ANYONE)
+async def get_workload(principal: AnyRole, runtime: Runtime) -> list[SeatLoadView]:
     async with runtime.database.engine.connect() as connection:
         reviews = [dict(row._mapping) for row in await queries.review_rows(connection)]
     return [SeatLoadView(seat=load.seat, open_reviews=len(load.reviews),
@@ -186,7 +181,7 @@ async def get_workload(principal: CurrentPrincipal, runtime: Runtime) -> list[Se
             responses={**PROBLEMS, 200: {"content": {"text/csv": {}}, "description": (
                 "A page of records, or with Accept: text/csv every matching record")}})
 async def audit_decisions(
-    principal: CurrentPrincipal, runtime: Runtime,
+    principal: AuditorOrPmoAdmin, runtime: Runtime,
     project_id: UUID | None = None,
     gate: Annotated[str | None, Query(max_length=64)] = None,
     approver: Annotated[str | None, Query(max_length=200, description="Who holds the seat "
@@ -202,7 +197,6 @@ async def audit_decisions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
-    principal.require(Role.AUDITOR, Role.PMO_ADMIN)
     for name, values, allowed in (
             ("outcome", outcome, ("go", "conditional_go", "hold", "recycle", "kill")),
             ("kind", kind, ("vote", "revision", "decision"))):
@@ -245,11 +239,10 @@ async def _csv(runtime: ServiceRuntime, where: DecisionFilter) -> AsyncIterator[
 @router.get("/audit/verify", response_model=VerificationView, tags=["audit"],
             summary="Re-check the hash chains (and log heads) of every consumed event",
             responses=PROBLEMS)
-async def verify_chains(principal: CurrentPrincipal, runtime: Runtime) -> VerificationView:
+async def verify_chains(principal: AuditorOrPmoAdmin, runtime: Runtime) -> VerificationView:
     """Every stream's chain is checked; the producers' running log heads too once reporting has
     caught up (before that, events still in flight would look missing). ``gatehouse verify``
     does the same straight from the Kafka topics."""
-    principal.require(Role.AUDITOR, Role.PMO_ADMIN)
     stored = await _stored_offsets(runtime)
     statuses = [view for consumer in runtime.consumers
                 for view in _partition_views(consumer, stored)]
@@ -281,9 +274,8 @@ async def verify_chains(principal: CurrentPrincipal, runtime: Runtime) -> Verifi
 @router.get("/projections", response_model=list[ProjectionView], tags=["operations"],
             summary="Each projection's position per partition, its lag and status",
             responses=PROBLEMS)
-async def get_projections(request: Request, principal: CurrentPrincipal, runtime: Runtime
+async def get_projections(request: Request, principal: AnyRole, runtime: Runtime
                           ) -> list[ProjectionView]:
-    principal.require(*ANYONE)
     async with runtime.database.engine.connect() as connection:
         applied = int((await connection.execute(
             select(func.count()).select_from(event_log))).scalar_one())
@@ -310,9 +302,8 @@ async def get_projections(request: Request, principal: CurrentPrincipal, runtime
              "then swap: the live one keeps serving meanwhile (progress in /v1/projections)",
              responses={**PROBLEMS, 404: {"description": "No such projection"},
                         409: {"description": "A rebuild of it is already running"}})
-async def rebuild_projection(name: str, request: Request, principal: CurrentPrincipal,
+async def rebuild_projection(name: str, request: Request, principal: PmoAdmin,
                              response: Response) -> RebuildView:
-    principal.require(Role.PMO_ADMIN)
     rebuilder: Rebuilder | None = request.app.state.rebuilders.get(name)
     if rebuilder is None:
         raise NotFound(f"there is no projection {name!r}; see GET /v1/projections")
@@ -333,7 +324,7 @@ async def rebuild_projection(name: str, request: Request, principal: CurrentPrin
                 "description": "An endless stream: `id` (resume with Last-Event-ID), `event` "
                 "(the event's short type) and `data` (JSON); heartbeat comments when idle"}})
 async def event_stream(
-    request: Request, principal: CurrentPrincipal, runtime: Runtime,
+    request: Request, principal: AnyRole, runtime: Runtime,
     type_: Annotated[list[str] | None, Query(alias="type", description="Event types, full "
                                              "(gatehouse.governance.GateDecided) or short "
                                              "(GateDecided); repeat for several")] = None,
@@ -341,7 +332,6 @@ async def event_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", description=(
         "Resume after this event id"))] = None,
 ) -> StreamingResponse:
-    principal.require(*ANYONE)
     live: LiveLog = request.app.state.live_log
     if last_event_id is None:
         after = await live.head()
