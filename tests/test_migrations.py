@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from gatehouse import migrations
@@ -37,3 +40,28 @@ async def test_migrations_match_the_declared_tables(service: str,
     finally:
         await engine.dispose()
     assert diff == []
+
+
+@pytest.mark.postgres
+async def test_replicas_migrating_at_once_both_succeed(postgres_url: str, pg_schema: str
+                                                       ) -> None:
+    """Every replica runs ``gatehouse migrate`` before it serves (the Kubernetes init
+    container): two at once on a fresh database must not trip over each other's tables."""
+    environment = {**os.environ, "GOVERNANCE_DATABASE_URL": postgres_url,
+                   "GOVERNANCE_DATABASE_SCHEMA": pg_schema}
+    command = [str(Path(sys.executable).parent / "gatehouse"), "migrate", "governance"]
+    replicas = [await asyncio.create_subprocess_exec(*command, env=environment,
+                                                     stderr=asyncio.subprocess.PIPE)
+                for _ in range(2)]
+    outcomes = [(await replica.wait(), (await replica.communicate())[1].decode())
+                for replica in replicas]
+    assert [code for code, _ in outcomes] == [0, 0], outcomes
+
+    engine = create_engine(postgres_url, schema=pg_schema)
+    try:
+        async with engine.connect() as connection:
+            versions = (await connection.execute(
+                text("SELECT count(*) FROM alembic_version"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert versions == 1

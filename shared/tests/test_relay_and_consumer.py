@@ -7,12 +7,12 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import Database
-from gatehouse.events.envelope import EventEnvelope
+from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.eventstore import EventStore, NewEvent
 from gatehouse.eventstore.schema import dead_letters, outbox
 from gatehouse.messaging.consumer import TrackingConsumer
@@ -266,3 +266,51 @@ async def test_two_relays_on_one_database_publish_each_event_once_woken_by_notif
 
 async def _all_published(relay: OutboxRelay) -> bool:
     return await relay.pending_count() == 0
+
+
+async def test_two_owners_of_a_partition_during_a_rebalance_apply_each_event_once(
+        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
+        namespace: str) -> None:
+    """A rebalance does not wait for the batch in hand: the partition's old owner is still
+    applying it when the new owner, starting from the last committed offset, applies it too."""
+    async with database.transaction() as connection:
+        stored = await ledger.append(connection, "s-0", [
+            NewEvent(type="test.Happened", data={"n": n}) for n in range(3)],
+            expected_version=0)
+    partition = TopicPartition(topic, 0)
+    records = [_consumer_record(partition, offset, envelope)
+               for offset, envelope in enumerate(stored)]
+    started = asyncio.Event()
+
+    async def slow_application(connection: AsyncConnection, envelope: EventEnvelope) -> None:
+        await record_application(connection, envelope)
+        started.set()
+        await asyncio.sleep(0.2)  # the other owner starts while this transaction is open
+
+    old_owner, new_owner = (TrackingConsumer(
+        name="test.applier", topics=[topic], database=database, handler=slow_application,
+        bootstrap_servers=kafka_bootstrap, group_id=f"{namespace}applier",
+        dlq_producer_factory=lambda: create_idempotent_producer(kafka_bootstrap,
+                                                                client_id="test-dlq"),
+        metrics=Metrics("test")) for _ in range(2))
+
+    async def new_owner_applies() -> None:
+        await started.wait()
+        await new_owner._apply_in_transaction(partition, records)
+
+    await asyncio.gather(old_owner._apply_in_transaction(partition, records),
+                         new_owner_applies())
+
+    async with database.engine.connect() as connection:
+        applications = [(row.stream_id, row.version) for row in await connection.execute(
+            select(applied.c.stream_id, applied.c.version).order_by(applied.c.id))]
+    assert applications == [("s-0", 1), ("s-0", 2), ("s-0", 3)]
+
+
+def _consumer_record(partition: TopicPartition, offset: int, envelope: EventEnvelope
+                     ) -> ConsumerRecord[bytes, bytes]:
+    record = to_kafka_record(envelope)
+    return ConsumerRecord(topic=partition.topic, partition=partition.partition, offset=offset,
+                          timestamp=0, timestamp_type=0, key=record.key, value=record.value,
+                          checksum=None, serialized_key_size=len(record.key),
+                          serialized_value_size=len(record.value), headers=record.headers)

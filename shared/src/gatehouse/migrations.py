@@ -49,10 +49,15 @@ def run_env(target_metadata: MetaData) -> None:
 
     async def main() -> None:
         engine = create_engine(url, schema=schema)
-        if schema:
-            async with engine.begin() as connection:
-                await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         async with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas starting together each migrate: one at a time, in one transaction
+                # (PostgreSQL's DDL is transactional), so the next finds the schema at head.
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:purpose), hashtext(:schema))"),
+                    {"purpose": "gatehouse:migrate", "schema": schema or ""})
+            if schema:
+                await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             await connection.run_sync(run)
             await connection.commit()
         await engine.dispose()

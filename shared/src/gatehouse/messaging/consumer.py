@@ -8,6 +8,12 @@ crash anywhere, or the outbox relay publishing twice, never applies an event twi
 whose stream version is ahead of the next expected one is an early copy that the relay will
 publish again in order (see the relay); it is skipped without being recorded.
 
+Replicas of a service share a consumer group, and Kafka gives each partition to one of them; but
+a rebalance does not wait for a batch in progress, so for a moment the old and the new owner of
+a partition can both be applying it. On PostgreSQL each transaction therefore first takes a
+transaction-scoped advisory lock on (consumer, topic, partition): the second owner waits for the
+first to commit, then reads the stream versions it recorded and skips what it applied.
+
 A failing batch is retried one event at a time. An event that cannot be decoded, or whose
 handler keeps failing after ``max_attempts``, goes to ``<topic>.dlq`` with the error in headers,
 is recorded in ``dead_letters``, and the partition moves on. A database that cannot be reached is
@@ -27,7 +33,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -174,6 +180,7 @@ class TrackingConsumer:
                                     records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply records, their streams' versions and the partition's offset in one transaction."""
         async with self._transaction() as connection:
+            await self._own(connection, partition)
             tracker = _StreamTracker(self.name)
             for record in records:
                 await self._apply(connection, tracker, record)
@@ -219,6 +226,7 @@ class TrackingConsumer:
         await producer.send_and_wait(dead_letter_topic(record.topic), value=record.value,
                                      key=record.key, headers=headers)
         async with self._transaction() as connection:
+            await self._own(connection, partition)
             if envelope is not None:
                 tracker = _StreamTracker(self.name)
                 # Move the stream past the poisoned event so later ones can apply.
@@ -248,6 +256,19 @@ class TrackingConsumer:
             if error.connection_invalidated:
                 raise _DatabaseUnavailable(str(error)) from error
             raise
+
+    async def _own(self, connection: AsyncConnection, partition: TopicPartition) -> None:
+        """Wait until no other replica's transaction on this partition is open (PostgreSQL).
+
+        Two 32-bit keys: a key space apart from the relay's single-key lock.
+        """
+        if connection.dialect.name != "postgresql":
+            return  # SQLite runs one writer at a time
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :consumer), "
+                 "hashtext(:partition))"),
+            {"consumer": f":consumer:{self.name}",
+             "partition": f"{partition.topic}:{partition.partition}"})
 
     async def _save_offset(self, connection: AsyncConnection, partition: TopicPartition,
                            next_offset: int) -> None:
