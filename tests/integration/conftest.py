@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from gatehouse.auth import DevIssuer
 from gatehouse.testing.harness import RunningService, running_service
@@ -29,14 +30,26 @@ class Gatehouse:
     intake: RunningService
     governance: RunningService
     reporting: RunningService
+    intake_settings: IntakeSettings
+    governance_settings: GovernanceSettings
     reporting_settings: ReportingSettings
     issuer: DevIssuer
     stack: AsyncExitStack
 
+    async def intake_replica(self) -> RunningService:
+        """Another intake instance on the same database and consumer group."""
+        return await self._replica(create_intake(self.intake_settings))
+
+    async def governance_replica(self) -> RunningService:
+        """Another governance instance on the same database and consumer group."""
+        return await self._replica(create_governance(self.governance_settings))
+
     async def reporting_replica(self) -> RunningService:
         """Another reporting instance on the same database and consumer group."""
-        return await self.stack.enter_async_context(running_service(
-            create_reporting(self.reporting_settings), self.issuer))
+        return await self._replica(create_reporting(self.reporting_settings))
+
+    async def _replica(self, app: FastAPI) -> RunningService:
+        return await self.stack.enter_async_context(running_service(app, self.issuer))
 
 
 @pytest.fixture
@@ -60,7 +73,7 @@ async def gatehouse(postgres_url: str, new_pg_schema: Callable[[], Awaitable[str
                     for create, settings in ((create_intake, intake),
                                              (create_governance, governance),
                                              (create_reporting, reporting))]
-        yield Gatehouse(*services, reporting_settings=reporting, issuer=dev_issuer,
-                        stack=stack)
+        yield Gatehouse(*services, intake_settings=intake, governance_settings=governance,
+                        reporting_settings=reporting, issuer=dev_issuer, stack=stack)
 
 

@@ -190,8 +190,9 @@ class ServiceRuntime:
         while True:
             try:
                 await self._admin.start()
-                await self._admin.ensure_topics(self.topics,
-                                                partitions=self.settings.topic_partitions)
+                await self._admin.ensure_topics(
+                    self.topics, partitions=self.settings.topic_partitions,
+                    replication_factor=self.settings.topic_replication_factor)
                 self.topics_ready.set()
                 return
             except asyncio.CancelledError:

@@ -33,6 +33,9 @@ class ServiceSettings(BaseSettings):
     topic_namespace: str = Field(
         default="", description="Prefix for every topic and consumer group (tests, tenants)")
     topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="Copies of each partition the service's new topics keep "
+        "(3 on a production cluster; 1 on a single broker)")
     outbox_idle_poll_seconds: float = Field(default=5.0, gt=0)
     auth_issuer: str = "gatehouse-dev"
     auth_audience: str = "gatehouse"

@@ -48,15 +48,19 @@ class KafkaAdmin:
         # have opened connections and a metadata task.
         await self._client.close()
 
-    async def ensure_topics(self, topics: Iterable[str], *, partitions: int) -> None:
-        """Create the topics that do not exist yet, one partition count, retention unlimited."""
+    async def ensure_topics(self, topics: Iterable[str], *, partitions: int,
+                            replication_factor: int = 1) -> None:
+        """Create the topics that do not exist yet, one partition count, retention unlimited.
+
+        Topics that exist are left as they are (more partitions would move keys between them).
+        """
         wanted = sorted(set(topics))
         existing = set(await self._client.list_topics())
         missing = [topic for topic in wanted if topic not in existing]
         if not missing:
             return
         new_topics = [
-            NewTopic(name=topic, num_partitions=partitions, replication_factor=1,
+            NewTopic(name=topic, num_partitions=partitions, replication_factor=replication_factor,
                      topic_configs=UNLIMITED_RETENTION)
             for topic in missing
         ]
@@ -67,7 +71,8 @@ class KafkaAdmin:
         for topic, code, message in _topic_errors(response):
             if code not in (0, TopicAlreadyExistsError.errno):
                 raise KafkaError(f"cannot create topic {topic}: error {code} {message}")
-        log.info("created topics", extra={"topics": missing, "partitions": partitions})
+        log.info("created topics", extra={"topics": missing, "partitions": partitions,
+                                          "replication_factor": replication_factor})
 
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         """Every partition of the topics that exist, in order; asking never creates a topic."""
