@@ -2,7 +2,8 @@
 
 A sequence hands out positions at insert time, so a later position can commit first. A reader
 that simply takes "everything after my last position" would move past the earlier one and never
-see it. These tests pin down that ours waits for it, and moves on only once it is settled.
+see it. These tests pin down that ours waits for it, and moves on only once it is settled; and
+that it waits only for writers of its own event store, not for whatever else runs on the server.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import MetaData, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import Database
-from gatehouse.eventstore import EventStore, GapFreeFeedReader, NewEvent
-from gatehouse.eventstore.schema import events
+from gatehouse.eventstore import EventStore, GapFreeFeedReader, NewEvent, feed
+from gatehouse.eventstore.feed import Snapshot
+from gatehouse.eventstore.schema import NAMING_CONVENTION, events, include_event_store_tables
 from gatehouse.testing.harness import TestDatabase
 
 
@@ -47,6 +49,55 @@ async def open_append(database: Database, store: EventStore) -> AsyncIterator[Op
     yield append
     for connection in opened:
         await connection.close()
+
+
+UnrelatedTransaction = Callable[[], Awaitable[int]]
+
+
+@pytest.fixture(params=["idle-session", "other-event-store"])
+async def unrelated_transaction(request: pytest.FixtureRequest, postgres_url: str,
+                                new_pg_schema: Callable[[], Awaitable[str]]
+                                ) -> AsyncIterator[UnrelatedTransaction]:
+    """Opens a transaction in another schema of the same server, with a transaction id, and
+    leaves it open until the test ends; returns its id.
+
+    ``idle-session``: a session that inserted into a scratch table and sits idle in
+    transaction. ``other-event-store``: an append to another schema's event store, in flight.
+    """
+    other = Database.from_url(postgres_url, schema=await new_pg_schema())
+    async with other.transaction() as connection:
+        if request.param == "idle-session":
+            await connection.execute(text("CREATE TABLE scratch (n integer)"))
+        else:
+            metadata = include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))
+            await connection.run_sync(metadata.create_all)
+    opened: list[AsyncConnection] = []
+
+    async def open_transaction() -> int:
+        connection = await other.engine.connect()
+        opened.append(connection)
+        await connection.begin()
+        if request.param == "idle-session":
+            await connection.execute(text("INSERT INTO scratch VALUES (1)"))
+        else:
+            await EventStore(source="/gatehouse/other", topic="other.events").append(
+                connection, "other", [NewEvent(type="test.Happened", data={})],
+                expected_version=0)
+        return int((await connection.execute(text("SELECT pg_current_xact_id()::text"))
+                    ).scalar_one())
+
+    yield open_transaction
+    for connection in opened:
+        await connection.close()
+    await other.dispose()
+
+
+async def in_progress_now(database: Database) -> frozenset[int]:
+    """The server's in-progress transactions, as a snapshot taken now lists them."""
+    async with database.engine.connect() as connection:
+        snapshot = (await connection.execute(text("SELECT pg_current_snapshot()::text"))
+                    ).scalar_one()
+    return Snapshot.parse(snapshot).in_progress
 
 
 async def read_all(database: Database, reader: GapFreeFeedReader, after: int = 0
@@ -130,3 +181,61 @@ async def test_concurrent_writers_committing_in_random_order_lose_nothing(
             select(events.c.position).order_by(events.c.position))]
     assert len(stored) == writers
     assert delivered == stored, "every committed event, once, in position order"
+
+
+async def test_an_unrelated_open_transaction_does_not_hold_the_reader_at_a_gap(
+        database: Database, store: EventStore, open_append: OpenAppend,
+        unrelated_transaction: UnrelatedTransaction) -> None:
+    reader = GapFreeFeedReader(source=store.source)
+    unrelated = await unrelated_transaction()   # stays open until the test ends
+    doomed = await open_append("doomed")
+    kept = await open_append("kept")
+    await kept.commit()
+    assert (await read_all(database, reader))[2] == 1, "waits while the writer may commit"
+
+    await doomed.rollback()
+    assert unrelated in await in_progress_now(database), "still open, on the same server"
+    seen, last, waiting_at = await read_all(database, reader)
+    assert (seen, last, waiting_at) == (["kept"], 2, None)
+
+
+async def test_a_writer_of_this_store_holds_the_reader_until_it_commits_whatever_else_runs(
+        database: Database, store: EventStore, open_append: OpenAppend,
+        unrelated_transaction: UnrelatedTransaction) -> None:
+    reader = GapFreeFeedReader(source=store.source)
+    await unrelated_transaction()
+    slow = await open_append("slow")
+    fast = await open_append("fast")
+    await fast.commit()
+
+    for _ in range(3):
+        assert await read_all(database, reader) == ([], 0, 1)
+        await asyncio.sleep(0.05)
+
+    await slow.commit()
+    seen, last, waiting_at = await read_all(database, reader)
+    assert (seen, last, waiting_at) == (["slow", "fast"], 2, None)
+
+
+async def test_a_writer_that_commits_while_the_reader_lists_the_gap_writers_is_not_skipped(
+        database: Database, store: EventStore, open_append: OpenAppend,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race the listing must survive: the snapshot that shows the hole still has the writer
+    in progress, but by the time the lock table is read, it has committed and let go of its
+    lock. Judged by the first snapshot, the gap would look settled and position 1 be lost."""
+    reader = GapFreeFeedReader(source=store.source)
+    slow = await open_append("slow")
+    fast = await open_append("fast")
+    await fast.commit()
+    list_writers = feed._appending_among
+
+    async def commit_slow_then_list(connection: AsyncConnection, in_progress: frozenset[int]
+                                    ) -> frozenset[int]:
+        await slow.commit()
+        writers = await list_writers(connection, in_progress)
+        assert writers == frozenset(), "the writer has gone from the lock table"
+        return writers
+
+    monkeypatch.setattr(feed, "_appending_among", commit_slow_then_list)
+    seen, last, waiting_at = await read_all(database, reader)
+    assert (seen, last, waiting_at) == (["slow", "fast"], 2, None)

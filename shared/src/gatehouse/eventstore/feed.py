@@ -4,12 +4,28 @@ Positions come from a sequence, so on PostgreSQL a writer can draw position 7, a
 8 and commits first: a reader then sees 8 while 7 is still invisible. Skipping ahead would lose
 7 for good; waiting on a timer guesses. This reader proves instead.
 
-Every append takes its transaction id *before* drawing a position (``EventStore.append``).
-So when a reader sees position q but not p < q, the writer of p, if it is still running, is in
-the reader's snapshot's list of in-progress transactions (``pg_current_snapshot()``). The reader
-remembers that list for the gap and stops in front of it. Once none of those transactions is in
-progress any more, p is either visible (committed) or never will be (rolled back, or a sequence
-value that was drawn but not used), and the reader moves on.
+Every append, before it draws a position, takes its transaction id and a shared advisory lock
+that names the events table it writes (``EventStore.append``; both last until its transaction
+ends). A reader that sees position q but not p < q meets a hole, and asks who may still fill it:
+
+1. Positions come from a sequence (no per-session cache), so p was drawn before q, and q's
+   writer committed before the reader's snapshot S1. The writer W of p therefore had its
+   transaction id and its lock before S1 was taken. If W had committed by then, p would be
+   visible; so W was either running at S1, its id among S1's in-progress transactions
+   (``pg_current_snapshot()``), or had already rolled back.
+2. After S1, the reader lists the transactions holding this table's lock (``pg_locks``, which
+   shows the live lock table, not a snapshot of it). If W is still running, it is on that
+   list. The gap's writers are the in-progress transactions of S1 that are on the list.
+3. The reader judges the gap with a snapshot taken after the list: once none of the gap's
+   writers is in progress, W has ended (it was on the list, or had ended before the list was
+   read), so p is either visible now or never will be (rolled back, or a sequence value that
+   was drawn but not used), and the reader moves on.
+
+So a transaction that cannot be writing this table - a report query, a dump, a session left
+idle in transaction, another schema's or another database's writers on the same server - never
+holds the reader in front of a gap, and no event is skipped. This holds only while every writer
+takes the lock: during a rolling upgrade from a version whose appends did not, stop the old
+writers before a new reader runs.
 
 On SQLite writers are serialised by the database lock, so a visible position proves that every
 smaller one is settled.
@@ -20,12 +36,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Label, Row, Select, literal_column, select
+from sqlalchemy import Label, Row, Select, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.eventstore.schema import events
-from gatehouse.eventstore.store import envelope_from_row
+from gatehouse.eventstore.store import APPENDING_LOCK_SPACE, envelope_from_row
 
 __all__ = ["FeedPage", "GapFreeFeedReader", "Snapshot"]
 
@@ -68,14 +84,31 @@ class GapFreeFeedReader:
         self._gap: _Gap | None = None
 
     async def read(self, connection: AsyncConnection, after_position: int) -> FeedPage:
+        """The settled events after ``after_position``, in position order, up to a page.
+
+        A gap is judged by a snapshot taken after its writers were listed. Under READ COMMITTED
+        (the default) that is the next statement; in a REPEATABLE READ transaction, whose
+        statements share one snapshot, only a read in a later transaction settles it.
+        """
         if connection.dialect.name != "postgresql":
             return await self._read_serialised(connection, after_position)
+        rows, snapshot = await self._read_page(connection, after_position)
+        hole = _first_hole(rows, after_position)
+        if hole is not None and (self._gap is None or self._gap.start != hole):
+            # First sight of this hole: list who may still fill it, then look again with a
+            # snapshot taken after that list (see the module docstring).
+            self._gap = _Gap(hole, await _appending_among(connection, snapshot.in_progress))
+            rows, snapshot = await self._read_page(connection, after_position)
+        return self._settle(rows, after_position, snapshot)
+
+    async def _read_page(self, connection: AsyncConnection, after_position: int
+                         ) -> tuple[list[Row[Any]], Snapshot]:
+        """The next page of the feed and the snapshot that the page was read with."""
         snapshot_text: Label[str] = literal_column("pg_current_snapshot()::text").label("snapshot")
         rows = list(await connection.execute(self._page(after_position).add_columns(snapshot_text)))
-        if not rows:
-            snapshot_row = await connection.execute(select(snapshot_text))
-            return self._settle([], after_position, Snapshot.parse(snapshot_row.scalar_one()))
-        return self._settle(rows, after_position, Snapshot.parse(rows[0].snapshot))
+        if rows:
+            return rows, Snapshot.parse(rows[0].snapshot)
+        return [], Snapshot.parse((await connection.execute(select(snapshot_text))).scalar_one())
 
     def _page(self, after_position: int) -> Select[Any]:
         return (select(events).where(events.c.position > after_position)
@@ -86,18 +119,15 @@ class GapFreeFeedReader:
         expected = after_position + 1
         for row in rows:
             if row.position != expected:
-                if not self._gap_is_settled(expected, snapshot):
+                gap = self._gap
+                if gap is None or gap.start != expected or not snapshot.finished(gap.writers):
+                    # Unsettled, or a hole whose writers are not listed yet (the next read
+                    # lists them).
                     return FeedPage(accepted, expected - 1, waiting_at=expected)
                 self._gap = None
             accepted.append(envelope_from_row(row, self.source))
             expected = row.position + 1
         return FeedPage(accepted, expected - 1, waiting_at=None)
-
-    def _gap_is_settled(self, start: int, snapshot: Snapshot) -> bool:
-        if self._gap is None or self._gap.start != start:
-            # First sight of this gap: its writer, if still running, is among these.
-            self._gap = _Gap(start, snapshot.in_progress)
-        return snapshot.finished(self._gap.writers)
 
     async def _read_serialised(self, connection: AsyncConnection, after_position: int) -> FeedPage:
         rows = await connection.execute(self._page(after_position))
@@ -105,3 +135,44 @@ class GapFreeFeedReader:
         last = page[-1].position if page else after_position
         assert last is not None
         return FeedPage(page, last, waiting_at=None)
+
+
+def _first_hole(rows: list[Row[Any]], after_position: int) -> int | None:
+    """The first position missing in front of a visible one, if any."""
+    expected = after_position + 1
+    for row in rows:
+        if row.position != expected:
+            return expected
+        expected = row.position + 1
+    return None
+
+
+# The transactions that hold an append's lock on this events table, by their own transaction
+# id (every transaction holds an exclusive lock on its ids). One read of the lock table, so the
+# two sides of the join see the same moment.
+_APPENDING_TRANSACTIONS = text("""
+    WITH locks AS MATERIALIZED (
+        SELECT locktype, database, classid, objid, objsubid, virtualtransaction,
+               transactionid, mode, granted
+        FROM pg_locks WHERE locktype IN ('advisory', 'transactionid') AND granted)
+    SELECT own.transactionid::text::bigint AS transaction_id
+    FROM locks AS appending
+    JOIN locks AS own ON own.virtualtransaction = appending.virtualtransaction
+    WHERE appending.locktype = 'advisory'
+      AND appending.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND appending.classid = CAST(CAST(:space AS int4) AS oid)
+      AND appending.objid = CAST(:events_table AS regclass)
+      AND appending.objsubid = 2
+      AND own.locktype = 'transactionid' AND own.mode = 'ExclusiveLock'
+""")
+
+
+async def _appending_among(connection: AsyncConnection, in_progress: frozenset[int]
+                           ) -> frozenset[int]:
+    """Those of ``in_progress`` (full 64-bit ids) that are appending to this events table now."""
+    result = await connection.execute(_APPENDING_TRANSACTIONS,
+                                      {"space": APPENDING_LOCK_SPACE, "events_table": events.name})
+    # pg_locks shows 32-bit ids. Transactions in progress together are less than 2^31 ids
+    # apart (wraparound protection), so the low 32 bits tell them apart.
+    appending = {int(transaction_id) for transaction_id in result.scalars()}
+    return frozenset(xid for xid in in_progress if xid % 2**32 in appending)

@@ -22,10 +22,27 @@ from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.eventstore.schema import events, outbox
 
-__all__ = ["OUTBOX_CHANNEL", "EventMetadata", "EventStore", "NewEvent", "envelope_from_row"]
+__all__ = [
+    "APPENDING_LOCK_SPACE",
+    "OUTBOX_CHANNEL",
+    "EventMetadata",
+    "EventStore",
+    "NewEvent",
+    "envelope_from_row",
+]
 
 # PostgreSQL NOTIFY channel that wakes outbox relays when an append commits.
 OUTBOX_CHANNEL = "gatehouse_outbox"
+
+# The first key of the advisory lock an append holds, shared, until its transaction ends; the
+# second key is the OID of the events table it writes, so the lock names one event store.
+# Readers look for this lock in pg_locks (gatehouse.eventstore.feed): changing the value is a
+# change of protocol between writers and readers of every deployed version.
+APPENDING_LOCK_SPACE = 0x47415445  # "GATE"
+
+_ANNOUNCE_APPENDING = text(
+    "SELECT pg_current_xact_id(),"
+    " pg_advisory_xact_lock_shared(:space, CAST(CAST(:events_table AS regclass) AS oid)::int4)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,9 +88,11 @@ class EventStore:
             return []
         dialect = connection.dialect.name
         if dialect == "postgresql":
-            # Take a transaction id before the positions are drawn from the sequence: the feed
-            # reader relies on every position's writer being visible in pg_current_snapshot().
-            await connection.execute(text("SELECT pg_current_xact_id()"))
+            # Before any position is drawn from the sequence, take a transaction id and announce
+            # this transaction as a writer of this events table: the feed reader relies on both
+            # to tell, at a gap, which in-progress transactions may still fill it.
+            await connection.execute(_ANNOUNCE_APPENDING, {"space": APPENDING_LOCK_SPACE,
+                                                           "events_table": events.name})
         current, previous_hash = await self._stream_head(connection, stream_id)
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
