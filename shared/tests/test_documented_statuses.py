@@ -133,3 +133,17 @@ def test_a_documented_range_is_met_by_any_status_in_it() -> None:
     ledger.serve("svc", "POST", "/things", 409)
     assert ledger.never_served() == []
     assert ledger.undocumented() == []
+
+
+def test_a_response_counts_for_the_documented_path_its_request_fits() -> None:
+    ledger = StatusLedger()
+    ledger.document("svc", {"paths": {
+        "/things/{thing_id}": {"get": {"responses": {"200": {}}}},
+        "/things/mine": {"get": {"responses": {"200": {}}}}}})
+
+    ledger.serve("svc", "GET", "/things/mine", 200)
+    ledger.serve("svc", "GET", "/things/7/parts", 404)  # no documented path: left out
+    assert ledger.served == {OperationStatus("svc", "GET", "/things/mine", "200")}
+
+    ledger.serve("svc", "GET", "/things/7", 200)
+    assert ledger.never_served() == []

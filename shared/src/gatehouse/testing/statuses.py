@@ -1,9 +1,10 @@
 """Every documented response status occurs in a test (pytest plugin, loaded from pyproject).
 
 The harness (:func:`~gatehouse.testing.harness.running_service`, :func:`~gatehouse.testing.
-harness.served`) serves each app through :func:`record_statuses`, which notes every response
-as (service, method, route template, status) in the session's :class:`StatusLedger`, and notes
-the responses the app's OpenAPI document promises the first time it sees the service.
+harness.served`) serves each app through :func:`record_statuses`, which notes the responses the
+app's OpenAPI document promises the first time it sees the service, then every response as
+(service, method, path template, status) in the session's :class:`StatusLedger`. The template is
+the documented path the request's path fits, so a response given before routing (413) counts.
 
 With ``--require-documented-statuses`` (``make test`` passes it; it runs the whole suite) the
 session fails when an operation documents a status no test produced, and lists them. Statuses
@@ -21,7 +22,6 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from starlette.routing import BaseRoute, Match
 
 __all__ = ["OperationStatus", "StatusLedger", "current_ledger", "record_statuses"]
 
@@ -62,10 +62,15 @@ class StatusLedger:
     documented: set[OperationStatus] = field(default_factory=set)
     served: set[OperationStatus] = field(default_factory=set)
     services: set[str] = field(default_factory=set)
+    _templates: dict[str, list[tuple[re.Pattern[str], str]]] = field(default_factory=dict)
 
     def document(self, service: str, openapi: Mapping[str, Any]) -> None:
         self.services.add(service)
-        for path, operations in openapi.get("paths", {}).items():
+        paths: Mapping[str, Any] = openapi.get("paths", {})
+        # Literal paths before templates, so /things/mine is not taken for /things/{id}.
+        self._templates[service] = sorted(
+            ((_pattern(path), path) for path in paths), key=lambda entry: entry[1].count("{"))
+        for path, operations in paths.items():
             for method, operation in operations.items():
                 if method not in HTTP_METHODS:
                     continue
@@ -74,7 +79,11 @@ class StatusLedger:
                         OperationStatus(service, method.upper(), path, str(status)))
 
     def serve(self, service: str, method: str, path: str, status: int) -> None:
-        self.served.add(OperationStatus(service, method, path, str(status)))
+        """Note a response to a request for ``path``; one no documented path fits is left out."""
+        for pattern, template in self._templates.get(service, ()):
+            if pattern.fullmatch(path):
+                self.served.add(OperationStatus(service, method, template, str(status)))
+                return
 
     def never_served(self) -> list[OperationStatus]:
         """Documented statuses no response matched. ``default`` needs nothing in particular."""
@@ -100,6 +109,12 @@ def _operation(status: OperationStatus) -> tuple[str, str, str]:
     return status.service, status.method, status.path
 
 
+def _pattern(template: str) -> re.Pattern[str]:
+    """``/v1/projects/{project_id}`` → a pattern one path segment stands in for each name."""
+    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part)
+                              for part in re.split(r"(\{[^}]*\})", template)))
+
+
 _ledger = StatusLedger()
 
 
@@ -119,29 +134,16 @@ def record_statuses(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[
         ledger = current_ledger()
         if service not in ledger.services:
             ledger.document(service, app.openapi())
-        route = _route_path(app.router.routes, scope)
+        method, path = scope["method"], scope["path"]
 
         async def noting_status(message: Message) -> None:
-            if message["type"] == "http.response.start" and route is not None:
-                ledger.serve(service, scope["method"], route, message["status"])
+            if message["type"] == "http.response.start":
+                ledger.serve(service, method, path, message["status"])
             await send(message)
 
         await app(scope, receive, noting_status)
 
     return recording
-
-
-def _route_path(routes: Iterable[BaseRoute], scope: Scope) -> str | None:
-    """The template of the route the request goes to, before any middleware answers it (a
-    refused body is still a request to its route); a path without a route has none."""
-    partial = None
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", None))
-        if match is Match.PARTIAL and partial is None:
-            partial = str(getattr(route, "path", None))
-    return partial
 
 
 # --- The pytest plugin ----------------------------------------------------------------------
