@@ -134,6 +134,8 @@ CHANGE_PROBLEMS: dict[int | str, dict[str, Any]] = {
     412: {"description": "If-Match is stale: the resource changed since you read it"},
     428: {"description": "If-Match is missing"},
 }
+CONFIGURATION_PROBLEMS: dict[int | str, dict[str, Any]] = {  # a definition has no state
+    key: value for key, value in CHANGE_PROBLEMS.items() if key not in (404, 409)}
 
 
 # --- Projects -----------------------------------------------------------------------------
@@ -475,7 +477,7 @@ async def get_custom_fields(principal: AnyRole, runtime: Runtime,
 
 @router.put("/custom-fields", response_model=CustomFieldsView, tags=["configuration"],
             summary="Replace the custom field definitions (If-Match once they exist)",
-            responses={key: value for key, value in CHANGE_PROBLEMS.items() if key != 404})
+            responses=CONFIGURATION_PROBLEMS)
 async def define_custom_fields(body: CustomFieldsBody, principal: PmoAdmin,
                                runtime: Runtime, request: Request, if_match: IfMatch = None,
                                idempotency_key: IdempotencyKey = None) -> Response:
@@ -517,7 +519,7 @@ async def get_scoring_model(model_key: ModelKey, principal: AnyRole, runtime: Ru
 
 @router.put("/scoring-models/{model_key}", response_model=ScoringModelView, tags=["scoring"],
             summary="Define a scoring model's next version (If-Match once it exists)",
-            responses={key: value for key, value in CHANGE_PROBLEMS.items() if key != 404})
+            responses=CONFIGURATION_PROBLEMS)
 async def define_scoring_model(model_key: ModelKey, body: ScoringModelBody,
                                principal: PmoAdmin, runtime: Runtime,
                                request: Request, if_match: IfMatch = None,

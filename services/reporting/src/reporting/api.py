@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import func, select
 
@@ -59,6 +59,8 @@ Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 AsOf = Annotated[datetime | None, Query(description="An RFC 3339 time with its offset: answer "
                                         "as the system stood then, replayed from the log")]
 ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
+ProjectionName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_.-]{0,99}$",
+                                      description="As GET /v1/projections names it")]
 AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = {  # for routes that take no input
     401: {"description": "Missing or invalid bearer token or API key"},
     403: {"description": "The caller lacks the role"},
@@ -303,9 +305,9 @@ async def get_projections(request: Request, principal: AnyRole, runtime: Runtime
              tags=["operations"],
              summary="Rebuild a projection from the start of the topics into shadow tables, "
              "then swap: the live one keeps serving meanwhile (progress in /v1/projections)",
-             responses={**AUTH_PROBLEMS, 404: {"description": "No such projection"},
+             responses={**PROBLEMS, 404: {"description": "No such projection"},
                         409: {"description": "A rebuild of it is already running"}})
-async def rebuild_projection(name: str, request: Request, principal: PmoAdmin,
+async def rebuild_projection(name: ProjectionName, request: Request, principal: PmoAdmin,
                              response: Response) -> RebuildView:
     rebuilder: Rebuilder | None = request.app.state.rebuilders.get(name)
     if rebuilder is None:
