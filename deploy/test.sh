@@ -28,7 +28,7 @@ echo "== lint (ruff, mypy)"
 .venv/bin/mypy || exit 1
 
 echo "== tests"
-.venv/bin/pytest "$@"
+.venv/bin/pytest --require-documented-statuses "$@"
 status=$?
 if [[ $status -eq 5 ]]; then
     echo "error: pytest collected no tests" >&2

@@ -165,12 +165,23 @@ async def test_gatehouse_replay_rebuilds_with_a_progress_bar(gatehouse: Gatehous
     assert await live_checksum(gatehouse.reporting) == before
 
 
-async def test_only_a_pmo_admin_rebuilds_a_projection_that_exists(gatehouse: Gatehouse) -> None:
+async def test_only_a_pmo_admin_rebuilds_a_projection_that_exists_one_rebuild_at_a_time(
+        gatehouse: Gatehouse) -> None:
     reporting = gatehouse.reporting
+    pmo = reporting.auth("pat", Role.PMO_ADMIN)
     auditor = await reporting.client.post(
         "/v1/admin/projections/reporting.projections/rebuild",
         headers=reporting.auth("ada", Role.AUDITOR))
     assert auditor.status_code == 403
     unknown = await reporting.client.post("/v1/admin/projections/nothing/rebuild",
-                                          headers=reporting.auth("pat", Role.PMO_ADMIN))
+                                          headers=pmo)
     assert unknown.status_code == 404
+
+    both = await asyncio.gather(*(reporting.client.post(
+        "/v1/admin/projections/reporting.projections/rebuild", headers=pmo) for _ in range(2)))
+
+    assert sorted(response.status_code for response in both) == [202, 409]
+    refused = next(response for response in both if response.status_code == 409)
+    assert refused.json()["rule"] == "one-rebuild-at-a-time"
+    rebuilt = await reporting.app.state.rebuilders["reporting.projections"].wait()
+    assert rebuilt.state == "done", rebuilt

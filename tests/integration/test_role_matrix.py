@@ -89,3 +89,31 @@ async def test_every_endpoint_answers_each_role_as_it_declares(gatehouse: Gateho
             else:
                 assert response.status_code == 403, outcome
                 assert set(response.json()["required_roles"]) == allowed, outcome
+
+
+PATH_PARAMETER = re.compile(r"\{([^}]+)\}")
+
+
+async def test_every_malformed_path_parameter_is_422_naming_it(gatehouse: Gatehouse) -> None:
+    checked = 0
+    for name, method, path, allowed in MATRIX:
+        service = service_of(gatehouse, name)
+        for parameter in PATH_PARAMETER.findall(path):
+            malformed = "/v1" + PATH_PARAMETER.sub(
+                lambda found, bad=parameter: "NOT VALID!" if found[1] == bad
+                else "00000000-0000-4000-8000-000000000000", path)
+            response = await service.client.request(
+                method, malformed, json={} if method != "GET" else None,
+                headers=service.auth("who", sorted(allowed)[0]))
+            outcome = f"{name} {method} {path} {parameter} {response.status_code}"
+            assert response.status_code == 422, outcome
+            assert parameter in [error["field"] for error in response.json()["errors"]], outcome
+            checked += 1
+    assert checked == 43
+
+
+async def test_every_service_answers_its_operations_endpoints(gatehouse: Gatehouse) -> None:
+    for service in (gatehouse.intake, gatehouse.governance, gatehouse.reporting):
+        assert (await service.client.get("/healthz")).json() == {"status": "ok"}
+        assert "gatehouse_http_requests_total" in (await service.client.get("/metrics")).text
+        assert (await service.client.get("/asyncapi.json")).json()["asyncapi"].startswith("3.")

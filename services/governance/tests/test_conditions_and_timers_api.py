@@ -140,6 +140,11 @@ async def test_a_condition_refuses_strangers_unknown_ids_repeats_and_no_evidence
         f"/v1/gate-reviews/{review_id}/conditions/{dpo}/met", json={"note": "done"}, headers=olga
     )
     assert_problem(no_evidence, 422, field="evidence")
+    stale = await governance.client.post(
+        f"/v1/gate-reviews/{review_id}/conditions/{dpo}/met",
+        json={"evidence": [{"url": "https://docs.example.com/dpo"}]},
+        headers={**olga, "If-Match": '"1"'})
+    assert_problem(stale, 412)
     assert await governance.row_counts() == before
 
     assert (await mark_met(governance, review_id, dpo, olga)).status_code == 200

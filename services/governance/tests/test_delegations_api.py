@@ -370,3 +370,6 @@ async def test_delegations_are_listed_for_those_involved(governance: Governance)
     assert_problem(nosy, 403)
     missing = await governance.client.get(f"/v1/delegations/{uuid4()}", headers=gina)
     assert_problem(missing, 404)
+    too_many = await governance.client.get("/v1/delegations", params={"limit": 501},
+                                           headers=gina)
+    assert_problem(too_many, 422, field="limit")

@@ -108,6 +108,17 @@ async def test_steps_that_end_or_pause_work_need_a_reason(intake: Intake, action
     assert (await intake.row_counts())["events"] == 1
 
 
+async def test_the_pmo_kills_an_active_project_for_good(intake: Intake) -> None:
+    project_id = await intake.new_project()
+    await intake.act(project_id, "submit", headers=intake.alice)
+    await intake.walk(project_id, "start-screening", "qualify", "approve")
+
+    killed = await intake.act(project_id, "kill", {"reason": "Superseded by the ERP"})
+
+    assert killed.json()["stage"] == "killed"
+    assert killed.json()["allowed_actions"] == []
+
+
 async def test_only_the_pmo_moves_a_request_through_review(intake: Intake) -> None:
     project_id = await intake.new_project()
     await intake.act(project_id, "submit", headers=intake.alice)

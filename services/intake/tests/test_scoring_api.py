@@ -52,6 +52,10 @@ async def test_a_scoring_model_is_versioned_and_changes_need_if_match(intake: In
                                       json={**STRATEGIC_FIT, "name": "Fit v2"},
                                       headers={**intake.pmo, "If-Match": '"1"'})
     assert changed.json()["version"] == 2
+    stale = await intake.client.put("/v1/scoring-models/strategic-fit",
+                                    json={**STRATEGIC_FIT, "name": "Fit v3"},
+                                    headers={**intake.pmo, "If-Match": '"1"'})
+    assert assert_problem(stale, 412)["current_etag"] == '"2"'
 
     latest = await intake.client.get("/v1/scoring-models/strategic-fit", headers=intake.alice)
     first = await intake.client.get("/v1/scoring-models/strategic-fit?version=1",

@@ -91,10 +91,13 @@ ProjectTypeKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",
                                      description="The project type, as intake's requests "
                                      "name it")]
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
+AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = {  # for routes that take no input
     401: {"description": "Missing or invalid bearer token or API key"},
     403: {"description": "The caller lacks the role, or a rule forbids it (the problem's "
           "`rule` says which: segregation-of-duties, approver-rule, object-ownership...)"},
+}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **AUTH_PROBLEMS,
     422: {"description": "Invalid input, naming the field"},
 }
 REVIEW_PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -140,7 +143,7 @@ async def define_template(project_type: ProjectTypeKey, body: GateTemplateBody,
 
 
 @router.get("/gate-templates", response_model=list[GateTemplateView], tags=["gate templates"],
-            summary="Every project type's current gate template", responses=PROBLEMS)
+            summary="Every project type's current gate template", responses=AUTH_PROBLEMS)
 async def list_templates(principal: AnyRole, runtime: Runtime
                          ) -> list[GateTemplateView]:
     async with _unit_of_work(runtime, principal) as uow:
@@ -167,8 +170,8 @@ async def get_template(project_type: ProjectTypeKey, principal: AnyRole,
 
 @router.post("/gate-reviews", status_code=status.HTTP_201_CREATED, response_model=ReviewView,
              tags=["gate reviews"], summary="Open the review of a project's next gate",
-             responses={**REVIEW_PROBLEMS, 404: {"description": "Governance has not seen the "
-                                                 "project"},
+             responses={**PROBLEMS, 404: {"description": "Governance has not seen the "
+                                          "project"},
                         409: {"description": "A review is already open, the gate is not the "
                               "next one, no template, or the project is not reviewable"}})
 async def open_review(body: OpenReviewBody, principal: RequesterOrPmoAdmin, runtime: Runtime,

@@ -119,9 +119,12 @@ IdempotencyKey = Annotated[str | None, Header(description="Makes a retry safe: t
 ModelKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",
                                description="Key of the scoring model, e.g. strategic-fit")]
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
+AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = {  # for routes that take no input
     401: {"description": "Missing or invalid bearer token or API key"},
     403: {"description": "The caller lacks the role, or may not act on this object"},
+}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **AUTH_PROBLEMS,
     422: {"description": "Invalid input, naming the field"},
 }
 CHANGE_PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -131,6 +134,8 @@ CHANGE_PROBLEMS: dict[int | str, dict[str, Any]] = {
     412: {"description": "If-Match is stale: the resource changed since you read it"},
     428: {"description": "If-Match is missing"},
 }
+CONFIGURATION_PROBLEMS: dict[int | str, dict[str, Any]] = {  # a definition has no state
+    key: value for key, value in CHANGE_PROBLEMS.items() if key not in (404, 409)}
 
 
 # --- Projects -----------------------------------------------------------------------------
@@ -461,7 +466,7 @@ def _raid_shape(request: Request, project_id: UUID, item_id: UUID, status_code: 
 
 
 @router.get("/custom-fields", response_model=CustomFieldsView, tags=["configuration"],
-            summary="The custom fields project requests carry", responses=PROBLEMS)
+            summary="The custom fields project requests carry", responses=AUTH_PROBLEMS)
 async def get_custom_fields(principal: AnyRole, runtime: Runtime,
                             response: Response) -> CustomFieldsView:
     async with _unit_of_work(runtime, principal) as uow:
@@ -472,7 +477,7 @@ async def get_custom_fields(principal: AnyRole, runtime: Runtime,
 
 @router.put("/custom-fields", response_model=CustomFieldsView, tags=["configuration"],
             summary="Replace the custom field definitions (If-Match once they exist)",
-            responses={key: value for key, value in CHANGE_PROBLEMS.items() if key != 404})
+            responses=CONFIGURATION_PROBLEMS)
 async def define_custom_fields(body: CustomFieldsBody, principal: PmoAdmin,
                                runtime: Runtime, request: Request, if_match: IfMatch = None,
                                idempotency_key: IdempotencyKey = None) -> Response:
@@ -491,7 +496,7 @@ async def define_custom_fields(body: CustomFieldsBody, principal: PmoAdmin,
 
 
 @router.get("/scoring-models", response_model=list[ScoringModelView], tags=["scoring"],
-            summary="Every scoring model at its latest version", responses=PROBLEMS)
+            summary="Every scoring model at its latest version", responses=AUTH_PROBLEMS)
 async def list_scoring_models(principal: AnyRole, runtime: Runtime
                               ) -> list[ScoringModelView]:
     async with _unit_of_work(runtime, principal) as uow:
@@ -514,7 +519,7 @@ async def get_scoring_model(model_key: ModelKey, principal: AnyRole, runtime: Ru
 
 @router.put("/scoring-models/{model_key}", response_model=ScoringModelView, tags=["scoring"],
             summary="Define a scoring model's next version (If-Match once it exists)",
-            responses={key: value for key, value in CHANGE_PROBLEMS.items() if key != 404})
+            responses=CONFIGURATION_PROBLEMS)
 async def define_scoring_model(model_key: ModelKey, body: ScoringModelBody,
                                principal: PmoAdmin, runtime: Runtime,
                                request: Request, if_match: IfMatch = None,
@@ -570,7 +575,7 @@ async def issue_api_key(body: ApiKeyBody, principal: PmoAdmin, runtime: Runtime,
 
 @router.get("/api-keys", response_model=list[ApiKeyView], tags=["api keys"],
             summary="Every API key, newest first (never the keys themselves)",
-            responses=PROBLEMS)
+            responses=AUTH_PROBLEMS)
 async def list_api_keys(principal: AuditorOrPmoAdmin, runtime: Runtime) -> list[ApiKeyView]:
     async with _unit_of_work(runtime, principal) as uow:
         rows = await handlers.list_api_keys(uow)

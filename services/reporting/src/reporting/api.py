@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import func, select
 
@@ -59,9 +59,14 @@ Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 AsOf = Annotated[datetime | None, Query(description="An RFC 3339 time with its offset: answer "
                                         "as the system stood then, replayed from the log")]
 ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
-PROBLEMS: dict[int | str, dict[str, Any]] = {
+ProjectionName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_.-]{0,99}$",
+                                      description="As GET /v1/projections names it")]
+AUTH_PROBLEMS: dict[int | str, dict[str, Any]] = {  # for routes that take no input
     401: {"description": "Missing or invalid bearer token or API key"},
     403: {"description": "The caller lacks the role"},
+}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **AUTH_PROBLEMS,
     422: {"description": "Invalid input, naming the field"},
 }
 CSV_COLUMNS = ("time", "kind", "project_id", "gate", "review_id", "approver", "cast_by",
@@ -139,7 +144,7 @@ async def get_timeline(project_id: UUID, principal: AnyRole, runtime: Runtime,
 
 @router.get("/kpis", response_model=KpisView, tags=["kpis"],
             summary="Gate cycle times, decision rates, SLA, conditions, throughput, "
-            "tolerance breaches", responses=PROBLEMS)
+            "tolerance breaches", responses=AUTH_PROBLEMS)
 async def get_kpis(principal: AnyRole, runtime: Runtime) -> KpisView:
     async with runtime.database.engine.connect() as connection:
         reviews = [dict(row._mapping) for row in await queries.review_rows(connection)]
@@ -160,7 +165,7 @@ async def get_kpis(principal: AnyRole, runtime: Runtime) -> KpisView:
 
 @router.get("/workload", response_model=list[SeatLoadView], tags=["kpis"],
             summary="Approver workload: open reviews waiting for each seat, and their age",
-            responses=PROBLEMS)
+            responses=AUTH_PROBLEMS)
 async def get_workload(principal: AnyRole, runtime: Runtime) -> list[SeatLoadView]:
     async with runtime.database.engine.connect() as connection:
         reviews = [dict(row._mapping) for row in await queries.review_rows(connection)]
@@ -238,7 +243,7 @@ async def _csv(runtime: ServiceRuntime, where: DecisionFilter) -> AsyncIterator[
 
 @router.get("/audit/verify", response_model=VerificationView, tags=["audit"],
             summary="Re-check the hash chains (and log heads) of every consumed event",
-            responses=PROBLEMS)
+            responses=AUTH_PROBLEMS)
 async def verify_chains(principal: AuditorOrPmoAdmin, runtime: Runtime) -> VerificationView:
     """Every stream's chain is checked; the producers' running log heads too once reporting has
     caught up (before that, events still in flight would look missing). ``gatehouse verify``
@@ -273,7 +278,7 @@ async def verify_chains(principal: AuditorOrPmoAdmin, runtime: Runtime) -> Verif
 
 @router.get("/projections", response_model=list[ProjectionView], tags=["operations"],
             summary="Each projection's position per partition, its lag and status",
-            responses=PROBLEMS)
+            responses=AUTH_PROBLEMS)
 async def get_projections(request: Request, principal: AnyRole, runtime: Runtime
                           ) -> list[ProjectionView]:
     async with runtime.database.engine.connect() as connection:
@@ -302,7 +307,7 @@ async def get_projections(request: Request, principal: AnyRole, runtime: Runtime
              "then swap: the live one keeps serving meanwhile (progress in /v1/projections)",
              responses={**PROBLEMS, 404: {"description": "No such projection"},
                         409: {"description": "A rebuild of it is already running"}})
-async def rebuild_projection(name: str, request: Request, principal: PmoAdmin,
+async def rebuild_projection(name: ProjectionName, request: Request, principal: PmoAdmin,
                              response: Response) -> RebuildView:
     rebuilder: Rebuilder | None = request.app.state.rebuilders.get(name)
     if rebuilder is None:

@@ -13,6 +13,7 @@ import httpx
 from fastapi import FastAPI
 
 from gatehouse.auth import DevIssuer, Role
+from gatehouse.testing.statuses import record_statuses
 
 __all__ = ["RunningService", "TestDatabase", "eventually", "running_service", "served"]
 
@@ -46,7 +47,7 @@ async def running_service(app: FastAPI, issuer: DevIssuer, *, ready_timeout: flo
                           ) -> AsyncIterator[RunningService]:
     """Start the app's lifespan, wait for /readyz, and hand out a client bound to it."""
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=record_statuses(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             await eventually(lambda: _ready(client), timeout=ready_timeout,
                              description="service ready")
@@ -60,8 +61,8 @@ async def served(app: FastAPI, issuer: DevIssuer, *, ready_timeout: float = 30.0
     in-process transport buffers); the client's base URL points at it."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                           access_log=False, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(record_statuses(app), host="127.0.0.1", port=0,
+                                           log_config=None, access_log=False, lifespan="on"))
     task = asyncio.create_task(server.serve())
     try:
         await eventually(lambda: _started(server, task), timeout=ready_timeout,
