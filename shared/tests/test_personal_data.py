@@ -1,0 +1,229 @@
+"""Personal data in events: which fields are personal, sealing with a key per person, and
+forgetting a person, which leaves the sealed values (and so the hash chain) as they were while
+they read as erased."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import MetaData, select
+
+from gatehouse.database import Database
+from gatehouse.eventstore.schema import NAMING_CONVENTION
+from gatehouse.personal_data import (
+    ERASED,
+    Person,
+    is_sealed,
+    map_personal_values,
+    new_key,
+    new_ref,
+    open_value,
+    parse_token,
+    personal_paths,
+    personal_values,
+    seal_value,
+)
+from gatehouse.personal_keys import PersonalKeys, include_personal_key_tables, personal_keys
+from gatehouse.testing.harness import TestDatabase
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vote:
+    approver: Person
+    cast_by: Person
+    comment: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seat:
+    name: str
+    approvers: tuple[Person, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decided:
+    title: str
+    sponsor: Person
+    delegate: Person | None = None
+    seats: tuple[Seat, ...] = ()
+    votes: list[Vote] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+DATA = {
+    "title": "CRM replacement",
+    "sponsor": "alice@example.com",
+    "delegate": None,
+    "seats": [{"name": "finance", "approvers": ["bob@example.com", "carol@example.com"]}],
+    "votes": [{"approver": "bob@example.com", "cast_by": "dave@example.com",
+               "comment": "fine by alice@example.com"}],
+    "counts": {"go": 1},
+}
+
+
+def test_personal_fields_are_found_through_optionals_sequences_and_nested_dataclasses() -> None:
+    assert personal_paths(Decided) == (
+        ("sponsor",), ("delegate",), ("seats", "*", "approvers", "*"),
+        ("votes", "*", "approver"), ("votes", "*", "cast_by"))
+
+
+def test_the_values_at_the_personal_paths_are_the_people_named_and_nothing_else() -> None:
+    assert personal_values(DATA, personal_paths(Decided)) == {
+        "alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"}
+
+
+def test_mapping_changes_only_personal_values_and_leaves_the_input_alone() -> None:
+    changed = map_personal_values(DATA, personal_paths(Decided), str.upper)
+    assert changed["sponsor"] == "ALICE@EXAMPLE.COM"
+    assert changed["seats"][0] == {"name": "finance",
+                                   "approvers": ["BOB@EXAMPLE.COM", "CAROL@EXAMPLE.COM"]}
+    assert changed["votes"][0]["comment"] == "fine by alice@example.com"
+    assert changed["delegate"] is None
+    assert DATA["sponsor"] == "alice@example.com"
+
+
+def test_a_sealed_value_opens_with_its_key_and_reads_as_erased_without_it() -> None:
+    ref, key = new_ref(), new_key()
+    token = seal_value("alice@example.com", ref=ref, key=key)
+    assert is_sealed(token)
+    assert "alice" not in token
+    assert parse_token(token).ref == ref
+    assert open_value(parse_token(token), key) == "alice@example.com"
+    assert open_value(parse_token(token), None) == ERASED
+
+
+def test_sealing_twice_gives_different_tokens_of_the_same_ref() -> None:
+    ref, key = new_ref(), new_key()
+    first, second = (seal_value("alice", ref=ref, key=key) for _ in range(2))
+    assert first != second
+    assert parse_token(first).ref == parse_token(second).ref == ref
+
+
+def test_a_token_moved_to_another_persons_ref_or_altered_does_not_open() -> None:
+    alice_ref, bob_ref, key = new_ref(), new_ref(), new_key()
+    token = seal_value("alice", ref=alice_ref, key=key)
+    with pytest.raises(ValueError, match="does not open"):
+        open_value(parse_token(token.replace(alice_ref, bob_ref)), key)
+    altered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(ValueError, match="does not open"):
+        open_value(parse_token(altered), key)
+
+
+@pytest.mark.parametrize("value", ["alice", "pd1.", "pd1.p123.abc", "pd1." + "p" + "0" * 32,
+                                   "pd1.p" + "0" * 32 + ".!!!", "pd2.p" + "0" * 32 + ".AAAA"])
+def test_strings_that_are_not_tokens_are_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="not a sealed"):
+        parse_token(value)
+
+
+@pytest.fixture
+async def database(any_database: TestDatabase) -> AsyncIterator[Database]:
+    database = Database.from_url(any_database.url, schema=any_database.schema)
+    metadata = include_personal_key_tables(MetaData(naming_convention=NAMING_CONVENTION))
+    async with database.transaction() as connection:
+        await connection.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+async def test_sealed_event_data_names_nobody_and_opens_to_the_original(
+        database: Database) -> None:
+    keys, paths = PersonalKeys(), personal_paths(Decided)
+    async with database.transaction() as connection:
+        sealed = await keys.seal(connection, DATA, paths, now=NOW)
+        opened = await keys.open(connection, sealed, paths)
+    assert "@example.com" not in str({k: v for k, v in sealed.items() if k != "votes"})
+    assert sealed["votes"][0]["comment"] == "fine by alice@example.com"
+    assert opened == DATA
+
+
+async def test_one_person_gets_one_key_across_events(database: Database) -> None:
+    keys, paths = PersonalKeys(), personal_paths(Decided)
+    async with database.transaction() as connection:
+        first = await keys.seal(connection, DATA, paths, now=NOW)
+        second = await keys.seal(connection, {**DATA, "sponsor": "bob@example.com"}, paths,
+                                 now=NOW)
+        rows = (await connection.execute(select(personal_keys))).all()
+    assert sorted(row.subject for row in rows) == [
+        "alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"]
+    bob_in_first = parse_token(first["seats"][0]["approvers"][0]).ref
+    assert parse_token(second["sponsor"]).ref == bob_in_first
+
+
+async def test_forgetting_a_person_erases_their_values_and_no_one_elses(
+        database: Database) -> None:
+    keys, paths = PersonalKeys(), personal_paths(Decided)
+    async with database.transaction() as connection:
+        sealed = await keys.seal(connection, DATA, paths, now=NOW)
+        actor = await keys.seal_one(connection, "alice@example.com", now=NOW)
+        forgotten = await keys.forget(connection, "alice@example.com", now=NOW)
+        opened = await keys.open(connection, sealed, paths)
+        opened_actor = await keys.open_one(connection, actor)
+        row = (await connection.execute(
+            select(personal_keys).where(personal_keys.c.ref == forgotten[0]))).one()
+    assert forgotten == [parse_token(sealed["sponsor"]).ref]
+    assert opened["sponsor"] == ERASED
+    assert opened_actor == ERASED
+    assert opened["seats"][0]["approvers"] == ["bob@example.com", "carol@example.com"]
+    assert (row.subject, row.key, row.erased_at) == (None, None, NOW)
+
+
+async def test_a_forgotten_person_who_comes_back_gets_a_new_key(database: Database) -> None:
+    keys = PersonalKeys()
+    async with database.transaction() as connection:
+        before = await keys.seal_one(connection, "alice", now=NOW)
+        await keys.forget(connection, "alice", now=NOW)
+        after = await keys.seal_one(connection, "alice", now=NOW)
+        assert before is not None
+        assert after is not None
+        assert parse_token(before).ref != parse_token(after).ref
+        assert await keys.open_one(connection, after) == "alice"
+        assert await keys.open_one(connection, before) == ERASED
+
+
+async def test_a_learnt_key_opens_what_another_service_sealed_and_stays_forgotten(
+        database: Database) -> None:
+    elsewhere = PersonalKeys()
+    async with database.transaction() as connection:
+        sealed = await elsewhere.seal_one(connection, "alice", now=NOW)
+        [key] = (await elsewhere.keys_for(connection, ["alice"], now=NOW)).values()
+        await elsewhere.forget(connection, "alice", now=NOW)
+        await elsewhere.learn(connection, key, created_at=NOW)
+        assert await elsewhere.open_one(connection, sealed) == ERASED
+
+
+def test_every_field_of_the_event_catalogue_that_names_a_person_is_marked_personal() -> None:
+    """The inventory of personal data in events; a new event naming someone belongs here."""
+    from gatehouse.events.governance import governance_events
+    from gatehouse.events.intake import intake_events
+
+    inventory = {
+        event_type.rsplit(".", 1)[1]: [".".join(path) for path in paths]
+        for registry in (intake_events, governance_events)
+        for event_type in registry.event_types
+        if (paths := personal_paths(registry.class_for(event_type)))}
+    assert inventory == {
+        "ApiKeyIssued": ["subject", "issued_by"],
+        "ApiKeyRevoked": ["revoked_by"],
+        "ProjectEdited": ["changes.sponsor"],
+        "ProjectRequested": ["sponsor", "requested_by"],
+        "ProjectScored": ["assessed_by"],
+        "RaidItemAdded": ["owner"],
+        "RaidItemUpdated": ["changes.owner"],
+        "StatusReported": ["reported_by"],
+        "ConditionBreached": ["owner"],
+        "ConditionMet": ["met_by"],
+        "DelegationGranted": ["from_user", "to_user", "granted_by"],
+        "DelegationRevoked": ["revoked_by"],
+        "GateDecided": ["decided_by.*", "conditions.*.owner"],
+        "GateReviewOpened": ["gate.approval.seats.*.user", "opened_by"],
+        "GateReviewWithdrawn": ["withdrawn_by"],
+        "GateTemplateDefined": ["gates.*.approval.seats.*.user", "defined_by"],
+        "VoteCast": ["approver", "cast_by", "conditions.*.owner"],
+        "VoteRevised": ["approver", "cast_by", "conditions.*.owner"],
+    }
