@@ -4,7 +4,8 @@ they read as erased."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from sqlalchemy import MetaData, select
 
 from gatehouse.database import Database
 from gatehouse.eventstore.schema import NAMING_CONVENTION
+from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.personal_data import (
     ERASED,
     Person,
@@ -26,7 +28,15 @@ from gatehouse.personal_data import (
     personal_values,
     seal_value,
 )
-from gatehouse.personal_keys import PersonalKeys, include_personal_key_tables, personal_keys
+from gatehouse.personal_keys import (
+    KEYS_TOPIC_CONFIG,
+    KeyFollower,
+    KeyPublisher,
+    PersonalKeys,
+    include_personal_key_tables,
+    personal_keys,
+    personal_keys_topic,
+)
 from gatehouse.testing.harness import TestDatabase
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -227,3 +237,58 @@ def test_every_field_of_the_event_catalogue_that_names_a_person_is_marked_person
         "VoteCast": ["approver", "cast_by", "conditions.*.owner"],
         "VoteRevised": ["approver", "cast_by", "conditions.*.owner"],
     }
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+async def test_keys_travel_to_other_services_and_a_forgotten_person_is_erased_there_too(
+        kafka_bootstrap: str, namespace: str, postgres_url: str,
+        new_pg_schema: Callable[[], Awaitable[str]]) -> None:
+    """Intake seals a sponsor; governance learns the key from the keys topic and opens the
+    sponsor; intake forgets the sponsor; the tombstone makes governance forget them too."""
+    topic = personal_keys_topic(namespace)
+    admin = KafkaAdmin(kafka_bootstrap, client_id="test-admin")
+    await admin.start()
+    await admin.ensure_topics([topic], partitions=1, configs=KEYS_TOPIC_CONFIG)
+    await admin.close()
+    intake_db = Database.from_url(postgres_url, schema=await new_pg_schema())
+    governance_db = Database.from_url(postgres_url, schema=await new_pg_schema())
+    for database in (intake_db, governance_db):
+        async with database.transaction() as connection:
+            await connection.run_sync(include_personal_key_tables(
+                MetaData(naming_convention=NAMING_CONVENTION)).create_all)
+    keys, paths = PersonalKeys(), personal_paths(Decided)
+    publisher = KeyPublisher(intake_db, topic)
+    follower = KeyFollower(database=governance_db, bootstrap_servers=kafka_bootstrap,
+                           topic=topic, client_id="test-follower")
+    producer = create_idempotent_producer(kafka_bootstrap, client_id="test-keys")
+    await producer.start()
+    following = asyncio.create_task(follower.run())
+    try:
+        async with intake_db.transaction() as connection:
+            sealed = await keys.seal(connection, DATA, paths, now=NOW)
+        assert await publisher.publish_pending(producer) == 4
+        assert await publisher.publish_pending(producer) == 0
+        async with asyncio.timeout(30):
+            await follower.caught_up()
+        async with governance_db.transaction() as connection:
+            assert await keys.open(connection, sealed, paths) == DATA
+
+        async with intake_db.transaction() as connection:
+            await keys.forget(connection, "alice@example.com", now=NOW)
+        assert await publisher.publish_pending(producer) == 1
+        async with asyncio.timeout(30):
+            await follower.caught_up()
+        async with governance_db.transaction() as connection:
+            opened = await keys.open(connection, sealed, paths)
+            alice = (await connection.execute(select(personal_keys).where(
+                personal_keys.c.ref == parse_token(sealed["sponsor"]).ref))).one()
+        assert opened["sponsor"] == ERASED
+        assert opened["seats"] == DATA["seats"]
+        assert (alice.subject, alice.key) == (None, None)
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await producer.stop()
+        await intake_db.dispose()
+        await governance_db.dispose()

@@ -9,19 +9,46 @@ and opens the same way, and forgetting a person destroys all of them.
 Forgetting keeps the row with its ``ref`` and ``erased_at`` but removes ``subject`` and ``key``:
 what was sealed with it reads as :data:`~gatehouse.personal_data.ERASED` from then on, and the
 row records when that happened.
+
+**Sharing keys between services.** Every service reads events that other services sealed, so the
+keys travel on one compacted Kafka topic, ``gatehouse.personal-keys``, keyed by ref:
+
+* :class:`KeyPublisher` publishes the rows not yet published (``published_at`` is NULL): a live
+  key as a record, a forgotten one as a tombstone (a record without a value). The outbox relay
+  calls it before it publishes a batch of events, so a key is on the topic before any event that
+  needs it.
+* :class:`KeyFollower` reads the topic from the beginning in every replica of every service,
+  keeps the keys it finds, and forgets a ref when its tombstone arrives. Log compaction then
+  removes the forgotten key from the topic itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, LargeBinary, MetaData, String, Table, insert, select, update
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from sqlalchemy import (
+    Column,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import UtcDateTime
+from gatehouse.database import Database, UtcDateTime
 from gatehouse.personal_data import (
     Path,
     is_sealed,
@@ -34,7 +61,23 @@ from gatehouse.personal_data import (
     seal_value,
 )
 
-__all__ = ["PersonalKey", "PersonalKeys", "include_personal_key_tables", "personal_keys"]
+__all__ = ["KEYS_TOPIC_CONFIG", "KeyFollower", "KeyPublisher", "PersonalKey", "PersonalKeys",
+           "include_personal_key_tables", "personal_keys", "personal_keys_topic"]
+
+log = logging.getLogger(__name__)
+
+KEYS_TOPIC_CONFIG = {
+    "cleanup.policy": "compact",
+    # Compact soon after a tombstone: the forgotten key should not stay on disk for long...
+    "segment.ms": "3600000",
+    "min.cleanable.dirty.ratio": "0.01",
+    # ...but keep the tombstone a week, so a replica that was down still sees it.
+    "delete.retention.ms": "604800000",
+}
+
+
+def personal_keys_topic(namespace: str = "") -> str:
+    return f"{namespace}gatehouse.personal-keys"
 
 personal_keys = Table(
     "personal_keys",
@@ -45,6 +88,8 @@ personal_keys = Table(
     Column("key", LargeBinary(32), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("erased_at", UtcDateTime, nullable=True),
+    # When the key (or, once forgotten, its tombstone) was last put on the keys topic.
+    Column("published_at", UtcDateTime, nullable=True),
     Index("ix_personal_keys_subject", "subject"),
 )
 
@@ -141,7 +186,8 @@ class PersonalKeys:
             select(personal_keys.c.ref).where(personal_keys.c.ref == key.ref))).first()
         if known is None:
             await connection.execute(insert(personal_keys).values(
-                ref=key.ref, subject=key.subject, key=key.key, created_at=created_at))
+                ref=key.ref, subject=key.subject, key=key.key, created_at=created_at,
+                published_at=created_at))
 
     async def forget(self, connection: AsyncConnection, subject: str, *, now: datetime
                      ) -> list[str]:
@@ -153,10 +199,153 @@ class PersonalKeys:
         return refs
 
     async def forget_refs(self, connection: AsyncConnection, refs: Iterable[str], *,
-                          now: datetime) -> None:
+                          now: datetime, announce: bool = True) -> None:
+        """Destroy these keys; ``announce`` puts their tombstones on the keys topic (not needed
+        when the tombstone is where we learnt it)."""
         wanted = set(refs)
         if wanted:
             await connection.execute(
                 update(personal_keys).where(personal_keys.c.ref.in_(wanted),
                                             personal_keys.c.erased_at.is_(None))
-                .values(subject=None, key=None, erased_at=now))
+                .values(subject=None, key=None, erased_at=now,
+                        published_at=None if announce else now))
+
+
+def _key_record(ref: str, subject: str | None, key: bytes | None, created_at: datetime
+                ) -> bytes | None:
+    if key is None or subject is None:
+        return None
+    return json.dumps({"ref": ref, "subject": subject,
+                       "key": base64.b64encode(key).decode("ascii"),
+                       "created_at": created_at.astimezone(UTC).isoformat()}).encode()
+
+
+def _read_key_record(value: bytes) -> tuple[PersonalKey, datetime]:
+    document = json.loads(value)
+    key = PersonalKey(ref=document["ref"], subject=document["subject"],
+                      key=base64.b64decode(document["key"]))
+    return key, datetime.fromisoformat(document["created_at"])
+
+
+class KeyPublisher:
+    """Puts the keys (and tombstones) a service has not published yet on the keys topic."""
+
+    def __init__(self, database: Database, topic: str) -> None:
+        self._database = database
+        self._topic = topic
+
+    async def publish_pending(self, producer: AIOKafkaProducer) -> int:
+        """Publish and mark every unpublished row; returns how many were published."""
+        async with self._database.engine.connect() as connection:
+            rows = list(await connection.execute(
+                select(personal_keys).where(personal_keys.c.published_at.is_(None))
+                .order_by(personal_keys.c.created_at, personal_keys.c.ref)))
+        if not rows:
+            return 0
+        deliveries = [await producer.send(
+            self._topic, key=row.ref.encode("ascii"),
+            value=_key_record(row.ref, row.subject, row.key, row.created_at))
+            for row in rows]
+        await asyncio.gather(*deliveries)
+        now = datetime.now(UTC)
+        async with self._database.transaction() as connection:
+            # Only rows still as they were published: a key forgotten meanwhile stays pending
+            # so that its tombstone follows.
+            await connection.execute(
+                update(personal_keys)
+                .where(personal_keys.c.ref == bindparam("published_ref"),
+                       personal_keys.c.published_at.is_(None),
+                       (personal_keys.c.key.is_(None)) == bindparam("was_forgotten"))
+                .values(published_at=now),
+                [{"published_ref": row.ref, "was_forgotten": row.key is None} for row in rows])
+        return len(rows)
+
+
+class KeyFollower:
+    """Keeps the keys other services publish, and forgets a ref when its tombstone arrives."""
+
+    def __init__(self, *, database: Database, bootstrap_servers: str, topic: str,
+                 client_id: str, keys: PersonalKeys | None = None) -> None:
+        self._database = database
+        self._bootstrap_servers = bootstrap_servers
+        self._topic = topic
+        self._client_id = client_id
+        self._keys = keys or PersonalKeys()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._read: dict[TopicPartition, int] = {}
+        self._progress = asyncio.Condition()
+
+    async def run(self) -> None:
+        """Follow the topic from its beginning until cancelled; retries when Kafka is away."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("following the personal keys failed; retrying",
+                              extra={"backoff_s": backoff})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def caught_up(self) -> None:
+        """Wait until everything on the topic at the time of the call has been read."""
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._consumer is not None)
+        consumer = self._consumer
+        assert consumer is not None
+        partitions = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        async with self._progress:
+            await self._progress.wait_for(
+                lambda: all(self._position(partition) >= ends[partition]
+                            for partition in partitions))
+
+    def _position(self, partition: TopicPartition) -> int:
+        return self._read.get(partition, -1)
+
+    async def _follow(self) -> None:
+        consumer = AIOKafkaConsumer(self._topic, bootstrap_servers=self._bootstrap_servers,
+                                    group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", client_id=self._client_id)
+        await consumer.start()
+        try:
+            # Without a group, a subscribed consumer is assigned every partition when it starts.
+            partitions = sorted(consumer.assignment())
+            await consumer.seek_to_beginning(*partitions)
+            async with self._progress:
+                self._consumer = consumer
+                self._progress.notify_all()
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                for records in batches.values():
+                    await self._apply(records)
+                # The position is past the records getmany returned (and past compacted holes).
+                read = {partition: await consumer.position(partition)
+                        for partition in partitions}
+                async with self._progress:
+                    self._read = read
+                    self._progress.notify_all()
+        finally:
+            async with self._progress:
+                self._consumer = None
+                self._read = {}
+            await consumer.stop()
+
+    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        now = datetime.now(UTC)
+        async with self._database.transaction() as connection:
+            for record in records:
+                if record.key is None:
+                    continue
+                if record.value is None:
+                    await self._keys.forget_refs(connection, [record.key.decode("ascii")],
+                                                 now=now, announce=False)
+                    continue
+                try:
+                    key, created_at = _read_key_record(record.value)
+                except (ValueError, KeyError, TypeError):
+                    log.warning("not a personal key record", extra={"offset": record.offset})
+                    continue
+                await self._keys.learn(connection, key, created_at=created_at)

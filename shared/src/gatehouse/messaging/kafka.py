@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -48,8 +48,10 @@ class KafkaAdmin:
         # have opened connections and a metadata task.
         await self._client.close()
 
-    async def ensure_topics(self, topics: Iterable[str], *, partitions: int) -> None:
-        """Create the topics that do not exist yet, one partition count, retention unlimited."""
+    async def ensure_topics(self, topics: Iterable[str], *, partitions: int,
+                            configs: Mapping[str, str] | None = None) -> None:
+        """Create the topics that do not exist yet, one partition count, retention unlimited
+        unless ``configs`` says otherwise (e.g. a compacted topic)."""
         wanted = sorted(set(topics))
         existing = set(await self._client.list_topics())
         missing = [topic for topic in wanted if topic not in existing]
@@ -57,7 +59,7 @@ class KafkaAdmin:
             return
         new_topics = [
             NewTopic(name=topic, num_partitions=partitions, replication_factor=1,
-                     topic_configs=UNLIMITED_RETENTION)
+                     topic_configs={**UNLIMITED_RETENTION, **(configs or {})})
             for topic in missing
         ]
         try:
