@@ -13,7 +13,11 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from gatehouse.database import Database
-from gatehouse.eventstore.schema import NAMING_CONVENTION
+from gatehouse.events.base import DomainEvent, EventRegistry
+from gatehouse.events.envelope import EventEnvelope
+from gatehouse.eventstore.chain import ChainVerifier
+from gatehouse.eventstore.schema import NAMING_CONVENTION, events, include_event_store_tables
+from gatehouse.eventstore.store import EventMetadata, EventStore, NewEvent, envelope_from_row
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.personal_data import (
     ERASED,
@@ -33,6 +37,7 @@ from gatehouse.personal_keys import (
     KeyFollower,
     KeyPublisher,
     PersonalKeys,
+    SealedEventData,
     include_personal_key_tables,
     personal_keys,
     personal_keys_topic,
@@ -292,3 +297,59 @@ async def test_keys_travel_to_other_services_and_a_forgotten_person_is_erased_th
         await producer.stop()
         await intake_db.dispose()
         await governance_db.dispose()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SponsorNamed(DomainEvent):
+    event_type = "gatehouse.test.SponsorNamed"
+
+    title: str
+    sponsor: Person
+    approvers: tuple[Person, ...] = ()
+
+
+@pytest.fixture
+async def event_database(any_database: TestDatabase) -> AsyncIterator[Database]:
+    database = Database.from_url(any_database.url, schema=any_database.schema)
+    metadata = include_personal_key_tables(
+        include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))
+    async with database.transaction() as connection:
+        await connection.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+async def test_the_store_keeps_people_sealed_and_its_chain_still_verifies_once_one_is_forgotten(
+        event_database: Database) -> None:
+    sealed_data = SealedEventData([EventRegistry([SponsorNamed])])
+    store = EventStore(source="/gatehouse/test", topic="test.events", personal_data=sealed_data)
+    named = SponsorNamed(title="CRM", sponsor="alice@example.com",
+                         approvers=("bob@example.com",))
+    async with event_database.transaction() as connection:
+        await store.append(connection, "project-1", [
+            NewEvent(type=SponsorNamed.event_type, data=EventRegistry.serialize(named))],
+            expected_version=0, metadata=EventMetadata(actor="alice@example.com"))
+
+    async def stored_and_loaded() -> tuple[list[EventEnvelope], list[EventEnvelope]]:
+        async with event_database.transaction() as connection:
+            rows = (await connection.execute(select(events))).all()
+            loaded = await store.load_stream(connection, "project-1")
+        return [envelope_from_row(row, store.source) for row in rows], loaded
+
+    stored, loaded = await stored_and_loaded()
+    assert "example.com" not in str(stored[0].data) + str(stored[0].actor)
+    assert loaded[0].data == EventRegistry.serialize(named)
+    assert loaded[0].actor == "alice@example.com"
+    verifier = ChainVerifier(check_log=False)
+    verifier.add_all(stored)
+    assert verifier.report().intact
+
+    async with event_database.transaction() as connection:
+        await sealed_data.keys.forget(connection, "alice@example.com", now=NOW)
+    after_stored, after_loaded = await stored_and_loaded()
+    assert after_stored == stored
+    verifier = ChainVerifier(check_log=False)
+    verifier.add_all(after_stored)
+    assert verifier.report().intact
+    assert after_loaded[0].data == {**EventRegistry.serialize(named), "sponsor": ERASED}
+    assert after_loaded[0].actor == ERASED

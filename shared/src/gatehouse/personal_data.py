@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import functools
 import os
 import re
 import types
@@ -127,10 +126,16 @@ def open_value(token: SealedToken, key: bytes | None) -> str:
         raise ValueError(f"sealed value of {token.ref} does not open with its key") from error
 
 
-@functools.cache
+_paths_by_class: dict[type[Any], tuple[Path, ...]] = {}
+
+
 def personal_paths(event_class: type[Any]) -> tuple[Path, ...]:
     """Where an event class (a dataclass) holds personal values, found from its type hints."""
-    return tuple(_paths_of_dataclass(event_class, seen=frozenset()))
+    paths = _paths_by_class.get(event_class)
+    if paths is None:
+        paths = _paths_by_class[event_class] = tuple(
+            _paths_of_dataclass(event_class, seen=frozenset()))
+    return paths
 
 
 def _paths_of_dataclass(cls: type[Any], *, seen: frozenset[type[Any]]) -> Iterator[Path]:

@@ -29,7 +29,7 @@ import base64
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +49,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import Database, UtcDateTime
+from gatehouse.events.base import EventRegistry
+from gatehouse.events.envelope import EventEnvelope
 from gatehouse.personal_data import (
     Path,
     is_sealed,
@@ -57,12 +59,14 @@ from gatehouse.personal_data import (
     new_ref,
     open_value,
     parse_token,
+    personal_paths,
     personal_values,
     seal_value,
 )
 
 __all__ = ["KEYS_TOPIC_CONFIG", "KeyFollower", "KeyPublisher", "PersonalKey", "PersonalKeys",
-           "include_personal_key_tables", "personal_keys", "personal_keys_topic"]
+           "SealedEventData", "include_personal_key_tables", "personal_keys",
+           "personal_keys_topic"]
 
 log = logging.getLogger(__name__)
 
@@ -349,3 +353,36 @@ class KeyFollower:
                     log.warning("not a personal key record", extra={"offset": record.offset})
                     continue
                 await self._keys.learn(connection, key, created_at=created_at)
+
+
+class SealedEventData:
+    """Seals the personal data of a service's events on the way into its store, opens it on the
+    way out; the event classes of ``registries`` say which fields are personal."""
+
+    def __init__(self, registries: Iterable[EventRegistry], keys: PersonalKeys | None = None
+                 ) -> None:
+        self._registries = list(registries)
+        self.keys = keys or PersonalKeys()
+
+    def paths(self, event_type: str) -> tuple[Path, ...]:
+        for registry in self._registries:
+            if event_type in registry:
+                return personal_paths(registry.class_for(event_type))
+        return ()
+
+    async def seal(self, connection: AsyncConnection, event_type: str, data: Mapping[str, Any],
+                   *, now: datetime) -> dict[str, Any]:
+        return await self.keys.seal(connection, data, self.paths(event_type), now=now)
+
+    async def seal_actor(self, connection: AsyncConnection, actor: str | None, *,
+                         now: datetime) -> str | None:
+        return await self.keys.seal_one(connection, actor, now=now)
+
+    async def open(self, connection: AsyncConnection, envelope: EventEnvelope) -> EventEnvelope:
+        """The envelope with its personal values (data and actor) opened, or read as erased.
+
+        Its ``hash`` stays the hash of the sealed event: verify chains on sealed envelopes.
+        """
+        data = await self.keys.open(connection, envelope.data, self.paths(envelope.type))
+        actor = await self.keys.open_one(connection, envelope.actor)
+        return replace(envelope, data=data, actor=actor)
