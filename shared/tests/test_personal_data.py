@@ -201,17 +201,6 @@ async def test_a_forgotten_person_who_comes_back_gets_a_new_key(database: Databa
         assert await keys.open_one(connection, before) == ERASED
 
 
-async def test_a_learnt_key_opens_what_another_service_sealed_and_stays_forgotten(
-        database: Database) -> None:
-    elsewhere = PersonalKeys()
-    async with database.transaction() as connection:
-        sealed = await elsewhere.seal_one(connection, "alice", now=NOW)
-        [key] = (await elsewhere.keys_for(connection, ["alice"], now=NOW)).values()
-        await elsewhere.forget(connection, "alice", now=NOW)
-        await elsewhere.learn(connection, key, created_at=NOW)
-        assert await elsewhere.open_one(connection, sealed) == ERASED
-
-
 def test_every_field_of_the_event_catalogue_that_names_a_person_is_marked_personal() -> None:
     """The inventory of personal data in events; a new event naming someone belongs here."""
     from gatehouse.events.governance import governance_events
@@ -250,7 +239,8 @@ async def test_keys_travel_to_other_services_and_a_forgotten_person_is_erased_th
         kafka_bootstrap: str, namespace: str, postgres_url: str,
         new_pg_schema: Callable[[], Awaitable[str]]) -> None:
     """Intake seals a sponsor; governance learns the key from the keys topic and opens the
-    sponsor; intake forgets the sponsor; the tombstone makes governance forget them too."""
+    sponsor; intake forgets the sponsor; the tombstone makes governance forget them too, and a
+    key governance made for the same person is destroyed in governance's own table."""
     topic = personal_keys_topic(namespace)
     admin = KafkaAdmin(kafka_bootstrap, client_id="test-admin")
     await admin.start()
@@ -263,37 +253,53 @@ async def test_keys_travel_to_other_services_and_a_forgotten_person_is_erased_th
             await connection.run_sync(include_personal_key_tables(
                 MetaData(naming_convention=NAMING_CONVENTION)).create_all)
     keys, paths = PersonalKeys(), personal_paths(Decided)
-    publisher = KeyPublisher(intake_db, topic)
-    follower = KeyFollower(database=governance_db, bootstrap_servers=kafka_bootstrap,
-                           topic=topic, client_id="test-follower")
+    publishers = [KeyPublisher(database, topic) for database in (intake_db, governance_db)]
+    intake_keys, governance_keys = (
+        KeyFollower(database=database, bootstrap_servers=kafka_bootstrap, topic=topic,
+                    client_id=f"test-follower-{n}")
+        for n, database in enumerate((intake_db, governance_db)))
     producer = create_idempotent_producer(kafka_bootstrap, client_id="test-keys")
     await producer.start()
-    following = asyncio.create_task(follower.run())
+    following = [asyncio.create_task(follower.run())
+                 for follower in (intake_keys, governance_keys)]
+
+    async def publish_and_follow() -> int:
+        published = sum([await publisher.publish_pending(producer) for publisher in publishers])
+        async with asyncio.timeout(30):
+            await intake_keys.caught_up()
+            await governance_keys.caught_up()
+        return published
+
     try:
         async with intake_db.transaction() as connection:
             sealed = await keys.seal(connection, DATA, paths, now=NOW)
-        assert await publisher.publish_pending(producer) == 4
-        assert await publisher.publish_pending(producer) == 0
-        async with asyncio.timeout(30):
-            await follower.caught_up()
         async with governance_db.transaction() as connection:
-            assert await keys.open(connection, sealed, paths) == DATA
+            own_alice = await keys.seal_one(connection, "alice@example.com", now=NOW)
+        assert await publish_and_follow() == 5
+        assert await publish_and_follow() == 0
+        async with governance_db.transaction() as connection:
+            assert await keys.open(connection, sealed, paths, elsewhere=governance_keys) == DATA
 
         async with intake_db.transaction() as connection:
-            await keys.forget(connection, "alice@example.com", now=NOW)
-        assert await publisher.publish_pending(producer) == 1
-        async with asyncio.timeout(30):
-            await follower.caught_up()
+            forgotten = await keys.forget(connection, "alice@example.com", now=NOW,
+                                          elsewhere=intake_keys)
+        assert own_alice is not None
+        assert forgotten == sorted([parse_token(sealed["sponsor"]).ref,
+                                    parse_token(own_alice).ref])
+        assert await publish_and_follow() == 2
         async with governance_db.transaction() as connection:
-            opened = await keys.open(connection, sealed, paths)
-            alice = (await connection.execute(select(personal_keys).where(
-                personal_keys.c.ref == parse_token(sealed["sponsor"]).ref))).one()
+            opened = await keys.open(connection, sealed, paths, elsewhere=governance_keys)
+            assert await keys.open_one(connection, own_alice) == ERASED
+            own_row = (await connection.execute(select(personal_keys).where(
+                personal_keys.c.ref == parse_token(own_alice).ref))).one()
         assert opened["sponsor"] == ERASED
         assert opened["seats"] == DATA["seats"]
-        assert (alice.subject, alice.key) == (None, None)
+        assert governance_keys.key(parse_token(sealed["sponsor"]).ref) is None
+        assert (own_row.subject, own_row.key) == (None, None)
     finally:
-        following.cancel()
-        await asyncio.gather(following, return_exceptions=True)
+        for task in following:
+            task.cancel()
+        await asyncio.gather(*following, return_exceptions=True)
         await producer.stop()
         await intake_db.dispose()
         await governance_db.dispose()

@@ -70,6 +70,9 @@ __all__ = ["KEYS_TOPIC_CONFIG", "KeyFollower", "KeyPublisher", "PersonalKey", "P
 
 log = logging.getLogger(__name__)
 
+# How long opening an event waits for the keys topic to deliver a key it has not seen.
+KEY_WAIT_SECONDS = 30.0
+
 KEYS_TOPIC_CONFIG = {
     "cleanup.policy": "compact",
     # Compact soon after a tombstone: the forgotten key should not stay on disk for long...
@@ -136,24 +139,46 @@ class PersonalKeys:
         return seal_value(subject, ref=key.ref, key=key.key)
 
     async def open(self, connection: AsyncConnection, data: Mapping[str, Any],
-                   paths: tuple[Path, ...]) -> dict[str, Any]:
-        """A copy of ``data`` with every sealed personal value opened (or read as erased)."""
+                   paths: tuple[Path, ...], *, elsewhere: KeyFollower | None = None
+                   ) -> dict[str, Any]:
+        """A copy of ``data`` with every sealed personal value opened (or read as erased).
+
+        Keys this service did not make come from ``elsewhere`` (the keys topic).
+        """
         tokens = {value: parse_token(value) for value in personal_values(data, paths)
                   if is_sealed(value)}
         if not tokens:
             return dict(data)
-        keys = await self.keys_by_ref(connection, {token.ref for token in tokens.values()})
+        keys = await self._resolve(connection, {token.ref for token in tokens.values()},
+                                   elsewhere)
         return map_personal_values(
             data, paths,
-            lambda value: open_value(tokens[value], keys.get(tokens[value].ref))
+            lambda value: open_value(tokens[value], keys[tokens[value].ref])
             if value in tokens else value)
 
-    async def open_one(self, connection: AsyncConnection, value: str | None) -> str | None:
+    async def open_one(self, connection: AsyncConnection, value: str | None, *,
+                       elsewhere: KeyFollower | None = None) -> str | None:
         if value is None or not is_sealed(value):
             return value
         token = parse_token(value)
-        keys = await self.keys_by_ref(connection, {token.ref})
-        return open_value(token, keys.get(token.ref))
+        keys = await self._resolve(connection, {token.ref}, elsewhere)
+        return open_value(token, keys[token.ref])
+
+    async def _resolve(self, connection: AsyncConnection, refs: set[str],
+                       elsewhere: KeyFollower | None) -> dict[str, bytes | None]:
+        """The key of each ref, ``None`` for one that is forgotten (or was never published)."""
+        query = select(personal_keys.c.ref, personal_keys.c.key).where(
+            personal_keys.c.ref.in_(refs))
+        keys: dict[str, bytes | None] = {
+            row.ref: row.key for row in await connection.execute(query)}
+        others = refs - keys.keys()
+        if others and elsewhere is not None:
+            if not all(elsewhere.knows(ref) for ref in others):
+                # Published before the event that needs it: on the topic, or forgotten.
+                async with asyncio.timeout(KEY_WAIT_SECONDS):
+                    await elsewhere.caught_up()
+            keys.update((ref, elsewhere.key(ref)) for ref in others)
+        return {ref: keys.get(ref) for ref in refs}
 
     async def keys_for(self, connection: AsyncConnection, subjects: Iterable[str], *,
                        now: datetime) -> dict[str, PersonalKey]:
@@ -176,31 +201,27 @@ class PersonalKeys:
             found.update((key.subject, key) for key in made)
         return found
 
-    async def keys_by_ref(self, connection: AsyncConnection, refs: Iterable[str]
-                          ) -> dict[str, bytes]:
-        """The live keys among ``refs``; a forgotten or unknown ref is absent."""
-        query = select(personal_keys.c.ref, personal_keys.c.key).where(
-            personal_keys.c.ref.in_(set(refs)), personal_keys.c.key.is_not(None))
-        return {row.ref: row.key for row in await connection.execute(query)}
+    async def forget(self, connection: AsyncConnection, subject: str, *, now: datetime,
+                     elsewhere: KeyFollower | None = None) -> list[str]:
+        """Destroy every key of ``subject``, here and (through tombstones) in every service;
+        returns their refs (none: nothing about them was sealed).
 
-    async def learn(self, connection: AsyncConnection, key: PersonalKey, *,
-                    created_at: datetime) -> None:
-        """Keep a key another service made (idempotent; a forgotten ref stays forgotten)."""
-        known = (await connection.execute(
-            select(personal_keys.c.ref).where(personal_keys.c.ref == key.ref))).first()
-        if known is None:
-            await connection.execute(insert(personal_keys).values(
-                ref=key.ref, subject=key.subject, key=key.key, created_at=created_at,
-                published_at=created_at))
-
-    async def forget(self, connection: AsyncConnection, subject: str, *, now: datetime
-                     ) -> list[str]:
-        """Destroy every key of ``subject``; returns their refs (none: nothing was sealed)."""
-        refs = list((await connection.execute(
-            select(personal_keys.c.ref).where(personal_keys.c.subject == subject)
-            .order_by(personal_keys.c.ref))).scalars())
-        await self.forget_refs(connection, refs, now=now)
-        return refs
+        The keys other services made are known from ``elsewhere`` (the keys topic): a row is
+        kept for each, forgotten, so that its tombstone is published too.
+        """
+        own = set((await connection.execute(
+            select(personal_keys.c.ref).where(personal_keys.c.subject == subject))).scalars())
+        others = set(elsewhere.refs_of(subject) if elsewhere is not None else ()) - own
+        if others:
+            known = set((await connection.execute(select(personal_keys.c.ref).where(
+                personal_keys.c.ref.in_(others)))).scalars())
+            fresh = sorted(others - known)
+            if fresh:
+                await connection.execute(insert(personal_keys), [
+                    {"ref": ref, "subject": None, "key": None, "created_at": now,
+                     "erased_at": now, "published_at": None} for ref in fresh])
+        await self.forget_refs(connection, own | others, now=now)
+        return sorted(own | others)
 
     async def forget_refs(self, connection: AsyncConnection, refs: Iterable[str], *,
                           now: datetime, announce: bool = True) -> None:
@@ -266,7 +287,8 @@ class KeyPublisher:
 
 
 class KeyFollower:
-    """Keeps the keys other services publish, and forgets a ref when its tombstone arrives."""
+    """Knows every key on the keys topic: read from the beginning, kept in memory, a ref forgotten
+    when its tombstone arrives (and forgotten in this service's own table too, if it made it)."""
 
     def __init__(self, *, database: Database, bootstrap_servers: str, topic: str,
                  client_id: str, keys: PersonalKeys | None = None) -> None:
@@ -278,6 +300,21 @@ class KeyFollower:
         self._consumer: AIOKafkaConsumer | None = None
         self._read: dict[TopicPartition, int] = {}
         self._progress = asyncio.Condition()
+        # ref -> its key, or None once its tombstone was read.
+        self._known: dict[str, PersonalKey | None] = {}
+
+    def knows(self, ref: str) -> bool:
+        return ref in self._known
+
+    def key(self, ref: str) -> bytes | None:
+        """The live key of ``ref``; ``None`` when it was forgotten or never seen."""
+        found = self._known.get(ref)
+        return found.key if found is not None else None
+
+    def refs_of(self, subject: str) -> list[str]:
+        """The live refs of ``subject``, whichever service made them."""
+        return sorted(ref for ref, found in self._known.items()
+                      if found is not None and found.subject == subject)
 
     async def run(self) -> None:
         """Follow the topic from its beginning until cancelled; retries when Kafka is away."""
@@ -303,11 +340,8 @@ class KeyFollower:
         ends = await consumer.end_offsets(partitions)
         async with self._progress:
             await self._progress.wait_for(
-                lambda: all(self._position(partition) >= ends[partition]
+                lambda: all(self._read.get(partition, -1) >= ends[partition]
                             for partition in partitions))
-
-    def _position(self, partition: TopicPartition) -> int:
-        return self._read.get(partition, -1)
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(self._topic, bootstrap_servers=self._bootstrap_servers,
@@ -323,46 +357,55 @@ class KeyFollower:
                 self._progress.notify_all()
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for records in batches.values():
-                    await self._apply(records)
+                forgotten = [ref for records in batches.values()
+                             for ref in self._remember(records)]
                 # The position is past the records getmany returned (and past compacted holes).
                 read = {partition: await consumer.position(partition)
                         for partition in partitions}
                 async with self._progress:
                     self._read = read
                     self._progress.notify_all()
+                if forgotten:
+                    async with self._database.transaction() as connection:
+                        await self._keys.forget_refs(connection, forgotten,
+                                                     now=datetime.now(UTC), announce=False)
         finally:
             async with self._progress:
                 self._consumer = None
                 self._read = {}
             await consumer.stop()
 
-    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        now = datetime.now(UTC)
-        async with self._database.transaction() as connection:
-            for record in records:
-                if record.key is None:
-                    continue
-                if record.value is None:
-                    await self._keys.forget_refs(connection, [record.key.decode("ascii")],
-                                                 now=now, announce=False)
-                    continue
-                try:
-                    key, created_at = _read_key_record(record.value)
-                except (ValueError, KeyError, TypeError):
-                    log.warning("not a personal key record", extra={"offset": record.offset})
-                    continue
-                await self._keys.learn(connection, key, created_at=created_at)
+    def _remember(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[str]:
+        """Take in keys and tombstones; returns the refs forgotten."""
+        forgotten: list[str] = []
+        for record in records:
+            if record.key is None:
+                continue
+            ref = record.key.decode("ascii", errors="replace")
+            if record.value is None:
+                self._known[ref] = None
+                forgotten.append(ref)
+                continue
+            try:
+                key, _ = _read_key_record(record.value)
+            except (ValueError, KeyError, TypeError):
+                log.warning("not a personal key record", extra={"offset": record.offset})
+                continue
+            if self._known.get(ref, key) is not None:
+                self._known[ref] = key
+        return forgotten
 
 
 class SealedEventData:
     """Seals the personal data of a service's events on the way into its store, opens it on the
     way out; the event classes of ``registries`` say which fields are personal."""
 
-    def __init__(self, registries: Iterable[EventRegistry], keys: PersonalKeys | None = None
-                 ) -> None:
+    def __init__(self, registries: Iterable[EventRegistry], keys: PersonalKeys | None = None,
+                 follower: KeyFollower | None = None) -> None:
         self._registries = list(registries)
         self.keys = keys or PersonalKeys()
+        # Where the keys other services made come from; None: this service's own keys only.
+        self.follower = follower
 
     def paths(self, event_type: str) -> tuple[Path, ...]:
         for registry in self._registries:
@@ -383,6 +426,7 @@ class SealedEventData:
 
         Its ``hash`` stays the hash of the sealed event: verify chains on sealed envelopes.
         """
-        data = await self.keys.open(connection, envelope.data, self.paths(envelope.type))
-        actor = await self.keys.open_one(connection, envelope.actor)
+        data = await self.keys.open(connection, envelope.data, self.paths(envelope.type),
+                                    elsewhere=self.follower)
+        actor = await self.keys.open_one(connection, envelope.actor, elsewhere=self.follower)
         return replace(envelope, data=data, actor=actor)
