@@ -216,6 +216,7 @@ def test_every_field_of_the_event_catalogue_that_names_a_person_is_marked_person
         "ApiKeyRevoked": ["revoked_by"],
         "ProjectEdited": ["changes.sponsor"],
         "ProjectRequested": ["sponsor", "requested_by"],
+        "PersonalDataErased": ["requested_by"],
         "ProjectScored": ["assessed_by"],
         "RaidItemAdded": ["owner"],
         "RaidItemUpdated": ["changes.owner"],

@@ -28,20 +28,23 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy import (
+    JSON,
     Column,
     Index,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     bindparam,
+    cast,
     insert,
     select,
     update,
@@ -52,7 +55,9 @@ from gatehouse.database import Database, UtcDateTime
 from gatehouse.events.base import EventRegistry
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.personal_data import (
+    ERASED,
     Path,
+    SealedToken,
     is_sealed,
     map_personal_values,
     new_key,
@@ -64,11 +69,27 @@ from gatehouse.personal_data import (
     seal_value,
 )
 
-__all__ = ["KEYS_TOPIC_CONFIG", "KeyFollower", "KeyPublisher", "PersonalKey", "PersonalKeys",
-           "SealedEventData", "include_personal_key_tables", "personal_keys",
-           "personal_keys_topic"]
+__all__ = [
+    "KEYS_TOPIC_CONFIG",
+    "ForgetPerson",
+    "KeyFollower",
+    "KeyPublisher",
+    "PersonalKey",
+    "PersonalKeys",
+    "SealedEventData",
+    "erase_from_tables",
+    "include_personal_key_tables",
+    "opening",
+    "personal_keys",
+    "personal_keys_topic",
+]
+
+if TYPE_CHECKING:
+    from gatehouse.messaging.consumer import EventHandler
 
 log = logging.getLogger(__name__)
+
+ForgetPerson = Callable[[AsyncConnection, str], Awaitable[object]]
 
 # How long opening an event waits for the keys topic to deliver a key it has not seen.
 KEY_WAIT_SECONDS = 30.0
@@ -149,7 +170,7 @@ class PersonalKeys:
                   if is_sealed(value)}
         if not tokens:
             return dict(data)
-        keys = await self._resolve(connection, {token.ref for token in tokens.values()},
+        keys = await self.resolve(connection, {token.ref for token in tokens.values()},
                                    elsewhere)
         return map_personal_values(
             data, paths,
@@ -161,10 +182,10 @@ class PersonalKeys:
         if value is None or not is_sealed(value):
             return value
         token = parse_token(value)
-        keys = await self._resolve(connection, {token.ref}, elsewhere)
+        keys = await self.resolve(connection, {token.ref}, elsewhere)
         return open_value(token, keys[token.ref])
 
-    async def _resolve(self, connection: AsyncConnection, refs: set[str],
+    async def resolve(self, connection: AsyncConnection, refs: set[str],
                        elsewhere: KeyFollower | None) -> dict[str, bytes | None]:
         """The key of each ref, ``None`` for one that is forgotten (or was never published)."""
         query = select(personal_keys.c.ref, personal_keys.c.key).where(
@@ -291,8 +312,11 @@ class KeyFollower:
     when its tombstone arrives (and forgotten in this service's own table too, if it made it)."""
 
     def __init__(self, *, database: Database, bootstrap_servers: str, topic: str,
-                 client_id: str, keys: PersonalKeys | None = None) -> None:
+                 client_id: str, keys: PersonalKeys | None = None,
+                 forget_person: ForgetPerson | None = None) -> None:
         self._database = database
+        # What else the service does when a person is forgotten (e.g. clean its read models).
+        self.forget_person = forget_person
         self._bootstrap_servers = bootstrap_servers
         self._topic = topic
         self._client_id = client_id
@@ -357,8 +381,8 @@ class KeyFollower:
                 self._progress.notify_all()
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                forgotten = [ref for records in batches.values()
-                             for ref in self._remember(records)]
+                forgotten = [found for records in batches.values()
+                             for found in self._remember(records)]
                 # The position is past the records getmany returned (and past compacted holes).
                 read = {partition: await consumer.position(partition)
                         for partition in partitions}
@@ -367,24 +391,31 @@ class KeyFollower:
                     self._progress.notify_all()
                 if forgotten:
                     async with self._database.transaction() as connection:
-                        await self._keys.forget_refs(connection, forgotten,
+                        await self._keys.forget_refs(connection,
+                                                     [ref for ref, _ in forgotten],
                                                      now=datetime.now(UTC), announce=False)
+                        subjects = sorted({subject for _, subject in forgotten if subject})
+                        if self.forget_person is not None:
+                            for subject in subjects:
+                                await self.forget_person(connection, subject)
         finally:
             async with self._progress:
                 self._consumer = None
                 self._read = {}
             await consumer.stop()
 
-    def _remember(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[str]:
-        """Take in keys and tombstones; returns the refs forgotten."""
-        forgotten: list[str] = []
+    def _remember(self, records: list[ConsumerRecord[bytes, bytes]]
+                  ) -> list[tuple[str, str | None]]:
+        """Take in keys and tombstones; returns the refs forgotten, with whom they named."""
+        forgotten: list[tuple[str, str | None]] = []
         for record in records:
             if record.key is None:
                 continue
             ref = record.key.decode("ascii", errors="replace")
             if record.value is None:
+                previous = self._known.get(ref)
                 self._known[ref] = None
-                forgotten.append(ref)
+                forgotten.append((ref, previous.subject if previous is not None else None))
                 continue
             try:
                 key, _ = _read_key_record(record.value)
@@ -426,7 +457,78 @@ class SealedEventData:
 
         Its ``hash`` stays the hash of the sealed event: verify chains on sealed envelopes.
         """
-        data = await self.keys.open(connection, envelope.data, self.paths(envelope.type),
-                                    elsewhere=self.follower)
-        actor = await self.keys.open_one(connection, envelope.actor, elsewhere=self.follower)
+        [(data, actor)] = await self.open_many(
+            connection, [(envelope.type, envelope.data, envelope.actor)])
         return replace(envelope, data=data, actor=actor)
+
+    async def open_many(self, connection: AsyncConnection,
+                        stored: Sequence[tuple[str, Mapping[str, Any], str | None]]
+                        ) -> list[tuple[dict[str, Any], str | None]]:
+        """(data, actor) of each stored (type, data, actor), opened; one key lookup for all."""
+        tokens: dict[str, SealedToken] = {}
+        for event_type, data, actor in stored:
+            for value in [*personal_values(data, self.paths(event_type)), actor]:
+                if value is not None and is_sealed(value):
+                    tokens[value] = parse_token(value)
+        keys = (await self.keys.resolve(connection, {token.ref for token in tokens.values()},
+                                        self.follower) if tokens else {})
+
+        def open_one(value: str) -> str:
+            token = tokens.get(value)
+            return value if token is None else open_value(token, keys[token.ref])
+
+        return [(map_personal_values(data, self.paths(event_type), open_one),
+                 open_one(actor) if actor is not None else None)
+                for event_type, data, actor in stored]
+
+
+def opening(personal_data: SealedEventData, handler: EventHandler) -> EventHandler:
+    """A consumer's handler that sees events with their personal values opened."""
+
+    async def apply(connection: AsyncConnection, envelope: EventEnvelope) -> None:
+        await handler(connection, await personal_data.open(connection, envelope))
+
+    return apply
+
+
+async def erase_from_tables(connection: AsyncConnection, subject: str,
+                            tables: Iterable[Table]) -> int:
+    """Replace ``subject`` by :data:`ERASED` wherever a read model holds it as a value: string
+    columns equal to it, and string values equal to it inside JSON columns. Returns the number
+    of rows changed. (Event logs are not read models: they keep their sealed values.)"""
+    changed = 0
+    for table in tables:
+        for column in table.columns:
+            if _may_hold(column, subject):
+                result = await connection.execute(
+                    update(table).where(column == subject).values({column.name: ERASED}))
+                changed += result.rowcount or 0
+            elif isinstance(column.type, JSON):
+                keys = list(table.primary_key.columns)
+                rows = (await connection.execute(
+                    select(*keys, column).where(cast(column, Text).contains(subject)))).all()
+                for row in rows:
+                    value = _without(row._mapping[column.name], subject)
+                    await connection.execute(
+                        update(table).where(*(key == row._mapping[key.name] for key in keys))
+                        .values({column.name: value}))
+                    changed += 1
+    return changed
+
+
+def _may_hold(column: Column[Any], subject: str) -> bool:
+    """A string column (not a key) long enough for the subject and for ERASED."""
+    if not isinstance(column.type, String) or column.primary_key:
+        return False
+    length = column.type.length
+    return length is None or length >= max(len(subject), len(ERASED))
+
+
+def _without(value: Any, subject: str) -> Any:
+    if isinstance(value, str):
+        return ERASED if value == subject else value
+    if isinstance(value, list):
+        return [_without(item, subject) for item in value]
+    if isinstance(value, dict):
+        return {key: _without(item, subject) for key, item in value.items()}
+    return value

@@ -32,6 +32,7 @@ __all__ = [
     "DeliveryStageName",
     "DemandStatusName",
     "KnockoutCriterion",
+    "PersonalDataErased",
     "ProjectApproved",
     "ProjectChanges",
     "ProjectClosed",
@@ -511,6 +512,23 @@ class ApiKeyRevoked(DomainEvent):
     revoked_by: Person
 
 
+# --- Personal data ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalDataErased(DomainEvent):
+    """A person was forgotten on request: the keys that sealed their values in every service's
+    events (``refs``) were destroyed. The event names the keys, never the person; ``reason``
+    is the request's reference and must not name them either."""
+
+    event_type = "gatehouse.intake.PersonalDataErased"
+
+    erasure_id: UUID
+    refs: tuple[str, ...]
+    reason: str
+    requested_by: Person
+
+
 intake_events = EventRegistry([
     ProjectRequested, ProjectEdited,
     ProjectSubmitted, ProjectScreeningStarted, ProjectQualified, ProjectApproved,
@@ -520,4 +538,5 @@ intake_events = EventRegistry([
     ProjectTolerancesChanged, StatusReported, ToleranceBreached, ToleranceRecovered,
     RaidItemAdded, RaidItemUpdated, RaidItemClosed,
     ApiKeyIssued, ApiKeyRevoked,
+    PersonalDataErased,
 ])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import Row, func, insert, select, text
@@ -21,7 +21,9 @@ from gatehouse.events.envelope import EventEnvelope
 from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.eventstore.schema import events, outbox
-from gatehouse.personal_keys import SealedEventData
+
+if TYPE_CHECKING:
+    from gatehouse.personal_keys import SealedEventData
 
 __all__ = ["OUTBOX_CHANNEL", "EventMetadata", "EventStore", "NewEvent", "envelope_from_row"]
 
