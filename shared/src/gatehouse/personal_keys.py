@@ -371,8 +371,8 @@ class KeyFollower:
         consumer = AIOKafkaConsumer(self._topic, bootstrap_servers=self._bootstrap_servers,
                                     group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="earliest", client_id=self._client_id)
-        await consumer.start()
         try:
+            await consumer.start()
             # Without a group, a subscribed consumer is assigned every partition when it starts.
             partitions = sorted(consumer.assignment())
             await consumer.seek_to_beginning(*partitions)
@@ -399,9 +399,8 @@ class KeyFollower:
                             for subject in subjects:
                                 await self.forget_person(connection, subject)
         finally:
-            async with self._progress:
-                self._consumer = None
-                self._read = {}
+            self._consumer = None
+            self._read = {}
             await consumer.stop()
 
     def _remember(self, records: list[ConsumerRecord[bytes, bytes]]
