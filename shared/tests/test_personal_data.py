@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import MetaData, select
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from gatehouse.database import Database
 from gatehouse.events.base import DomainEvent, EventRegistry
@@ -38,6 +39,7 @@ from gatehouse.personal_keys import (
     KeyPublisher,
     PersonalKeys,
     SealedEventData,
+    erase_from_tables,
     include_personal_key_tables,
     personal_keys,
     personal_keys_topic,
@@ -360,3 +362,29 @@ async def test_the_store_keeps_people_sealed_and_its_chain_still_verifies_once_o
     assert verifier.report().intact
     assert after_loaded[0].data == {**EventRegistry.serialize(named), "sponsor": ERASED}
     assert after_loaded[0].actor == ERASED
+
+
+async def test_a_forgotten_person_leaves_the_read_models_wherever_they_were_a_value(
+        any_database: TestDatabase) -> None:
+    metadata = MetaData()
+    views = Table("views", metadata, Column("id", Integer, primary_key=True),
+                  Column("sponsor", String(200)), Column("currency", String(3)),
+                  Column("document", JSON().with_variant(JSONB(), "postgresql")))
+    database = Database.from_url(any_database.url, schema=any_database.schema)
+    try:
+        async with database.transaction() as connection:
+            await connection.run_sync(metadata.create_all)
+            await connection.execute(insert(views), [
+                {"id": 1, "sponsor": "alice", "currency": "EUR", "document": {
+                    "sponsor": "alice", "panel": ["alice", "bob"],
+                    "note": "alice's project", "votes": [{"by": "alice"}]}},
+                {"id": 2, "sponsor": "bob", "currency": "EUR", "document": {"sponsor": "bob"}}])
+            changed = await erase_from_tables(connection, "alice", [views])
+            rows = {row.id: row for row in await connection.execute(select(views))}
+    finally:
+        await database.dispose()
+    assert changed == 2
+    assert rows[1].sponsor == ERASED
+    assert rows[1].document == {"sponsor": ERASED, "panel": [ERASED, "bob"],
+                                "note": "alice's project", "votes": [{"by": ERASED}]}
+    assert (rows[2].sponsor, rows[2].document) == ("bob", {"sponsor": "bob"})
