@@ -14,7 +14,7 @@ from gatehouse.auth import Role
 from gatehouse.eventstore.schema import events
 from gatehouse.testing.harness import RunningService, eventually
 from reporting import views
-from reporting.queries import envelope_of
+from reporting.queries import envelope_of, opened
 from reporting.tables import event_log, project_views
 
 from .conftest import Gatehouse
@@ -75,8 +75,9 @@ async def test_two_replicas_split_the_partitions_and_stay_exact(gatehouse: Gateh
     async with database.engine.connect() as connection:
         stored = {row.project_id: row.view for row in await connection.execute(
             select(project_views.c.project_id, project_views.c.view))}
-        log = [envelope_of(row) for row in await connection.execute(
-            select(event_log).order_by(event_log.c.time, event_log.c.seq))]
+        log = await opened(connection, [envelope_of(row) for row in await connection.execute(
+            select(event_log).order_by(event_log.c.time, event_log.c.seq))],
+            gatehouse.reporting.app.state.runtime.personal_data)
     replayed = {project_id: views.to_document(view)
                 for project_id, view in views.replay(log).items()}
     assert len(stored) == PROJECTS

@@ -36,6 +36,7 @@ from gatehouse.events.types import Money
 from gatehouse.eventstore.schema import events
 from gatehouse.idempotency import idempotency_keys
 from gatehouse.testing.harness import RunningService, TestDatabase, eventually, running_service
+from gatehouse.testing.migrated import MigratedDatabases
 from governance.bootstrap import migrate
 from governance.main import create_app
 from governance.settings import GovernanceSettings
@@ -217,10 +218,11 @@ def governance_settings(database: TestDatabase, kafka_bootstrap: str, namespace:
 @pytest.fixture
 async def governance(any_database: TestDatabase, kafka_bootstrap: str, namespace: str,
                      dev_issuer: DevIssuer, intake_player: IntakePlayer,
-                     clock: MovableClock) -> AsyncIterator[Governance]:
+                     clock: MovableClock, migrated_databases: MigratedDatabases,
+                     ) -> AsyncIterator[Governance]:
     settings = governance_settings(any_database, kafka_bootstrap, namespace, dev_issuer,
                                    timer_interval_seconds=0.2)
-    await asyncio.to_thread(migrate, settings)
+    await asyncio.to_thread(migrated_databases.migrate, migrate, settings)
     async with running_service(create_app(settings, clock=clock), dev_issuer) as service:
         yield Governance(service, intake_player, clock)
 

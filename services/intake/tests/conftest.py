@@ -15,6 +15,7 @@ from gatehouse.auth import DevIssuer, Role
 from gatehouse.eventstore.schema import events
 from gatehouse.idempotency import idempotency_keys
 from gatehouse.testing.harness import RunningService, TestDatabase, running_service
+from gatehouse.testing.migrated import MigratedDatabases
 from intake.bootstrap import migrate
 from intake.main import create_app
 from intake.settings import IntakeSettings
@@ -108,12 +109,13 @@ class Intake:
 
 @pytest.fixture
 async def intake(any_database: TestDatabase, kafka_bootstrap: str, namespace: str,
-                 dev_issuer: DevIssuer) -> AsyncIterator[Intake]:
+                 dev_issuer: DevIssuer, migrated_databases: MigratedDatabases,
+                 ) -> AsyncIterator[Intake]:
     settings = IntakeSettings(database_url=any_database.url,
                               database_schema=any_database.schema,
                               kafka_bootstrap_servers=kafka_bootstrap, topic_namespace=namespace,
                               auth_dev_key_file=dev_issuer.key_file, log_json=False)
-    await asyncio.to_thread(migrate, settings)
+    await asyncio.to_thread(migrated_databases.migrate, migrate, settings)
     async with running_service(create_app(settings), dev_issuer) as service:
         yield Intake(service)
 

@@ -23,6 +23,7 @@ from gatehouse.events.intake import (
     CustomFieldDefinition,
     CustomFieldsDefined,
     KnockoutCriterion,
+    PersonalDataErased,
     ProjectApproved,
     ProjectChanges,
     ProjectClosed,
@@ -157,6 +158,9 @@ SAMPLES: list[DomainEvent] = [
                  roles=("requester", "finance"), secret_sha256="ab" * 32, issued_by="pat",
                  expires_at=datetime(2027, 6, 30, 12, 0, tzinfo=UTC)),
     ApiKeyRevoked(key_id="0123456789abcdef", reason="connector retired", revoked_by="pat"),
+    PersonalDataErased(erasure_id=UUID("5a1b0c2d-0000-4000-8000-000000000001"),
+                       refs=("p" + "0" * 32,), reason="erasure request 2026-118",
+                       requested_by="pat"),
 ]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.events.governance import SOURCE, GateDecided, GateOutcome, governance_events
 from gatehouse.events.topics import governance_events_topic
-from gatehouse.eventstore.schema import dead_letters, events
+from gatehouse.eventstore.schema import dead_letters
 from gatehouse.testing.harness import eventually
 
 from .conftest import Intake
@@ -82,12 +82,12 @@ async def status_becomes(intake: Intake, project_id: str, status: str,
                             description=f"project {project_id} {status}/{stage}")
 
 
-async def recorded_event(intake: Intake, project_id: str, version: int) -> Any:
-    database = intake.service.app.state.runtime.database
-    query = select(events).where(events.c.stream_id == f"project-{project_id}",
-                                 events.c.version == version)
-    async with database.engine.connect() as connection:
-        return (await connection.execute(query)).one()
+async def recorded_event(intake: Intake, project_id: str, version: int) -> EventEnvelope:
+    """The stored event as the service reads it (its people opened)."""
+    runtime = intake.service.app.state.runtime
+    async with runtime.database.engine.connect() as connection:
+        stream = await runtime.event_store.load_stream(connection, f"project-{project_id}")
+    return next(envelope for envelope in stream if envelope.stream_version == version)
 
 
 async def test_go_decisions_move_a_request_through_review_to_approval(

@@ -60,6 +60,7 @@ from gatehouse.events.intake import (
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.events.types import Money
 from gatehouse.testing.harness import RunningService, TestDatabase, eventually, running_service
+from gatehouse.testing.migrated import MigratedDatabases
 from reporting.bootstrap import migrate
 from reporting.main import create_app
 from reporting.settings import ReportingSettings
@@ -647,10 +648,11 @@ async def reporting(
     namespace: str,
     dev_issuer: DevIssuer,
     producers: Producers,
+    migrated_databases: MigratedDatabases,
 ) -> AsyncIterator[Reporting]:
     """Reporting, started (its topics exist) before the test publishes anything."""
     settings = reporting_settings(any_database, kafka_bootstrap, namespace, dev_issuer)
-    await asyncio.to_thread(migrate, settings)
+    await asyncio.to_thread(migrated_databases.migrate, migrate, settings)
     async with running_service(
         create_app(settings, clock=FixedClock()), dev_issuer, ready_timeout=60
     ) as service:

@@ -30,6 +30,7 @@ from gatehouse.errors import Unauthenticated
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.events.intake import ApiKeyIssued, ApiKeyRevoked, intake_events
 from gatehouse.messaging.consumer import EventHandler
+from gatehouse.personal_keys import SealedEventData
 
 __all__ = ["API_KEY_HEADER", "IssuedSecret", "api_keys", "authenticate_api_key",
            "include_api_key_tables", "learning_api_keys", "new_secret", "record_api_key_event",
@@ -132,11 +133,19 @@ async def record_api_key_event(connection: AsyncConnection, envelope: EventEnvel
                     revoke_reason=event.reason))
 
 
-def learning_api_keys(handler: EventHandler) -> EventHandler:
-    """A consumer of intake's topic that also keeps this service's ``api_keys`` current."""
+def learning_api_keys(handler: EventHandler, personal_data: SealedEventData | None = None
+                      ) -> EventHandler:
+    """A consumer of intake's topic that also keeps this service's ``api_keys`` current.
+
+    ``personal_data`` opens the key events' personal values (the holder) for the table only;
+    ``handler`` gets the envelope as it came.
+    """
 
     async def apply(connection: AsyncConnection, envelope: EventEnvelope) -> None:
-        await record_api_key_event(connection, envelope)
+        if envelope.type in (ApiKeyIssued.event_type, ApiKeyRevoked.event_type):
+            opened = (await personal_data.open(connection, envelope)
+                      if personal_data is not None else envelope)
+            await record_api_key_event(connection, opened)
         await handler(connection, envelope)
 
     return apply

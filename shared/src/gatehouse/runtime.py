@@ -24,6 +24,14 @@ from gatehouse.messaging.consumer import EventHandler, TrackingConsumer
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay
 from gatehouse.observability import Metrics
+from gatehouse.personal_keys import (
+    KEYS_TOPIC_CONFIG,
+    ForgetPerson,
+    KeyFollower,
+    KeyPublisher,
+    SealedEventData,
+    personal_keys_topic,
+)
 from gatehouse.ratelimit import RateLimiter
 from gatehouse.settings import ServiceSettings
 
@@ -85,7 +93,9 @@ class ServiceRuntime:
     consumer_specs: Sequence[ConsumerSpec] = ()
     jobs: Sequence[BackgroundJob] = ()
     clock: Clock = utc_now
+    personal_data: SealedEventData | None = None
     relay: OutboxRelay | None = field(init=False, default=None)
+    key_follower: KeyFollower | None = field(init=False, default=None)
     consumers: list[TrackingConsumer] = field(init=False, default_factory=list)
     topics_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Called first when the service stops (e.g. to cancel a rebuild the API started).
@@ -97,7 +107,11 @@ class ServiceRuntime:
     @classmethod
     def build(cls, *, name: str, settings: ServiceSettings, event_store: EventStore | None,
               consumer_specs: Sequence[ConsumerSpec] = (), jobs: Sequence[BackgroundJob] = (),
-              clock: Clock = utc_now) -> ServiceRuntime:
+              clock: Clock = utc_now, personal_data: SealedEventData | None = None,
+              forget_person: ForgetPerson | None = None) -> ServiceRuntime:
+        """``personal_data``: how this service seals and opens the people named in events; its
+        keys are then shared on the keys topic (see :mod:`gatehouse.personal_keys`).
+        ``forget_person`` cleans the service's read models when someone is forgotten."""
         verifier = _token_verifier(settings)
         runtime = cls(name=name, settings=settings,
                       database=Database.from_url(settings.database_url,
@@ -106,12 +120,22 @@ class ServiceRuntime:
                       rate_limiter=RateLimiter(rate=settings.rate_limit_per_second,
                                                burst=settings.rate_limit_burst),
                       event_store=event_store,
-                      consumer_specs=consumer_specs, jobs=jobs, clock=clock)
+                      consumer_specs=consumer_specs, jobs=jobs, clock=clock,
+                      personal_data=personal_data)
+        publisher: KeyPublisher | None = None
+        if personal_data is not None:
+            keys_topic = personal_keys_topic(settings.topic_namespace)
+            runtime.key_follower = personal_data.follower = KeyFollower(
+                database=runtime.database, bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=keys_topic, client_id=f"{name}-personal-keys", keys=personal_data.keys,
+                forget_person=forget_person)
+            publisher = KeyPublisher(runtime.database, keys_topic)
         if event_store is not None:
             runtime.relay = OutboxRelay(
                 database=runtime.database, producer_factory=runtime.producer_factory("relay"),
                 source=event_store.source, metrics=runtime.metrics,
-                idle_poll_interval=settings.outbox_idle_poll_seconds)
+                idle_poll_interval=settings.outbox_idle_poll_seconds,
+                before_publish=publisher.publish_pending if publisher is not None else None)
         for spec in consumer_specs:
             runtime.consumers.append(TrackingConsumer(
                 name=spec.name, topics=spec.topics, database=runtime.database,
@@ -172,6 +196,9 @@ class ServiceRuntime:
         workers: list[asyncio.Task[None]] = []
         if self.relay is not None:
             workers.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
+        if self.key_follower is not None:
+            workers.append(asyncio.create_task(self.key_follower.run(),
+                                               name=f"{self.name}-personal-keys"))
         workers.extend(asyncio.create_task(consumer.run(), name=f"{self.name}-{consumer.name}")
                        for consumer in self.consumers)
         try:
@@ -193,6 +220,12 @@ class ServiceRuntime:
                 await self._admin.ensure_topics(
                     self.topics, partitions=self.settings.topic_partitions,
                     replication_factor=self.settings.topic_replication_factor)
+                if self.key_follower is not None:
+                    # One partition: keys are few and small, and one log is simplest to follow.
+                    await self._admin.ensure_topics(
+                        [personal_keys_topic(self.settings.topic_namespace)], partitions=1,
+                        replication_factor=self.settings.topic_replication_factor,
+                        configs=KEYS_TOPIC_CONFIG)
                 self.topics_ready.set()
                 return
             except asyncio.CancelledError:

@@ -44,11 +44,16 @@ class UnitOfWork:
 
     async def append(self, stream_id: str, new_events: Sequence[DomainEvent], *,
                      expected_version: int) -> list[EventEnvelope]:
-        return await self.event_store.append(
+        """Append; the envelopes returned carry their people opened, like ``load``'s."""
+        stored = await self.event_store.append(
             self.connection, stream_id,
             [NewEvent(type=event.event_type, schema_version=event.schema_version,
                       data=self.registry.serialize(event)) for event in new_events],
             expected_version=expected_version, metadata=self.metadata)
+        personal_data = self.event_store.personal_data
+        if personal_data is None:
+            return stored
+        return [await personal_data.open(self.connection, envelope) for envelope in stored]
 
 
 @asynccontextmanager

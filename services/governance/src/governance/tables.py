@@ -22,12 +22,13 @@ from gatehouse.apikeys import include_api_key_tables
 from gatehouse.database import UtcDateTime
 from gatehouse.eventstore.schema import NAMING_CONVENTION, Position, include_event_store_tables
 from gatehouse.idempotency import include_idempotency_tables
+from gatehouse.personal_keys import include_personal_key_tables
 
 __all__ = ["delegations", "gate_conditions", "gate_reviews", "known_projects", "metadata",
            "review_awaiting"]
 
-metadata = include_api_key_tables(include_idempotency_tables(
-    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))))
+metadata = include_personal_key_tables(include_api_key_tables(include_idempotency_tables(
+    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))))
 
 # What governance knows of each project, from gatehouse.intake.events (never from intake's API).
 known_projects = Table(

@@ -7,6 +7,7 @@ with the same key and body gets the stored response, a different body with the s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Literal
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, 
 from gatehouse import apikeys
 from gatehouse.auth import Principal, Role
 from gatehouse.commands import CommandResponse, ExpectedVersion, etag, parse_if_match
+from gatehouse.errors import ServiceUnavailable
 from gatehouse.events.intake import (
     CustomFieldDefinition,
     KnockoutCriterion,
@@ -80,6 +82,8 @@ from intake.schemas import (
     CustomFieldBody,
     CustomFieldsBody,
     CustomFieldsView,
+    ErasureBody,
+    ErasureView,
     HealthView,
     IssuedApiKeyView,
     MoneyBody,
@@ -538,6 +542,46 @@ async def define_scoring_model(model_key: ModelKey, body: ScoringModelBody,
         result = await handlers.define_scoring_model(command, uow, expected=expected)
         return CommandResponse(200, _model_view(result).model_dump(mode="json"),
                                {"ETag": etag(result.version)})
+
+    return await _execute(runtime, request, principal, idempotency_key, run)
+
+
+# --- Personal data --------------------------------------------------------------------------
+
+# How long an erasure waits for the keys topic, to learn every service's keys for the person.
+KEYS_CATCH_UP_SECONDS = 10.0
+
+
+@router.post("/personal-data/erasures", status_code=status.HTTP_201_CREATED,
+             response_model=ErasureView, tags=["personal data"],
+             summary="Forget a person: destroy the keys that seal them in every service's events",
+             description="The events stay as they are and their hash chains still verify; every "
+             "value that named the person reads as \"[erased]\" from then on, in every "
+             "service's reads and in rebuilt read models. The erasure is itself an event "
+             "(PersonalDataErased) naming the destroyed keys, never the person.",
+             responses={**PROBLEMS, 404: {"description": "No event of any service names them"},
+                        503: {"description": "The keys topic could not be read in time: every "
+                              "service's keys for the person would not be known"}})
+async def erase_personal_data(body: ErasureBody, principal: PmoAdmin, runtime: Runtime,
+                              request: Request, idempotency_key: IdempotencyKey = None
+                              ) -> Response:
+    personal_data = runtime.personal_data
+    assert personal_data is not None, "intake seals personal data"
+    if personal_data.follower is not None:
+        try:
+            async with asyncio.timeout(KEYS_CATCH_UP_SECONDS):
+                await personal_data.follower.caught_up()
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "the personal keys topic cannot be read now; nothing was erased, try again"
+            ) from None
+    erasure_id, now = uuid4(), runtime.clock()
+
+    async def run(uow: UnitOfWork) -> CommandResponse:
+        refs = await handlers.erase_personal_data(body.subject, body.reason, uow, personal_data,
+                                                  erasure_id=erasure_id, now=now)
+        view = ErasureView(erasure_id=erasure_id, refs=refs, reason=body.reason, erased_at=now)
+        return CommandResponse(201, view.model_dump(mode="json"), {})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from gatehouse import migrations
+from gatehouse.events import governance as governance_events
 from gatehouse.events import intake as intake_events
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.eventstore.store import EventStore
+from gatehouse.personal_keys import SealedEventData, opening
 from gatehouse.runtime import ConsumerSpec, ServiceRuntime
-from intake.handlers import gate_decision_handler
+from intake.handlers import forget_person, gate_decision_handler
 from intake.settings import IntakeSettings
 
 __all__ = ["MIGRATIONS", "build_runtime", "migrate"]
@@ -19,12 +21,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_runtime(settings: IntakeSettings) -> ServiceRuntime:
     namespace = settings.topic_namespace
-    store = EventStore(source=intake_events.SOURCE, topic=intake_events_topic(namespace))
+    personal_data = SealedEventData([intake_events.intake_events,
+                                     governance_events.governance_events])
+    store = EventStore(source=intake_events.SOURCE, topic=intake_events_topic(namespace),
+                       personal_data=personal_data)
     gate_decisions = ConsumerSpec(name="intake.gate-decisions",
                                   topics=[governance_events_topic(namespace)],
-                                  handler=gate_decision_handler(store))
+                                  handler=opening(personal_data, gate_decision_handler(store)))
     return ServiceRuntime.build(name="intake", settings=settings, event_store=store,
-                                consumer_specs=[gate_decisions])
+                                consumer_specs=[gate_decisions], personal_data=personal_data,
+                                forget_person=forget_person)
 
 
 def migrate(settings: IntakeSettings | None = None) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Text, cast, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse import apikeys
@@ -22,9 +22,11 @@ from gatehouse.errors import Forbidden, InvalidInput, NotFound
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.events.governance import GateDecided, governance_events
-from gatehouse.events.intake import CustomFieldDefinition, intake_events
+from gatehouse.events.intake import CustomFieldDefinition, PersonalDataErased, intake_events
 from gatehouse.eventstore.store import EventMetadata, EventStore
+from gatehouse.idempotency import idempotency_keys
 from gatehouse.messaging.consumer import EventHandler
+from gatehouse.personal_keys import SealedEventData, erase_from_tables
 from gatehouse.unit_of_work import UnitOfWork
 from intake import api_keys, custom_fields, domain, registry, scoring
 from intake.custom_fields import DefineCustomFields
@@ -42,6 +44,7 @@ from intake.domain import (
     WithdrawProject,
 )
 from intake.scoring import Assessment, DefineScoringModel, ScoringModel
+from intake.tables import project_registry
 
 __all__ = [
     "Actor",
@@ -339,3 +342,32 @@ def gate_decision_handler(event_store: EventStore) -> EventHandler:
                             "state": current.project.lifecycle_state})
 
     return apply
+
+
+# --- Personal data --------------------------------------------------------------------------
+
+
+async def erase_personal_data(subject: str, reason: str, uow: UnitOfWork,
+                              personal_data: SealedEventData, *, erasure_id: UUID,
+                              now: datetime) -> list[str]:
+    """Destroy every key that seals ``subject`` in any service's events, clean intake's read
+    models, and record the erasure (naming the keys, not the person); returns the refs."""
+    refs = await personal_data.keys.forget(uow.connection, subject, now=now,
+                                           elsewhere=personal_data.follower)
+    if not refs:
+        raise NotFound("no event of any service names this person")
+    await forget_person(uow.connection, subject)
+    await uow.append(f"personal-data-erasure-{erasure_id}",
+                     [PersonalDataErased(erasure_id=erasure_id, refs=tuple(refs), reason=reason,
+                                         requested_by=uow.metadata.actor or "unknown")],
+                     expected_version=0)
+    return refs
+
+
+async def forget_person(connection: AsyncConnection, subject: str) -> None:
+    """Intake's read models without ``subject``: the registry's people, and the stored
+    responses a retried request would replay (they may name them)."""
+    await erase_from_tables(connection, subject, [project_registry])
+    await connection.execute(delete(idempotency_keys).where(or_(
+        idempotency_keys.c.principal == subject,
+        cast(idempotency_keys.c.body, Text).contains(subject))))

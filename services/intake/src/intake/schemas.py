@@ -30,6 +30,8 @@ __all__ = [
     "CustomFieldBody",
     "CustomFieldsBody",
     "CustomFieldsView",
+    "ErasureBody",
+    "ErasureView",
     "IssuedApiKeyView",
     "MoneyBody",
     "ProjectPageView",
@@ -400,6 +402,23 @@ class ApiKeyBody(_Body):
         "requester, approver, pmo_admin, auditor, and business roles such as finance"))]
     expires_at: Annotated[AwareDatetime | None, Field(
         description="When the key stops working (none: until revoked)")] = None
+
+
+class ErasureBody(_Body):
+    """Whom to forget, exactly as events name them (a subject, e-mail or name)."""
+
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=200)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=500), Field(
+        description="The request's reference, kept in the audit log: never the person's name")]
+
+
+class ErasureView(BaseModel):
+    erasure_id: UUID
+    refs: list[str] = Field(description="The keys destroyed, as sealed values name them")
+    reason: str
+    erased_at: datetime
 
 
 class RevokeApiKeyBody(_Body):

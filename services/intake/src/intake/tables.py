@@ -20,11 +20,12 @@ from gatehouse.apikeys import include_api_key_tables
 from gatehouse.database import UtcDateTime
 from gatehouse.eventstore.schema import NAMING_CONVENTION, Position, include_event_store_tables
 from gatehouse.idempotency import include_idempotency_tables
+from gatehouse.personal_keys import include_personal_key_tables
 
 __all__ = ["metadata", "project_registry"]
 
-metadata = include_api_key_tables(include_idempotency_tables(
-    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))))
+metadata = include_personal_key_tables(include_api_key_tables(include_idempotency_tables(
+    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))))
 
 # One row per project, as it stands after its last event: what lists, filters and ranks read.
 project_registry = Table(

@@ -86,7 +86,8 @@ async def get_portfolio(principal: AnyRole, runtime: Runtime,
         if moment is None:
             found = await queries.all_views(connection)
         else:
-            found = list((await queries.views_as_of(connection, moment)).values())
+            found = list((await queries.views_as_of(
+                connection, moment, personal_data=runtime.personal_data)).values())
     portfolio = summarise(found, moment or runtime.clock())
     return PortfolioView(
         as_of=moment, count=len(portfolio.projects),
@@ -114,7 +115,9 @@ async def get_project(project_id: UUID, principal: AnyRole, runtime: Runtime,
         if moment is None:
             view = await queries.project_view(connection, project_id)
         else:
-            view = (await queries.views_as_of(connection, moment, project_id)).get(project_id)
+            view = (await queries.views_as_of(connection, moment, project_id,
+                                              personal_data=runtime.personal_data)
+                    ).get(project_id)
     if view is None:
         when = f" by {moment.isoformat()}" if moment else ""
         raise NotFound(f"reporting has seen no event of project {project_id}{when}")
@@ -130,13 +133,17 @@ async def get_timeline(project_id: UUID, principal: AnyRole, runtime: Runtime,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> TimelinePageView:
     async with runtime.database.engine.connect() as connection:
         page = await queries.timeline_page(connection, project_id, cursor=cursor, limit=limit)
+        entries = await queries.opened(connection, [queries.envelope_of(row)
+                                                    for row in page.rows],
+                                       runtime.personal_data)
     if not page.rows and cursor is None:
         raise NotFound(f"reporting has seen no event of project {project_id}")
     return TimelinePageView(project_id=project_id, next_cursor=page.next_cursor, items=[
-        TimelineEntry(event_id=row.event_id, time=row.time, source=row.source, type=row.type,
-                      actor=row.actor, stream_id=row.stream_id,
-                      stream_version=row.stream_version, correlation_id=row.correlation_id,
-                      causation_id=row.causation_id, data=row.data) for row in page.rows])
+        TimelineEntry(event_id=entry.id, time=entry.time, source=entry.source, type=entry.type,
+                      actor=entry.actor, stream_id=entry.stream_id,
+                      stream_version=entry.stream_version, correlation_id=entry.correlation_id,
+                      causation_id=entry.causation_id, data=dict(entry.data))
+        for entry in entries])
 
 
 # --- KPIs and workload ----------------------------------------------------------------------

@@ -29,11 +29,12 @@ def create_app(settings: ReportingSettings | None = None, *, clock: Clock = utc_
         runtime=runtime, title="Gatehouse reporting",
         description="Read models of every service's events: portfolio, timelines, audit.",
         routers=[router])
-    app.state.live_log = LiveLog(runtime.database)
+    app.state.live_log = LiveLog(runtime.database, runtime.personal_data)
     rebuilder = Rebuilder(database=runtime.database,
                           bootstrap_servers=settings.kafka_bootstrap_servers,
                           consumer_name=PROJECTIONS_CONSUMER,
-                          topics=projection_topics(settings.topic_namespace))
+                          topics=projection_topics(settings.topic_namespace),
+                          personal_data=runtime.personal_data)
     app.state.rebuilders = {PROJECTIONS_CONSUMER: rebuilder}
     runtime.closers.append(rebuilder.close)
     add_dashboard(app)

@@ -1,8 +1,8 @@
 """Projections: fold consumed events into reporting's read models.
 
-The tracking consumer calls :func:`apply_event` inside the transaction that also records the
-event's stream version and the partition's offset, so a redelivered event never counts twice
-and every read model moves together with the consumer's position.
+The tracking consumer calls the :func:`projector` of the live tables inside the transaction that
+also records the event's stream version and the partition's offset, so a redelivered event never
+counts twice and every read model moves together with the consumer's position.
 """
 
 from __future__ import annotations
@@ -26,26 +26,31 @@ from gatehouse.events.governance import (
     VoteRevised,
 )
 from gatehouse.messaging.consumer import EventHandler
+from gatehouse.personal_keys import SealedEventData
 from reporting import views
 from reporting.tables import LIVE, ReadModel
 from reporting.views import ProjectView
 
-__all__ = ["PROJECTIONS_CONSUMER", "apply_event", "hash_keeper", "keep_hashes", "projector"]
+__all__ = ["PROJECTIONS_CONSUMER", "hash_keeper", "keep_hashes", "projector"]
 
 PROJECTIONS_CONSUMER = "reporting.projections"
 
 
-def projector(model: ReadModel) -> EventHandler:
-    """The handler that applies events to ``model``'s tables (live, or a rebuild's shadow)."""
+def projector(model: ReadModel, personal_data: SealedEventData | None = None) -> EventHandler:
+    """The handler that applies events to ``model``'s tables (live, or a rebuild's shadow).
+
+    The log keeps each event as it came, its people sealed (so that its hash still verifies
+    and a forgotten person is forgotten there too); the read models get them opened.
+    """
 
     async def apply(connection: AsyncConnection, envelope: EventEnvelope) -> None:
-        await _apply(model, connection, envelope)
+        await _apply(model, connection, envelope, personal_data)
 
     return apply
 
 
-async def _apply(model: ReadModel, connection: AsyncConnection, envelope: EventEnvelope
-                 ) -> None:
+async def _apply(model: ReadModel, connection: AsyncConnection, envelope: EventEnvelope,
+                 personal_data: SealedEventData | None) -> None:
     """Record the event in the log and advance every read model it concerns."""
     project_id = views.project_id_of(envelope.data)
     await connection.execute(insert(model.event_log).values(
@@ -55,6 +60,8 @@ async def _apply(model: ReadModel, connection: AsyncConnection, envelope: EventE
         actor=envelope.actor, correlation_id=envelope.correlation_id,
         causation_id=envelope.causation_id, project_id=project_id, data=dict(envelope.data),
         hash=envelope.hash, prev_hash=envelope.prev_hash, log_head=envelope.log_head))
+    if personal_data is not None:
+        envelope = await personal_data.open(connection, envelope)
     event = views.decode(envelope)
     if event is None or project_id is None:
         return  # a type this version does not know, or one about no project (templates)
@@ -163,9 +170,6 @@ async def _record_ballot(model: ReadModel, connection: AsyncConnection,
 
 def _str(value: object | None) -> str | None:
     return None if value is None else str(value)
-
-
-apply_event = projector(LIVE)
 
 
 def hash_keeper(model: ReadModel) -> EventHandler:

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.errors import InvalidInput
 from gatehouse.events.envelope import EventEnvelope
+from gatehouse.personal_keys import SealedEventData
 from reporting import views
 from reporting.tables import (
     condition_records,
@@ -35,6 +36,7 @@ __all__ = [
     "decisions",
     "envelope_of",
     "log_until",
+    "opened",
     "project_view",
     "review_rows",
     "timeline_page",
@@ -64,10 +66,22 @@ async def project_view(connection: AsyncConnection, project_id: UUID) -> Project
 
 
 async def views_as_of(connection: AsyncConnection, as_of: datetime,
-                      project_id: UUID | None = None) -> dict[UUID, ProjectView]:
+                      project_id: UUID | None = None, *,
+                      personal_data: SealedEventData | None = None) -> dict[UUID, ProjectView]:
     """The project views as they stood at ``as_of``, replayed from the consumed log."""
-    return views.replay([envelope_of(row) async for row in log_until(connection, as_of,
-                                                                      project_id)])
+    logged = [envelope_of(row) async for row in log_until(connection, as_of, project_id)]
+    return views.replay(await opened(connection, logged, personal_data))
+
+
+async def opened(connection: AsyncConnection, logged: list[EventEnvelope],
+                 personal_data: SealedEventData | None) -> list[EventEnvelope]:
+    """The logged events with their people opened (the log keeps them sealed)."""
+    if personal_data is None:
+        return logged
+    values = await personal_data.open_many(
+        connection, [(envelope.type, envelope.data, envelope.actor) for envelope in logged])
+    return [replace(envelope, data=data, actor=actor)
+            for envelope, (data, actor) in zip(logged, values, strict=True)]
 
 
 async def whole_log(connection: AsyncConnection) -> AsyncIterator[Row[Any]]:

@@ -34,6 +34,7 @@ from gatehouse.database import Database
 from gatehouse.events.envelope import EnvelopeDecodeError, from_kafka_record
 from gatehouse.eventstore.schema import consumer_offsets, dead_letters
 from gatehouse.messaging.kafka import KafkaAdmin
+from gatehouse.personal_keys import SealedEventData
 from reporting.projections import hash_keeper, projector
 from reporting.tables import LIVE, ReadModel
 
@@ -75,8 +76,10 @@ class Rebuilder:
     """Rebuilds one projection (the consumer ``consumer_name``'s read models)."""
 
     def __init__(self, *, database: Database, bootstrap_servers: str, consumer_name: str,
-                 topics: Sequence[str], live: ReadModel = LIVE) -> None:
+                 topics: Sequence[str], live: ReadModel = LIVE,
+                 personal_data: SealedEventData | None = None) -> None:
         self.database = database
+        self.personal_data = personal_data
         self.bootstrap_servers = bootstrap_servers
         self.consumer_name = consumer_name
         self.topics = list(topics)
@@ -219,7 +222,7 @@ class Rebuilder:
     async def _apply(self, connection: AsyncConnection, partition: TopicPartition,
                      records: list[ConsumerRecord[bytes, bytes]], progress: _Progress,
                      poisoned: set[tuple[str, int, int]]) -> None:
-        apply = projector(self.shadow)
+        apply = projector(self.shadow, self.personal_data)
         keep_hashes = hash_keeper(self.shadow)
         for record in records:
             self.status.read += 1

@@ -18,12 +18,14 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
 
 from gatehouse.database import Database
+from gatehouse.personal_keys import SealedEventData
 from reporting.tables import event_log
 
 __all__ = ["EventFilter", "LiveLog", "sse_stream"]
@@ -47,8 +49,10 @@ class LiveLog:
     """Wakes the streams when the consumer commits new events (they also poll, for events
     another instance applied)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, personal_data: SealedEventData | None = None
+                 ) -> None:
         self.database = database
+        self.personal_data = personal_data
         self._changed = asyncio.Event()
         database.on_commit(self._changed.set)
 
@@ -64,10 +68,17 @@ class LiveLog:
                 select(func.coalesce(func.max(event_log.c.seq), 0)))).scalar_one())
 
     async def after(self, seq: int) -> list[Any]:
+        """The next logged events after ``seq``, their people opened."""
         async with self.database.engine.connect() as connection:
-            return list((await connection.execute(
+            rows = list((await connection.execute(
                 select(event_log).where(event_log.c.seq > seq)
                 .order_by(event_log.c.seq).limit(PAGE))).all())
+            if self.personal_data is None or not rows:
+                return rows
+            values = await self.personal_data.open_many(
+                connection, [(row.type, row.data, row.actor) for row in rows])
+        return [SimpleNamespace(**{**row._asdict(), "data": data, "actor": actor})
+                for row, (data, actor) in zip(rows, values, strict=True)]
 
 
 async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,

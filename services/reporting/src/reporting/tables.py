@@ -32,12 +32,13 @@ from gatehouse.eventstore.schema import (
     Position,
     include_event_store_tables,
 )
+from gatehouse.personal_keys import include_personal_key_tables
 
 __all__ = ["LIVE", "ReadModel", "condition_records", "decision_records", "event_log", "metadata",
            "project_views", "review_records"]
 
-metadata = include_api_key_tables(
-    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))
+metadata = include_personal_key_tables(include_api_key_tables(
+    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))))
 
 event_log = Table(
     "event_log",

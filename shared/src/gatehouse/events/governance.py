@@ -17,6 +17,7 @@ from typing import Literal
 from uuid import UUID
 
 from gatehouse.events.base import DomainEvent, EventRegistry
+from gatehouse.personal_data import Person
 
 __all__ = [
     "SOURCE",
@@ -80,7 +81,7 @@ class EvidenceRequirement:
 class ApproverSeat:
     """One place on a gate's panel: a named user, or any holder of a role. Exactly one is set."""
 
-    user: str | None = None
+    user: Person | None = None
     role: str | None = None
 
     @property
@@ -138,7 +139,7 @@ class GateCondition:
 
     condition_id: UUID
     description: str
-    owner: str
+    owner: Person
     due_date: date
 
 
@@ -167,7 +168,7 @@ class GateTemplateDefined(DomainEvent):
     description: str = ""
     escalation_role: str = "pmo_admin"
     gates: tuple[GateDefinition, ...]
-    defined_by: str
+    defined_by: Person
 
 
 # --- A project's gate record ----------------------------------------------------------------
@@ -187,7 +188,7 @@ class GateReviewOpened(DomainEvent):
     gate: GateDefinition
     evidence: tuple[EvidenceLink, ...] = ()
     note: str = ""
-    opened_by: str
+    opened_by: Person
     sla_due_at: datetime
 
 
@@ -202,8 +203,8 @@ class VoteCast(DomainEvent):
     project_id: UUID
     vote_id: UUID
     seat: str
-    approver: str
-    cast_by: str
+    approver: Person
+    cast_by: Person
     delegation_id: UUID | None = None
     decision: VoteDecision
     rationale: str = ""
@@ -222,8 +223,8 @@ class VoteRevised(DomainEvent):
     vote_id: UUID
     revises: UUID
     seat: str
-    approver: str
-    cast_by: str
+    approver: Person
+    cast_by: Person
     delegation_id: UUID | None = None
     decision: VoteDecision
     rationale: str = ""
@@ -249,7 +250,7 @@ class GateDecided(DomainEvent):
     outcome: GateOutcome
     template_version: int = 1
     rationale: str = ""
-    decided_by: tuple[str, ...] = ()
+    decided_by: tuple[Person, ...] = ()
     votes: tuple[UUID, ...] = ()
     conditions: tuple[GateCondition, ...] = ()
     rule: str = ""
@@ -263,7 +264,7 @@ class GateReviewWithdrawn(DomainEvent):
     project_id: UUID
     gate: str
     reason: str
-    withdrawn_by: str
+    withdrawn_by: Person
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,7 +290,7 @@ class ConditionMet(DomainEvent):
     condition_id: UUID
     evidence: tuple[EvidenceLink, ...]
     note: str = ""
-    met_by: str
+    met_by: Person
     late: bool = False
 
 
@@ -304,7 +305,7 @@ class ConditionBreached(DomainEvent):
     condition_id: UUID
     gate: str
     description: str
-    owner: str
+    owner: Person
     due_date: date
 
 
@@ -318,13 +319,13 @@ class DelegationGranted(DomainEvent):
     event_type = "gatehouse.governance.DelegationGranted"
 
     delegation_id: UUID
-    from_user: str
-    to_user: str
+    from_user: Person
+    to_user: Person
     starts_at: datetime
     ends_at: datetime
     scope: DelegationScope = DelegationScope()
     reason: str = ""
-    granted_by: str
+    granted_by: Person
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -333,7 +334,7 @@ class DelegationRevoked(DomainEvent):
 
     delegation_id: UUID
     reason: str = ""
-    revoked_by: str
+    revoked_by: Person
 
 
 governance_events = EventRegistry([

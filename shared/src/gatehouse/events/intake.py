@@ -20,6 +20,7 @@ from uuid import UUID
 
 from gatehouse.events.base import DomainEvent, EventRegistry
 from gatehouse.events.types import Money
+from gatehouse.personal_data import Person
 
 __all__ = [
     "SOURCE",
@@ -31,6 +32,7 @@ __all__ = [
     "DeliveryStageName",
     "DemandStatusName",
     "KnockoutCriterion",
+    "PersonalDataErased",
     "ProjectApproved",
     "ProjectChanges",
     "ProjectClosed",
@@ -100,11 +102,11 @@ class ProjectRequested(DomainEvent):
     project_id: UUID
     title: str
     description: str
-    sponsor: str
+    sponsor: Person
     business_unit: str
     project_type: str
     estimated_cost: Money
-    requested_by: str
+    requested_by: Person
     start_date: date | None = None
     target_date: date | None = None
     expected_benefits: str = ""
@@ -120,7 +122,7 @@ class ProjectChanges:
 
     title: str | None = None
     description: str | None = None
-    sponsor: str | None = None
+    sponsor: Person | None = None
     business_unit: str | None = None
     project_type: str | None = None
     estimated_cost: Money | None = None
@@ -353,7 +355,7 @@ class ProjectScored(DomainEvent):
     mandatory: bool = False
     mandatory_reason: str = ""
     rationale: str = ""
-    assessed_by: str = ""
+    assessed_by: Person = ""
 
 
 # --- Status and health --------------------------------------------------------------------
@@ -386,7 +388,7 @@ class StatusReported(DomainEvent):
     summary: str
     forecast_cost: Money
     forecast_end_date: date
-    reported_by: str
+    reported_by: Person
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -438,7 +440,7 @@ class RaidItemAdded(DomainEvent):
     kind: RaidKind
     title: str
     description: str
-    owner: str
+    owner: Person
     probability: int | None = None
     impact: int | None = None
     due_date: date | None = None
@@ -450,7 +452,7 @@ class RaidChanges:
 
     title: str | None = None
     description: str | None = None
-    owner: str | None = None
+    owner: Person | None = None
     probability: int | None = None
     impact: int | None = None
     due_date: date | None = None
@@ -492,10 +494,10 @@ class ApiKeyIssued(DomainEvent):
 
     key_id: str
     name: str
-    subject: str
+    subject: Person
     roles: tuple[str, ...]
     secret_sha256: str
-    issued_by: str
+    issued_by: Person
     expires_at: datetime | None = None
 
 
@@ -507,7 +509,24 @@ class ApiKeyRevoked(DomainEvent):
 
     key_id: str
     reason: str
-    revoked_by: str
+    revoked_by: Person
+
+
+# --- Personal data ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalDataErased(DomainEvent):
+    """A person was forgotten on request: the keys that sealed their values in every service's
+    events (``refs``) were destroyed. The event names the keys, never the person; ``reason``
+    is the request's reference and must not name them either."""
+
+    event_type = "gatehouse.intake.PersonalDataErased"
+
+    erasure_id: UUID
+    refs: tuple[str, ...]
+    reason: str
+    requested_by: Person
 
 
 intake_events = EventRegistry([
@@ -519,4 +538,5 @@ intake_events = EventRegistry([
     ProjectTolerancesChanged, StatusReported, ToleranceBreached, ToleranceRecovered,
     RaidItemAdded, RaidItemUpdated, RaidItemClosed,
     ApiKeyIssued, ApiKeyRevoked,
+    PersonalDataErased,
 ])

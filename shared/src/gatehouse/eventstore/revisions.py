@@ -18,8 +18,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 
 __all__ = ["add_event_hash_chain_v1", "create_api_keys_v1", "create_event_store_v1",
-           "create_idempotency_keys_v1", "drop_api_keys_v1", "drop_event_hash_chain_v1",
-           "drop_event_store_v1", "drop_idempotency_keys_v1"]
+           "create_idempotency_keys_v1", "create_personal_keys_v1", "drop_api_keys_v1",
+           "drop_event_hash_chain_v1", "drop_event_store_v1", "drop_idempotency_keys_v1",
+           "drop_personal_keys_v1"]
 
 _position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _json = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -138,6 +139,26 @@ def create_api_keys_v1() -> None:
 
 def drop_api_keys_v1() -> None:
     op.drop_table("api_keys")
+
+
+def create_personal_keys_v1() -> None:
+    """The keys that seal personal data in events (see gatehouse/personal_keys.py)."""
+    op.create_table(
+        "personal_keys",
+        sa.Column("ref", sa.String(33), nullable=False),
+        sa.Column("subject", sa.String(200), nullable=True),
+        sa.Column("key", sa.LargeBinary(32), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("ref", name="pk_personal_keys"),
+    )
+    op.create_index("ix_personal_keys_subject", "personal_keys", ["subject"])
+
+
+def drop_personal_keys_v1() -> None:
+    op.drop_index("ix_personal_keys_subject", table_name="personal_keys")
+    op.drop_table("personal_keys")
 
 
 def add_event_hash_chain_v1(source: str) -> None:

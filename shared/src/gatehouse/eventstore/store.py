@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import Row, func, insert, select, text
@@ -21,6 +21,9 @@ from gatehouse.events.envelope import EventEnvelope
 from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.eventstore.schema import events, outbox
+
+if TYPE_CHECKING:
+    from gatehouse.personal_keys import SealedEventData
 
 __all__ = [
     "APPENDING_LOCK_SPACE",
@@ -67,9 +70,12 @@ class EventMetadata:
 class EventStore:
     """Stores the events of one service (``source``) and queues them for ``topic``."""
 
-    def __init__(self, *, source: str, topic: str) -> None:
+    def __init__(self, *, source: str, topic: str,
+                 personal_data: SealedEventData | None = None) -> None:
         self.source = source
         self.topic = topic
+        # When set, personal values are stored sealed and loaded opened (gatehouse.personal_keys).
+        self.personal_data = personal_data
 
     async def append(
         self,
@@ -82,7 +88,8 @@ class EventStore:
     ) -> list[EventEnvelope]:
         """Append events at ``expected_version`` + 1, ...; raise ConcurrencyError when stale.
 
-        Runs in the caller's transaction and never commits.
+        Runs in the caller's transaction and never commits. The envelopes returned are as
+        stored: with ``personal_data``, their personal values are sealed.
         """
         if not new_events:
             return []
@@ -97,25 +104,31 @@ class EventStore:
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         now = datetime.now(UTC)
+        actor = metadata.actor
+        if self.personal_data is not None:
+            actor = await self.personal_data.seal_actor(connection, actor, now=now)
         rows: list[dict[str, Any]] = []
         for offset, event in enumerate(new_events, start=1):
+            data = dict(event.data)
+            if self.personal_data is not None:
+                data = await self.personal_data.seal(connection, event.type, data, now=now)
             row: dict[str, Any] = {
                 "event_id": event.event_id,
                 "stream_id": stream_id,
                 "version": expected_version + offset,
                 "type": event.type,
                 "schema_version": event.schema_version,
-                "data": dict(event.data),
+                "data": data,
                 "recorded_at": now,
                 "correlation_id": metadata.correlation_id,
                 "causation_id": metadata.causation_id,
-                "actor": metadata.actor,
+                "actor": actor,
                 "prev_hash": previous_hash,
             }
             row["hash"] = event_hash(
                 event_id=event.event_id, source=self.source, stream_id=stream_id,
                 version=row["version"], type=event.type, schema_version=event.schema_version,
-                data=row["data"], recorded_at=now, actor=metadata.actor,
+                data=row["data"], recorded_at=now, actor=actor,
                 correlation_id=metadata.correlation_id, causation_id=metadata.causation_id,
                 prev_hash=row["prev_hash"])
             previous_hash = row["hash"]
@@ -148,7 +161,7 @@ class EventStore:
                 position=position,
                 correlation_id=metadata.correlation_id,
                 causation_id=metadata.causation_id,
-                actor=metadata.actor,
+                actor=actor,
                 schema_version=row["schema_version"],
                 hash=row["hash"],
                 prev_hash=row["prev_hash"],
@@ -188,7 +201,10 @@ class EventStore:
             .order_by(events.c.version)
         )
         result = await connection.execute(query)
-        return [envelope_from_row(row, self.source) for row in result]
+        stored = [envelope_from_row(row, self.source) for row in result]
+        if self.personal_data is None:
+            return stored
+        return [await self.personal_data.open(connection, envelope) for envelope in stored]
 
 
 def envelope_from_row(row: Row[Any], source: str) -> EventEnvelope:

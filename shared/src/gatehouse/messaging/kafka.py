@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -49,8 +49,10 @@ class KafkaAdmin:
         await self._client.close()
 
     async def ensure_topics(self, topics: Iterable[str], *, partitions: int,
-                            replication_factor: int = 1) -> None:
-        """Create the topics that do not exist yet, one partition count, retention unlimited.
+                            replication_factor: int = 1,
+                            configs: Mapping[str, str] | None = None) -> None:
+        """Create the topics that do not exist yet, one partition count, retention unlimited
+        unless ``configs`` says otherwise (e.g. a compacted topic).
 
         Topics that exist are left as they are (more partitions would move keys between them).
         """
@@ -61,7 +63,7 @@ class KafkaAdmin:
             return
         new_topics = [
             NewTopic(name=topic, num_partitions=partitions, replication_factor=replication_factor,
-                     topic_configs=UNLIMITED_RETENTION)
+                     topic_configs={**UNLIMITED_RETENTION, **(configs or {})})
             for topic in missing
         ]
         try:

@@ -66,6 +66,7 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_poll_interval: float = 5.0,
         after_publish: Callable[[list[PendingEvent]], Awaitable[None]] | None = None,
+        before_publish: Callable[[AIOKafkaProducer], Awaitable[object]] | None = None,
     ) -> None:
         self._database = database
         self._producer_factory = producer_factory
@@ -74,6 +75,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._idle_poll_interval = idle_poll_interval
         self._after_publish = after_publish
+        self._before_publish = before_publish
         self._wake = asyncio.Event()
         self._feed = GapFreeFeedReader(source=source, page_size=batch_size)
         self._waiting_at_gap = False
@@ -110,6 +112,9 @@ class OutboxRelay:
             if not batch:
                 return marked
             producer = await self._ensure_producer()
+            if self._before_publish is not None:
+                # E.g. the keys that open the batch's personal data: on Kafka before the events.
+                await self._before_publish(producer)
             published = await self._publish(producer, batch)
             if self._after_publish is not None:
                 await self._after_publish(published)

@@ -18,11 +18,13 @@ from sqlalchemy.engine import make_url
 
 from gatehouse.auth import DevIssuer
 from gatehouse.testing.harness import TestDatabase
+from gatehouse.testing.migrated import MigratedDatabases
 
 __all__ = [
     "any_database",
     "dev_issuer",
     "kafka_bootstrap",
+    "migrated_databases",
     "namespace",
     "new_pg_schema",
     "pg_schema",
@@ -84,6 +86,12 @@ async def new_pg_schema(postgres_url: str) -> AsyncIterator[Callable[[], Awaitab
 async def pg_schema(new_pg_schema: Callable[[], Awaitable[str]]) -> str:
     """A fresh PostgreSQL schema, dropped after the test."""
     return await new_pg_schema()
+
+
+@pytest.fixture(scope="session")
+def migrated_databases(tmp_path_factory: pytest.TempPathFactory) -> MigratedDatabases:
+    """Runs each service's migrations once per database kind, then copies or replays them."""
+    return MigratedDatabases(tmp_path_factory.mktemp("migrated"))
 
 
 @pytest.fixture
