@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, func, insert, select, text
+from sqlalchemy import Row, func, insert, literal, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -69,12 +69,12 @@ class EventStore:
         """
         if not new_events:
             return []
-        dialect = connection.dialect.name
-        if dialect == "postgresql":
-            # Take a transaction id before the positions are drawn from the sequence: the feed
-            # reader relies on every position's writer being visible in pg_current_snapshot().
-            await connection.execute(text("SELECT pg_current_xact_id()"))
-        current, previous_hash = await self._stream_head(connection, stream_id)
+        postgres = connection.dialect.name == "postgresql"
+        # On PostgreSQL the same round trip takes a transaction id before the positions are
+        # drawn from the sequence: the feed reader relies on every position's writer being
+        # visible in pg_current_snapshot().
+        current, previous_hash = await self._stream_head(connection, stream_id,
+                                                         take_xact_id=postgres)
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         now = datetime.now(UTC)
@@ -102,20 +102,19 @@ class EventStore:
             previous_hash = row["hash"]
             rows.append(row)
         try:
-            result = await connection.execute(
-                insert(events).returning(events.c.position, sort_by_parameter_order=True), rows
-            )
-            positions = list(result.scalars())
+            if postgres:
+                positions = await self._insert_queued_and_notify(connection, rows)
+            else:
+                result = await connection.execute(
+                    insert(events).returning(events.c.position, sort_by_parameter_order=True),
+                    rows)
+                positions = list(result.scalars())
+                await connection.execute(insert(outbox), [
+                    {"position": position, "topic": self.topic} for position in positions])
         except IntegrityError as error:
             if _is_stream_version_conflict(error):
                 raise ConcurrencyError(stream_id, expected_version, None) from error
             raise
-        await connection.execute(
-            insert(outbox), [{"position": position, "topic": self.topic} for position in positions]
-        )
-        if dialect == "postgresql":
-            await connection.execute(text("SELECT pg_notify(:channel, '')"),
-                                     {"channel": OUTBOX_CHANNEL})
         return [
             EventEnvelope(
                 id=row["event_id"],
@@ -144,13 +143,38 @@ class EventStore:
         )
         return int((await connection.execute(query)).scalar_one())
 
-    async def _stream_head(self, connection: AsyncConnection, stream_id: str
-                           ) -> tuple[int, str]:
-        """The stream's version and the hash of its last event (genesis for a new stream)."""
-        query = (select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
-                 .order_by(events.c.version.desc()).limit(1))
-        last = (await connection.execute(query)).first()
-        return (0, GENESIS_HASH) if last is None else (int(last.version), str(last.hash))
+    async def _stream_head(self, connection: AsyncConnection, stream_id: str, *,
+                           take_xact_id: bool = False) -> tuple[int, str]:
+        """The stream's version and the hash of its last event (genesis for a new stream);
+        with ``take_xact_id`` (PostgreSQL), the transaction's id is assigned first."""
+        last = (select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
+                .order_by(events.c.version.desc()).limit(1))
+        if not take_xact_id:
+            found = (await connection.execute(last)).first()
+            return (0, GENESIS_HASH) if found is None else (int(found.version), str(found.hash))
+        # One row always: the id, and the head's columns (NULL for a new stream).
+        head = last.subquery("head")
+        query = (select(func.pg_current_xact_id().label("xact_id"), head.c.version, head.c.hash)
+                 .select_from(select(literal(1).label("one")).subquery("one")
+                              .outerjoin(head, true())))
+        row = (await connection.execute(query)).one()
+        return (0, GENESIS_HASH) if row.version is None else (int(row.version), str(row.hash))
+
+    async def _insert_queued_and_notify(self, connection: AsyncConnection,
+                                        rows: list[dict[str, Any]]) -> list[int]:
+        """PostgreSQL, in one statement: insert the events, queue them in the outbox and wake
+        the relays (NOTIFY is sent at commit). Answers the positions in the rows' order."""
+        inserted = insert(events).values(rows).returning(events.c.position,
+                                                         events.c.version).cte("inserted")
+        queued = insert(outbox).from_select(
+            ["position", "topic"], select(inserted.c.position, literal(self.topic))
+        ).cte("queued")
+        notify = select(func.pg_notify(OUTBOX_CHANNEL, "")).scalar_subquery()
+        result = await connection.execute(
+            select(inserted.c.position, inserted.c.version, notify.label("notified"))
+            .add_cte(queued))
+        position_of = {int(row.version): int(row.position) for row in result}
+        return [position_of[row["version"]] for row in rows]
 
     async def stream_ids(self, connection: AsyncConnection, *, prefix: str) -> list[str]:
         """The ids of the streams whose id starts with ``prefix``, sorted."""
