@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, func, insert, literal, select, true
+from sqlalchemy import Executable, Row, bindparam, func, insert, literal, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,6 +53,9 @@ class EventStore:
     def __init__(self, *, source: str, topic: str) -> None:
         self.source = source
         self.topic = topic
+        # One statement per number of events appended at once, built once: SQLAlchemy does
+        # not cache multi-row VALUES, so building it per append would compile it every time.
+        self._queue_statements: dict[int, Executable] = {}
 
     async def append(
         self,
@@ -164,15 +167,12 @@ class EventStore:
                                         rows: list[dict[str, Any]]) -> list[int]:
         """PostgreSQL, in one statement: insert the events, queue them in the outbox and wake
         the relays (NOTIFY is sent at commit). Answers the positions in the rows' order."""
-        inserted = insert(events).values(rows).returning(events.c.position,
-                                                         events.c.version).cte("inserted")
-        queued = insert(outbox).from_select(
-            ["position", "topic"], select(inserted.c.position, literal(self.topic))
-        ).cte("queued")
-        notify = select(func.pg_notify(OUTBOX_CHANNEL, "")).scalar_subquery()
-        result = await connection.execute(
-            select(inserted.c.position, inserted.c.version, notify.label("notified"))
-            .add_cte(queued))
+        statement = self._queue_statements.get(len(rows))
+        if statement is None:
+            statement = self._queue_statements[len(rows)] = _insert_queued_and_notify(
+                len(rows), self.topic)
+        result = await connection.execute(statement, {
+            f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()})
         position_of = {int(row.version): int(row.position) for row in result}
         return [position_of[row["version"]] for row in rows]
 
@@ -194,6 +194,23 @@ class EventStore:
         )
         result = await connection.execute(query)
         return [envelope_from_row(row, self.source) for row in result]
+
+
+_ROW_COLUMNS = ("event_id", "stream_id", "version", "type", "schema_version", "data",
+                "recorded_at", "correlation_id", "causation_id", "actor", "prev_hash", "hash")
+
+
+def _insert_queued_and_notify(count: int, topic: str) -> Executable:
+    """INSERT ``count`` events RETURNING their positions, INSERT their outbox rows, NOTIFY:
+    parameters ``<column>_<n>`` for row n."""
+    inserted = insert(events).values([
+        {name: bindparam(f"{name}_{n}", type_=events.c[name].type) for name in _ROW_COLUMNS}
+        for n in range(count)]).returning(events.c.position, events.c.version).cte("inserted")
+    queued = insert(outbox).from_select(
+        ["position", "topic"], select(inserted.c.position, literal(topic))).cte("queued")
+    notify = select(func.pg_notify(OUTBOX_CHANNEL, "")).scalar_subquery()
+    return (select(inserted.c.position, inserted.c.version, notify.label("notified"))
+            .add_cte(queued))
 
 
 def envelope_from_row(row: Row[Any], source: str) -> EventEnvelope:
