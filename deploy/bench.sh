@@ -17,6 +17,7 @@ cleanup() {
 trap cleanup EXIT
 
 deploy/postgres/postgres.sh start gatehouse_bench
+deploy/postgres/postgres.sh reset-db gatehouse_bench  # a run leaves large tables behind
 env "${KAFKA_ENV[@]}" KAFKA_FRESH=1 deploy/kafka/kafka.sh start
 mkdir -p var
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of arguments

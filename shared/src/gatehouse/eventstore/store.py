@@ -7,13 +7,14 @@ of its stream (``prev_hash``, ``hash``; see :mod:`gatehouse.eventstore.chain`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Executable, Row, bindparam, func, insert, literal, select, true
+from sqlalchemy import Row, func, insert, literal, select, text, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,9 +54,6 @@ class EventStore:
     def __init__(self, *, source: str, topic: str) -> None:
         self.source = source
         self.topic = topic
-        # One statement per number of events appended at once, built once: SQLAlchemy does
-        # not cache multi-row VALUES, so building it per append would compile it every time.
-        self._queue_statements: dict[int, Executable] = {}
 
     async def append(
         self,
@@ -167,12 +165,11 @@ class EventStore:
                                         rows: list[dict[str, Any]]) -> list[int]:
         """PostgreSQL, in one statement: insert the events, queue them in the outbox and wake
         the relays (NOTIFY is sent at commit). Answers the positions in the rows' order."""
-        statement = self._queue_statements.get(len(rows))
-        if statement is None:
-            statement = self._queue_statements[len(rows)] = _insert_queued_and_notify(
-                len(rows), self.topic)
-        result = await connection.execute(statement, {
-            f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()})
+        document = json.dumps([{**row, "event_id": str(row["event_id"]),
+                                "recorded_at": row["recorded_at"].isoformat()} for row in rows],
+                              separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        result = await connection.execute(_INSERT_QUEUED_AND_NOTIFY, {
+            "rows": document, "topic": self.topic, "channel": OUTBOX_CHANNEL})
         position_of = {int(row.version): int(row.position) for row in result}
         return [position_of[row["version"]] for row in rows]
 
@@ -196,21 +193,26 @@ class EventStore:
         return [envelope_from_row(row, self.source) for row in result]
 
 
-_ROW_COLUMNS = ("event_id", "stream_id", "version", "type", "schema_version", "data",
-                "recorded_at", "correlation_id", "causation_id", "actor", "prev_hash", "hash")
-
-
-def _insert_queued_and_notify(count: int, topic: str) -> Executable:
-    """INSERT ``count`` events RETURNING their positions, INSERT their outbox rows, NOTIFY:
-    parameters ``<column>_<n>`` for row n."""
-    inserted = insert(events).values([
-        {name: bindparam(f"{name}_{n}", type_=events.c[name].type) for name in _ROW_COLUMNS}
-        for n in range(count)]).returning(events.c.position, events.c.version).cte("inserted")
-    queued = insert(outbox).from_select(
-        ["position", "topic"], select(inserted.c.position, literal(topic))).cte("queued")
-    notify = select(func.pg_notify(OUTBOX_CHANNEL, "")).scalar_subquery()
-    return (select(inserted.c.position, inserted.c.version, notify.label("notified"))
-            .add_cte(queued))
+# The rows travel as one JSON parameter, so the statement is the same for any number of events
+# and SQLAlchemy compiles it once (it never caches a multi-row VALUES). Positions are drawn in
+# version order.
+_INSERT_QUEUED_AND_NOTIFY = text("""
+WITH inserted AS (
+    INSERT INTO events (event_id, stream_id, version, type, schema_version, data, recorded_at,
+                        correlation_id, causation_id, actor, prev_hash, hash)
+    SELECT event_id, stream_id, version, type, schema_version, data, recorded_at,
+           correlation_id, causation_id, actor, prev_hash, hash
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS row(
+        event_id uuid, stream_id text, version integer, type text, schema_version integer,
+        data jsonb, recorded_at timestamptz, correlation_id text, causation_id text, actor text,
+        prev_hash text, hash text)
+    ORDER BY version
+    RETURNING position, version
+), queued AS (
+    INSERT INTO outbox (position, topic) SELECT position, :topic FROM inserted
+)
+SELECT position, version, (SELECT pg_notify(:channel, '')) IS NULL AS notified FROM inserted
+""")
 
 
 def envelope_from_row(row: Row[Any], source: str) -> EventEnvelope:
