@@ -111,9 +111,9 @@ class _Records:
 
     reviews: dict[UUID, dict[str, Any]]
     conditions: dict[UUID, dict[str, Any]]
-    new_reviews: list[UUID] = field(default_factory=list)
+    new_reviews: set[UUID] = field(default_factory=set)
     changed_reviews: set[UUID] = field(default_factory=set)
-    new_conditions: list[UUID] = field(default_factory=list)
+    new_conditions: set[UUID] = field(default_factory=set)
     changed_conditions: set[UUID] = field(default_factory=set)
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -148,9 +148,10 @@ async def _record_gate_events(model: ReadModel, connection: AsyncConnection,
     for event, envelope, _ in batch:
         _record_gate_event(records, event, envelope)
     reviews, conditions = model.review_records, model.condition_records
-    if records.new_reviews:
-        await connection.execute(insert(reviews), [records.reviews[review_id]
-                                                   for review_id in records.new_reviews])
+    if records.new_reviews:  # in the order they were opened
+        await connection.execute(insert(reviews), [
+            row for review_id, row in records.reviews.items()
+            if review_id in records.new_reviews])
     if records.changed_reviews:
         await upsert(connection, reviews, [records.reviews[review_id]
                                            for review_id in records.changed_reviews],
@@ -159,7 +160,8 @@ async def _record_gate_events(model: ReadModel, connection: AsyncConnection,
         await connection.execute(insert(model.decision_records), records.decisions)
     if records.new_conditions:
         await connection.execute(insert(conditions), [
-            records.conditions[condition_id] for condition_id in records.new_conditions])
+            row for condition_id, row in records.conditions.items()
+            if condition_id in records.new_conditions])
     if records.changed_conditions:
         await upsert(connection, conditions, [records.conditions[condition_id]
                                               for condition_id in records.changed_conditions],
@@ -187,7 +189,7 @@ def _record_gate_event(records: _Records, event: DomainEvent, envelope: EventEnv
                 "escalated_at": None, "panel": {
                     "seats": [seat.label for seat in rule.seats], "order": rule.order,
                     "ballots": {}}}
-            records.new_reviews.append(event.review_id)
+            records.new_reviews.add(event.review_id)
         case VoteCast() | VoteRevised():
             review = records.review(event.review_id)
             gate = ""  # a vote on a review reporting never saw opened
@@ -229,7 +231,7 @@ def _record_gate_event(records: _Records, event: DomainEvent, envelope: EventEnv
                     "condition_id": c.condition_id, "review_id": event.review_id,
                     "project_id": event.project_id, "gate": event.gate, "owner": c.owner,
                     "due_date": c.due_date, "status": "open"}
-                records.new_conditions.append(c.condition_id)
+                records.new_conditions.add(c.condition_id)
         case GateReviewWithdrawn():
             review = records.review(event.review_id)
             if review is not None:
