@@ -7,7 +7,7 @@ instead of failing when a reader upgrades to a writer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -112,17 +112,21 @@ class Database:
 async def upsert(
     connection: AsyncConnection,
     table: Any,
-    values: dict[str, Any],
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     *,
     key: list[str],
 ) -> None:
-    """Insert a row or update its non-key columns, on PostgreSQL and SQLite alike."""
+    """Insert a row (or rows, all with the same columns and distinct keys) or update its
+    non-key columns, on PostgreSQL and SQLite alike."""
+    rows = [values] if isinstance(values, Mapping) else list(values)
+    if not rows:
+        return
     statement: Any
     if connection.dialect.name == "postgresql":
-        statement = postgresql.insert(table).values(**values)
+        statement = postgresql.insert(table)
     else:
-        statement = sqlite.insert(table).values(**values)
-    changes = {name: statement.excluded[name] for name in values if name not in key}
+        statement = sqlite.insert(table)
+    changes = {name: statement.excluded[name] for name in rows[0] if name not in key}
     statement = (statement.on_conflict_do_update(index_elements=key, set_=changes) if changes
                  else statement.on_conflict_do_nothing(index_elements=key))
-    await connection.execute(statement)
+    await connection.execute(statement, rows)

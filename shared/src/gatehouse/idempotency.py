@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import UtcDateTime
@@ -109,8 +109,8 @@ class IdempotencyKeyReused(InvalidInput):
 class IdempotencyKeyRace(Exception):
     """A concurrent request with the same key recorded its response first.
 
-    The caller's transaction is unusable (PostgreSQL aborts it): roll it back and look the key
-    up again, which now finds the winner's response.
+    Roll the caller's transaction back and look the key up again, which now finds the
+    winner's response.
     """
 
 
@@ -143,16 +143,20 @@ class IdempotencyStore:
         with the same key committed first).
         """
         now = datetime.now(UTC)
-        await connection.execute(delete(idempotency_keys).where(
-            idempotency_keys.c.principal == principal, idempotency_keys.c.key == key,
-            idempotency_keys.c.expires_at <= now))
-        try:
-            await connection.execute(idempotency_keys.insert().values(
-                principal=principal, key=key, fingerprint=fingerprint,
-                status_code=response.status_code, headers=response.headers,
-                body=response.body, created_at=now, expires_at=now + self.retention))
-        except IntegrityError as error:
-            raise IdempotencyKeyRace(f"{principal}/{key}") from error
+        values = {"principal": principal, "key": key, "fingerprint": fingerprint,
+                  "status_code": response.status_code, "headers": response.headers,
+                  "body": response.body, "created_at": now, "expires_at": now + self.retention}
+        dialect_insert = (postgresql.insert if connection.dialect.name == "postgresql"
+                          else sqlite.insert)
+        statement = dialect_insert(idempotency_keys).values(values)
+        # One statement: insert, or replace an expired record; a live one is left alone.
+        recorded = await connection.execute(statement.on_conflict_do_update(
+            index_elements=[idempotency_keys.c.principal, idempotency_keys.c.key],
+            set_={name: statement.excluded[name] for name in values
+                  if name not in ("principal", "key")},
+            where=idempotency_keys.c.expires_at <= now).returning(idempotency_keys.c.key))
+        if recorded.first() is None:
+            raise IdempotencyKeyRace(f"{principal}/{key}")
         await self.purge_expired(connection, now=now)
 
     async def purge_expired(self, connection: AsyncConnection, *, now: datetime | None = None,

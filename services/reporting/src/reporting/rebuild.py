@@ -31,11 +31,11 @@ from sqlalchemy import Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import Database
-from gatehouse.events.envelope import EnvelopeDecodeError, from_kafka_record
+from gatehouse.events.envelope import EnvelopeDecodeError, EventEnvelope, from_kafka_record
 from gatehouse.eventstore.schema import consumer_offsets, dead_letters
 from gatehouse.messaging.kafka import KafkaAdmin
 from gatehouse.personal_keys import SealedEventData
-from reporting.projections import hash_keeper, projector
+from reporting.projections import apply_events, hash_keeper
 from reporting.tables import LIVE, ReadModel
 
 __all__ = ["RebuildStatus", "Rebuilder", "checksum", "checksums"]
@@ -43,7 +43,7 @@ __all__ = ["RebuildStatus", "Rebuilder", "checksum", "checksums"]
 log = logging.getLogger(__name__)
 
 SUFFIX = "__shadow"
-BATCH = 500
+BATCH = 2000
 
 State = Literal["idle", "rebuilding", "swapping", "done", "failed"]
 
@@ -180,6 +180,7 @@ class Rebuilder:
                 live = await self._live_positions(connection)
             batches = await consumer.getmany(timeout_ms=500, max_records=BATCH)
             waiting = False
+            ready: list[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]] = []
             for partition, records in batches.items():
                 cap = min(end[partition], live.get(partition, 0))
                 usable = [r for r in records if r.offset < cap]
@@ -187,8 +188,10 @@ class Rebuilder:
                     consumer.seek(partition, records[len(usable)].offset)
                     waiting = True
                 if usable:
-                    async with self.database.transaction() as connection:
-                        await self._apply(connection, partition, usable, progress, poisoned)
+                    ready.append((partition, usable))
+            if ready:  # every partition's records in one transaction
+                async with self.database.transaction() as connection:
+                    await self._apply(connection, ready, progress, poisoned)
             if waiting or not batches:
                 await asyncio.sleep(0.05)
 
@@ -214,17 +217,18 @@ class Rebuilder:
                     records = [r for r in batch.get(partition, []) if r.offset < target]
                     if not records:
                         raise RuntimeError(f"could not read {partition} up to {target}")
-                    await self._apply(connection, partition, records, progress, poisoned)
+                    await self._apply(connection, [(partition, records)], progress, poisoned)
             for live_table, shadow_table in zip(self.live.tables, self.shadow.tables,
                                                 strict=True):
                 await _replace(connection, live_table, shadow_table)
 
-    async def _apply(self, connection: AsyncConnection, partition: TopicPartition,
-                     records: list[ConsumerRecord[bytes, bytes]], progress: _Progress,
-                     poisoned: set[tuple[str, int, int]]) -> None:
-        apply = projector(self.shadow, self.personal_data)
+    async def _apply(self, connection: AsyncConnection,
+                     batches: Sequence[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]],
+                     progress: _Progress, poisoned: set[tuple[str, int, int]]) -> None:
         keep_hashes = hash_keeper(self.shadow)
-        for record in records:
+        to_apply: list[EventEnvelope] = []
+        to_keep: list[EventEnvelope] = []
+        for partition, record in ((p, r) for p, records in batches for r in records):
             self.status.read += 1
             progress.positions[partition] = record.offset + 1
             if (record.topic, record.partition, record.offset) in poisoned:
@@ -238,14 +242,18 @@ class Rebuilder:
             applied = progress.versions.get(envelope.stream_id, 0)
             if envelope.stream_version <= applied:
                 self.status.skipped += 1  # a duplicate (maybe the chained copy of an event)
-                await keep_hashes(connection, envelope)
+                to_keep.append(envelope)
                 continue
             if envelope.stream_version > applied + 1:
                 self.status.skipped += 1  # an early copy the relay published again in order
                 continue
-            await apply(connection, envelope)
+            to_apply.append(envelope)
             progress.versions[envelope.stream_id] = envelope.stream_version
             self.status.applied += 1
+        # The whole batch at once; the copies' hashes after, as they concern applied events.
+        await apply_events(self.shadow, connection, to_apply, self.personal_data)
+        for envelope in to_keep:
+            await keep_hashes(connection, envelope)
 
 
 async def _replace(connection: AsyncConnection, live: Table, shadow: Table) -> None:

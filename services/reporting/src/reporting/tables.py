@@ -111,6 +111,9 @@ decision_records = Table(
     Column("detail", Json, nullable=False),
     Column("time", UtcDateTime, nullable=False),
     Index("ix_decision_records_time_event_id", "time", "event_id"),
+    # GET /v1/audit/decisions?approver=: who held the seat or cast the vote, in time order.
+    Index("ix_decision_records_approver_time_event_id", "approver", "time", "event_id"),
+    Index("ix_decision_records_cast_by_time_event_id", "cast_by", "time", "event_id"),
 )
 
 condition_records = Table(
