@@ -2,7 +2,7 @@
 broker, its OpenAPI document loaded from the app itself.
 
 schemathesis drives the app through its ASGI transport, which starts the app's lifespan on the
-first request and ends it when the test ends.
+first request; the fixture ends it with the test (its pytest plugin is not loaded).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from schemathesis import Case, HookContext
+from schemathesis.python import asgi
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from gatehouse.auth import DevIssuer, Role
@@ -64,6 +65,10 @@ RULES_NO_SCHEMA_CAN_STATE: list[dict[str, object]] = [
     )
 ]
 
+# The live stream never ends: a second of it shows its status, headers and first frames.
+LIVE_STREAM = {"include-method": "GET", "include-path": "/v1/events/stream",
+               "request-timeout": 1}
+
 SERVICES: dict[str, tuple[type[Any], Callable[[Any], None], Callable[[Any], FastAPI]]] = {
     "intake": (IntakeSettings, migrate_intake, create_intake),
     "governance": (GovernanceSettings, migrate_governance, create_governance),
@@ -92,7 +97,7 @@ def fresh_idempotency_keys() -> Iterator[None]:
 
 @pytest.fixture
 def load_api(tmp_path: Path, kafka_bootstrap: str, namespace: str, dev_issuer: DevIssuer,
-             fresh_idempotency_keys: None) -> Callable[[str], OpenApiSchema]:
+             fresh_idempotency_keys: None) -> Iterator[Callable[[str], OpenApiSchema]]:
     """Builds a service on a fresh SQLite database and loads its OpenAPI document, set up to
     send every request with a token that holds all four Gatehouse roles (so that handlers, not
     only role checks, are reached) and to run every default check."""
@@ -110,9 +115,10 @@ def load_api(tmp_path: Path, kafka_bootstrap: str, namespace: str, dev_issuer: D
             "seed": SEED,
             "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
             "checks": CONDITIONAL_REQUESTS,
-            "operations": RULES_NO_SCHEMA_CAN_STATE,
+            "operations": [*RULES_NO_SCHEMA_CAN_STATE, LIVE_STREAM],
         })
         return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings),
                                               config=config)
 
-    return load
+    yield load
+    asgi.shutdown_lifespans()
