@@ -102,7 +102,8 @@ async def _first_comment(lines: Any) -> str:
     raise AssertionError("the stream ended without a heartbeat")
 
 
-async def test_the_stream_needs_a_token_and_a_valid_last_event_id(gatehouse: Gatehouse) -> None:
+async def test_the_stream_needs_a_token_valid_last_event_id_and_type_names(
+        gatehouse: Gatehouse) -> None:
     reporting: RunningService = gatehouse.reporting
     anonymous = await reporting.client.get("/v1/events/stream")
     assert anonymous.status_code == 401
@@ -110,3 +111,7 @@ async def test_the_stream_needs_a_token_and_a_valid_last_event_id(gatehouse: Gat
         **reporting.auth("wall", Role.PMO_ADMIN), "Last-Event-ID": "yesterday"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "Last-Event-ID"
+    not_a_type = await reporting.client.get("/v1/events/stream", params={"type": "a&b"},
+                                            headers=reporting.auth("wall", Role.PMO_ADMIN))
+    assert not_a_type.status_code == 422
+    assert not_a_type.json()["errors"][0]["field"].startswith("type")

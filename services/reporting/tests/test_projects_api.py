@@ -252,15 +252,16 @@ async def test_time_travel_answers_as_things_stood(reporting: Reporting) -> None
         ),
         404,
     )
-    # A time without its offset is ambiguous.
+    # A time without its offset is ambiguous; a number is not an RFC 3339 time.
     for route in (path, "/v1/portfolio"):
-        assert_problem(
-            await reporting.client.get(
-                route, params={"as_of": "2027-01-05T09:00:00"}, headers=reporting.pmo
-            ),
-            422,
-            field="as_of",
-        )
+        for not_a_time in ("2027-01-05T09:00:00", "1798707600", "0.5"):
+            assert_problem(
+                await reporting.client.get(
+                    route, params={"as_of": not_a_time}, headers=reporting.pmo
+                ),
+                422,
+                field="as_of",
+            )
 
 
 async def test_the_timeline_shows_every_event_in_time_order(reporting: Reporting) -> None:

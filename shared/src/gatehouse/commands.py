@@ -36,6 +36,7 @@ __all__ = [
     "check_version",
     "etag",
     "execute_command",
+    "missing_if_match",
     "parse_if_match",
 ]
 
@@ -92,9 +93,7 @@ def parse_if_match(header: str | None) -> ExpectedVersion:
       and the current ETag, rather than being guessed at.
     """
     if header is None or not header.strip():
-        raise PreconditionRequired(
-            "this change needs an If-Match header carrying the resource's ETag (read it with "
-            "GET); it makes sure you change what you last saw")
+        raise missing_if_match()
     if header.strip() == "*":
         return ExpectedVersion(None, header.strip())
     versions: set[int] = set()
@@ -104,6 +103,13 @@ def parse_if_match(header: str | None) -> ExpectedVersion:
                 and tag.group(2).isdigit():
             versions.add(int(tag.group(2)))
     return ExpectedVersion(frozenset(versions), header.strip())
+
+
+def missing_if_match() -> PreconditionRequired:
+    """The refusal of a change sent without If-Match (or with an empty one)."""
+    return PreconditionRequired(
+        "this change needs an If-Match header carrying the resource's ETag (read it with "
+        "GET); it makes sure you change what you last saw")
 
 
 def etag(version: int) -> str:

@@ -20,18 +20,19 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from gatehouse.apikeys import API_KEY_HEADER, authenticate_api_key
 from gatehouse.asyncapi import asyncapi_document
 from gatehouse.auth import Principal, Role
-from gatehouse.commands import CommandResponse, execute_command
+from gatehouse.commands import CommandResponse, execute_command, missing_if_match
 from gatehouse.errors import GatehouseError, Unauthenticated
 from gatehouse.events.base import EventRegistry
 from gatehouse.eventstore.errors import ConcurrencyError
@@ -43,6 +44,7 @@ from gatehouse.settings import ServiceSettings
 from gatehouse.unit_of_work import UnitOfWork, unit_of_work
 
 __all__ = ["AnyRole", "Approver", "ApproverOrPmoAdmin", "AuditorOrPmoAdmin", "CurrentPrincipal",
+           "IdempotencyKey", "IfMatch", "OptionalIfMatch",
            "PmoAdmin", "RequesterOrPmoAdmin", "RoleCheck", "allow", "create_service_app",
            "problem_response", "read_unit_of_work", "run_command", "runtime_of", "serve"]
 
@@ -57,6 +59,22 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT from the configured is
 
 _api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An API key a PMO "
                         "admin issued (intake's POST /v1/api-keys)")
+
+
+# The request headers of commands, documented as the services read them (see commands.py).
+# A blank If-Match counts as none (428). A missing required If-Match fails FastAPI's validation;
+# the validation handler answers it with 428 like parse_if_match does.
+_NOT_BLANK = r"\S"
+IfMatch = Annotated[str, Header(
+    description="The ETag from your last read (428 without, 412 when stale)",
+    json_schema_extra={"pattern": _NOT_BLANK})]
+OptionalIfMatch = Annotated[str | None, Header(
+    description="The ETag from your last read (412 when stale)",
+    json_schema_extra={"pattern": _NOT_BLANK})]
+IdempotencyKey = Annotated[str | None, Header(
+    description="Makes a retry safe: the same key and body get the stored response (24 h); "
+    "1 to 200 printable ASCII characters, not all spaces",
+    json_schema_extra={"pattern": r"^[ -~]*[!-~][ -~]*$", "maxLength": 200})]
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -234,7 +252,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [_describe_validation_error(item) for item in error.errors()]
+        errors = error.errors()
+        if errors and all(_is_missing_if_match(item) for item in errors):
+            # A change whose only flaw is a missing If-Match lacks a precondition (RFC 6585).
+            return await gatehouse_error(request, missing_if_match())
+        problems = [_describe_validation_error(item) for item in errors]
         first = problems[0] if problems else {"field": "", "message": "invalid request"}
         return problem_response(
             422, "Invalid input", f"{first['field']}: {first['message']}",
@@ -242,8 +264,19 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if isinstance(error.__cause__, UnicodeDecodeError):
+            # FastAPI's 400 for a body that is not UTF-8: malformed JSON like any other, 422.
+            return problem_response(
+                422, "Invalid input", "body: not valid JSON (it must be UTF-8)",
+                type_uri="/problems/invalid-input", instance=request.url.path,
+                errors=[{"field": "body", "in": "body", "message": "not valid UTF-8",
+                         "type": "json_invalid"}])
+        headers = error.headers
+        if error.status_code == 405:
+            # Starlette names the methods of the first route on the path; RFC 9110 wants all.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
         return problem_response(error.status_code, _reason(error.status_code), str(error.detail),
-                                instance=request.url.path, headers=error.headers)
+                                instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
@@ -251,6 +284,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         return problem_response(500, "Internal error",
                                 "the server failed to handle the request; it has been logged",
                                 instance=request.url.path)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves on the request's path."""
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in request.app.router.routes)]
+
+
+def _is_missing_if_match(item: Any) -> bool:
+    return item.get("type") == "missing" and tuple(item.get("loc", ())) == ("header", "if-match")
 
 
 def _describe_validation_error(item: Any) -> dict[str, str]:

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from pydantic import WithJsonSchema
 
 from gatehouse.auth import Principal, Role
 from gatehouse.commands import CommandResponse, ExpectedVersion, etag, parse_if_match
@@ -39,6 +40,8 @@ from gatehouse.web import (
     AnyRole,
     Approver,
     ApproverOrPmoAdmin,
+    IdempotencyKey,
+    OptionalIfMatch,
     PmoAdmin,
     RequesterOrPmoAdmin,
     read_unit_of_work,
@@ -84,9 +87,6 @@ __all__ = ["router"]
 router = APIRouter()
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-IfMatch = Annotated[str | None, Header(description="The ETag from your last read")]
-IdempotencyKey = Annotated[str | None, Header(description="Makes a retry safe: the same key "
-                                              "and body get the stored response (24 h)")]
 ProjectTypeKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",
                                      description="The project type, as intake's requests "
                                      "name it")]
@@ -107,6 +107,11 @@ REVIEW_PROBLEMS: dict[int | str, dict[str, Any]] = {
           "turn...); the problem's `rule` says which"},
     412: {"description": "If-Match was sent and is stale"},
 }
+# On the routes that take an optional If-Match: one sent empty holds no ETag to check.
+EMPTY_IF_MATCH: dict[int | str, dict[str, Any]] = {
+    428: {"description": "If-Match was sent empty"},
+}
+REVIEW_STATUSES = ("open", "decided", "withdrawn")
 ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
 
 
@@ -121,7 +126,7 @@ ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
                        428: {"description": "Replacing a template needs If-Match"}})
 async def define_template(project_type: ProjectTypeKey, body: GateTemplateBody,
                           principal: PmoAdmin, runtime: Runtime, request: Request,
-                          if_match: IfMatch = None,
+                          if_match: OptionalIfMatch = None,
                           idempotency_key: IdempotencyKey = None) -> Response:
     expected = _optional_if_match(if_match)
     command = DefineGateTemplate(
@@ -198,15 +203,16 @@ async def list_reviews(
     assignee: Annotated[str | None, Query(max_length=200, description=(
         "`me`: the reviews waiting for your vote now (your seats, your roles' seats and those "
         "of approvers who delegated to you). A PMO admin or auditor may name someone"))] = None,
-    status_: Annotated[list[str] | None, Query(alias="status", description="open, decided, "
-                                               "withdrawn; repeat for several")] = None,
+    status_: Annotated[list[Annotated[str, WithJsonSchema(
+        {"type": "string", "enum": list(REVIEW_STATUSES)})]] | None, Query(
+            alias="status", description="open, decided, withdrawn; repeat for several")] = None,
     project_id: UUID | None = None,
     gate: Annotated[str | None, Query(max_length=64)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewPageView:
     for value in status_ or ():
-        if value not in ("open", "decided", "withdrawn"):
+        if value not in REVIEW_STATUSES:
             raise InvalidInput.for_field("status", f"{value!r} is not open, decided or "
                                          "withdrawn", location="query")
     now = runtime.clock()
@@ -235,9 +241,9 @@ async def get_review(review_id: UUID, principal: AnyRole, runtime: Runtime,
 @router.post("/gate-reviews/{review_id}/votes", status_code=status.HTTP_201_CREATED,
              response_model=VoteReceipt, tags=["gate reviews"],
              summary="Vote go, conditional_go, hold, recycle or kill (or revise your vote)",
-             responses=REVIEW_PROBLEMS)
+             responses={**REVIEW_PROBLEMS, **EMPTY_IF_MATCH})
 async def vote(review_id: UUID, body: VoteBody, principal: Approver, runtime: Runtime,
-               request: Request, if_match: IfMatch = None,
+               request: Request, if_match: OptionalIfMatch = None,
                idempotency_key: IdempotencyKey = None) -> Response:
     vote_id = uuid4()
     conditions = tuple(GateCondition(condition_id=uuid4(), description=c.description,
@@ -263,9 +269,10 @@ async def vote(review_id: UUID, body: VoteBody, principal: Approver, runtime: Ru
 
 
 @router.post("/gate-reviews/{review_id}/withdraw", response_model=ReviewView,
-             tags=["gate reviews"], summary="Withdraw an open review", responses=REVIEW_PROBLEMS)
+             tags=["gate reviews"], summary="Withdraw an open review",
+             responses={**REVIEW_PROBLEMS, **EMPTY_IF_MATCH})
 async def withdraw_review(review_id: UUID, body: ReasonBody, principal: RequesterOrPmoAdmin,
-                          runtime: Runtime, request: Request, if_match: IfMatch = None,
+                          runtime: Runtime, request: Request, if_match: OptionalIfMatch = None,
                           idempotency_key: IdempotencyKey = None) -> Response:
 
     async def run(uow: UnitOfWork) -> CommandResponse:
@@ -281,10 +288,10 @@ async def withdraw_review(review_id: UUID, body: ReasonBody, principal: Requeste
 @router.post("/gate-reviews/{review_id}/conditions/{condition_id}/met",
              response_model=ReviewView, tags=["gate reviews"],
              summary="Record that a condition of a conditional go is met, with evidence",
-             responses=REVIEW_PROBLEMS)
+             responses={**REVIEW_PROBLEMS, **EMPTY_IF_MATCH})
 async def condition_met(review_id: UUID, condition_id: UUID, body: ConditionMetBody,
                         principal: AnyRole, runtime: Runtime, request: Request,
-                        if_match: IfMatch = None,
+                        if_match: OptionalIfMatch = None,
                         idempotency_key: IdempotencyKey = None) -> Response:
     evidence = tuple(_evidence(link) for link in body.evidence)
 

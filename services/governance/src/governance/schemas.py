@@ -13,10 +13,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
 )
+
+from gatehouse.json_types import JSON_INTEGER, IsoDate, IsoDateTime
 
 __all__ = [
     "ApprovalBody",
@@ -55,7 +58,12 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
 ProjectType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,2000}$", max_length=2008)]
+# No controls and no spaces, spelled out: engines disagree on what ``\s`` covers (U+0085, U+FEFF),
+# and clients read this pattern with ECMA-262's rules, the server with Rust's.
+_URL_CHARACTER = (r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+                  r"\u3000\ufeff]")
+Url = Annotated[str, StringConstraints(pattern=rf"^https?://{_URL_CHARACTER}{{1,2000}}$",
+                                       max_length=2008)]
 Decision = Literal["go", "conditional_go", "hold", "recycle", "kill"]
 
 
@@ -71,7 +79,7 @@ class CriterionBody(_Body):
     name: ShortText
     kind: Literal["must_meet", "should_meet"] = Field(
         description="must_meet: a knock-out every go must meet; should_meet: scored 0 to 5")
-    weight: Annotated[int, Field(ge=1, le=100)] = 1
+    weight: Annotated[int, Field(ge=1, le=100), JSON_INTEGER] = 1
     description: Text = ""
 
 
@@ -83,6 +91,11 @@ class EvidenceRequirementBody(_Body):
 
 class SeatBody(_Body):
     """A named user, or any holder of a role (one of the two)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["user"], "properties": {"user": {"type": "string"}}},
+        {"required": ["role"], "properties": {"role": {"type": "string"}}},
+    ]})
 
     user: ShortText | None = None
     role: RoleName | None = None
@@ -98,10 +111,10 @@ class ApprovalBody(_Body):
     approvers: Annotated[list[SeatBody], Field(min_length=1, max_length=100, description=(
         "The panel's seats, in voting order for a sequential panel"))]
     quorum: Literal["all", "any", "n_of_m", "majority"] = "all"
-    n: Annotated[int, Field(ge=1, le=100)] | None = Field(
+    n: Annotated[int, Field(ge=1, le=100), JSON_INTEGER] | None = Field(
         default=None, description="How many seats must vote go, for n_of_m")
     order: Literal["parallel", "sequential"] = "parallel"
-    kill_veto: bool = Field(default=True,
+    kill_veto: StrictBool = Field(default=True,
                             description="A kill from any seat ends the review as a kill")
 
 
@@ -113,7 +126,7 @@ class GateBody(_Body):
     evidence: Annotated[list[EvidenceRequirementBody], Field(max_length=20)] = []
     approval: ApprovalBody
     sla_hours: Annotated[int, Field(ge=1, le=8760, description="Hours the panel has to "
-                                    "decide before the review is escalated")]
+                                    "decide before the review is escalated"), JSON_INTEGER]
 
 
 class GateTemplateBody(_Body):
@@ -155,13 +168,13 @@ class OpenReviewBody(_Body):
 class ConditionBody(_Body):
     description: RequiredText
     owner: ShortText
-    due_date: date
+    due_date: IsoDate
 
 
 class AssessmentBody(_Body):
     criterion: Key
-    met: bool | None = Field(default=None, description="For a must-meet criterion")
-    score: Annotated[int, Field(ge=0, le=5)] | None = Field(
+    met: StrictBool | None = Field(default=None, description="For a must-meet criterion")
+    score: Annotated[int, Field(ge=0, le=5), JSON_INTEGER] | None = Field(
         default=None, description="For a should-meet criterion, 0 to 5")
     comment: Text = ""
 
@@ -304,8 +317,8 @@ class DelegationBody(_Body):
                                         description="The approver delegating (you, if left "
                                         "out; a PMO admin may name anyone)")
     to: ShortText
-    starts_at: datetime | None = Field(default=None, description="Now, if left out")
-    ends_at: datetime
+    starts_at: IsoDateTime | None = Field(default=None, description="Now, if left out")
+    ends_at: IsoDateTime
     scope: DelegationScopeBody = DelegationScopeBody()
     reason: Text = ""
 

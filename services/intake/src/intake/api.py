@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from gatehouse import apikeys
 from gatehouse.auth import Principal, Role
@@ -36,6 +36,9 @@ from gatehouse.web import (
     AnyRole,
     AuditorOrPmoAdmin,
     CurrentPrincipal,
+    IdempotencyKey,
+    IfMatch,
+    OptionalIfMatch,
     PmoAdmin,
     RequesterOrPmoAdmin,
     allow,
@@ -116,10 +119,6 @@ router = APIRouter()
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
 Reader = AnyRole
-IfMatch = Annotated[str | None, Header(description="The ETag from your last read; required "
-                                        "for changes (428 without, 412 when stale)")]
-IdempotencyKey = Annotated[str | None, Header(description="Makes a retry safe: the same key "
-                                              "and body get the stored response (24 h)")]
 ModelKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",
                                description="Key of the scoring model, e.g. strategic-fit")]
 
@@ -210,7 +209,7 @@ async def get_project(project_id: UUID, principal: AnyRole, runtime: Runtime,
               summary="Edit a draft or recycled request (only the fields sent change)",
               responses=CHANGE_PROBLEMS)
 async def edit_project(project_id: UUID, body: ProjectPatchBody, principal: RequesterOrPmoAdmin,
-                       runtime: Runtime, request: Request, if_match: IfMatch = None,
+                       runtime: Runtime, request: Request, if_match: IfMatch,
                        idempotency_key: IdempotencyKey = None) -> Response:
     changes: dict[str, Any] = {}
     for name in body.model_fields_set:
@@ -240,14 +239,14 @@ def _add_step_route(path: str, build: Callable[[str], Command], summary: str,
     # annotations could not name ``roles``.
     async def step_with_reason(project_id: UUID, body: ReasonBody,
                                principal: CurrentPrincipal, runtime: Runtime, request: Request,
-                               if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+                               if_match: IfMatch, idempotency_key: IdempotencyKey = None
                                ) -> Response:
         return await step(project_id, principal, runtime, request, body.reason, if_match,
                           idempotency_key)
 
     async def step_with_optional_note(project_id: UUID, principal: CurrentPrincipal,
-                                      runtime: Runtime, request: Request,
-                                      body: StepBody | None = None, if_match: IfMatch = None,
+                                      runtime: Runtime, request: Request, if_match: IfMatch,
+                                      body: StepBody | None = None,
                                       idempotency_key: IdempotencyKey = None) -> Response:
         return await step(project_id, principal, runtime, request,
                           body.reason if body else "", if_match, idempotency_key)
@@ -288,7 +287,7 @@ for _path, _build, _title, _roles, _needs_reason in (
 @router.post("/projects/{project_id}/advance", response_model=ProjectView, tags=["lifecycle"],
              summary="Move a project to its next delivery stage", responses=CHANGE_PROBLEMS)
 async def advance(project_id: UUID, body: AdvanceBody, principal: PmoAdmin,
-                  runtime: Runtime, request: Request, if_match: IfMatch = None,
+                  runtime: Runtime, request: Request, if_match: IfMatch,
                   idempotency_key: IdempotencyKey = None) -> Response:
     command = AdvanceStage(to_stage=DeliveryStage(body.to_stage), reason=body.reason)
     return await _change(runtime, request, principal, project_id, command, if_match,
@@ -300,7 +299,7 @@ async def advance(project_id: UUID, body: AdvanceBody, principal: PmoAdmin,
             responses=CHANGE_PROBLEMS)
 async def change_tolerances(project_id: UUID, body: TolerancesBody,
                             principal: PmoAdmin, runtime: Runtime, request: Request,
-                            if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+                            if_match: IfMatch, idempotency_key: IdempotencyKey = None
                             ) -> Response:
     return await _change(runtime, request, principal, project_id,
                          ChangeTolerances(tolerances=_tolerances(body)), if_match,
@@ -315,7 +314,7 @@ async def change_tolerances(project_id: UUID, body: TolerancesBody,
              summary="Record an assessment; the service computes the score",
              responses=CHANGE_PROBLEMS)
 async def score_project(project_id: UUID, body: ScoreBody, principal: PmoAdmin,
-                        runtime: Runtime, request: Request, if_match: IfMatch = None,
+                        runtime: Runtime, request: Request, if_match: IfMatch,
                         idempotency_key: IdempotencyKey = None) -> Response:
     expected = parse_if_match(if_match)
     assessment_id = uuid4()
@@ -360,7 +359,7 @@ async def list_scores(project_id: UUID, principal: AnyRole, runtime: Runtime
              summary="Report status; a forecast beyond tolerance raises ToleranceBreached",
              responses=CHANGE_PROBLEMS)
 async def report_status(project_id: UUID, body: StatusReportBody, principal: RequesterOrPmoAdmin,
-                        runtime: Runtime, request: Request, if_match: IfMatch = None,
+                        runtime: Runtime, request: Request, if_match: IfMatch,
                         idempotency_key: IdempotencyKey = None) -> Response:
     command = ReportStatus(
         report_id=uuid4(), overall=body.overall, schedule=body.schedule, cost=body.cost,
@@ -406,7 +405,7 @@ async def list_status_reports(project_id: UUID, principal: AnyRole, runtime: Run
              response_model=RaidItemView, tags=["raid"],
              summary="Log a risk, assumption, issue or dependency", responses=CHANGE_PROBLEMS)
 async def add_raid_item(project_id: UUID, body: RaidItemBody, principal: RequesterOrPmoAdmin,
-                        runtime: Runtime, request: Request, if_match: IfMatch = None,
+                        runtime: Runtime, request: Request, if_match: IfMatch,
                         idempotency_key: IdempotencyKey = None) -> Response:
     item_id = uuid4()
     command = AddRaidItem(item_id=item_id, kind=body.kind, title=body.title,
@@ -433,7 +432,7 @@ async def list_raid_items(project_id: UUID, principal: AnyRole, runtime: Runtime
               responses=CHANGE_PROBLEMS)
 async def update_raid_item(project_id: UUID, item_id: UUID, body: RaidItemPatchBody,
                            principal: RequesterOrPmoAdmin, runtime: Runtime, request: Request,
-                           if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+                           if_match: IfMatch, idempotency_key: IdempotencyKey = None
                            ) -> Response:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     return await _change(runtime, request, principal, project_id,
@@ -446,7 +445,7 @@ async def update_raid_item(project_id: UUID, item_id: UUID, body: RaidItemPatchB
              responses=CHANGE_PROBLEMS)
 async def close_raid_item(project_id: UUID, item_id: UUID, body: RaidCloseBody,
                           principal: RequesterOrPmoAdmin, runtime: Runtime, request: Request,
-                          if_match: IfMatch = None, idempotency_key: IdempotencyKey = None
+                          if_match: IfMatch, idempotency_key: IdempotencyKey = None
                           ) -> Response:
     return await _change(runtime, request, principal, project_id,
                          CloseRaidItem(item_id=item_id, resolution=body.resolution), if_match,
@@ -483,7 +482,7 @@ async def get_custom_fields(principal: AnyRole, runtime: Runtime,
             summary="Replace the custom field definitions (If-Match once they exist)",
             responses=CONFIGURATION_PROBLEMS)
 async def define_custom_fields(body: CustomFieldsBody, principal: PmoAdmin,
-                               runtime: Runtime, request: Request, if_match: IfMatch = None,
+                               runtime: Runtime, request: Request, if_match: OptionalIfMatch = None,
                                idempotency_key: IdempotencyKey = None) -> Response:
     expected = _optional_if_match(if_match)
     command = DefineCustomFields(fields=tuple(CustomFieldDefinition(
@@ -526,7 +525,7 @@ async def get_scoring_model(model_key: ModelKey, principal: AnyRole, runtime: Ru
             responses=CONFIGURATION_PROBLEMS)
 async def define_scoring_model(model_key: ModelKey, body: ScoringModelBody,
                                principal: PmoAdmin, runtime: Runtime,
-                               request: Request, if_match: IfMatch = None,
+                               request: Request, if_match: OptionalIfMatch = None,
                                idempotency_key: IdempotencyKey = None) -> Response:
     expected = _optional_if_match(if_match)
     command = DefineScoringModel(

@@ -5,16 +5,17 @@ Every request body forbids unknown fields; a 422 names each field that is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -22,6 +23,7 @@ from pydantic import (
 )
 
 from gatehouse.iso4217 import CURRENCY_CODES
+from gatehouse.json_types import JSON_INTEGER, IsoAwareDatetime, IsoDate
 
 __all__ = [
     "AdvanceBody",
@@ -61,7 +63,39 @@ OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_lengt
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 Rag = Literal["green", "amber", "red"]
 RiskLevel = Literal["low", "medium", "high", "critical"]
-Rating1to5 = Annotated[int, Field(ge=1, le=5)]
+Rating1to5 = Annotated[int, Field(ge=1, le=5), JSON_INTEGER]
+
+
+def _fields_not_nullable(schema: dict[str, Any]) -> None:
+    """Document a PATCH body as it is read: each field may be left out (it keeps its value)
+    but not sent as null, and at least one field is sent."""
+    for field in schema["properties"].values():
+        kept = [branch for branch in field.get("anyOf", ()) if branch != {"type": "null"}]
+        if len(kept) == 1:
+            del field["anyOf"]
+            field.update(kept[0])
+    schema["minProperties"] = 1
+
+
+def _decimal(pattern: str, places: int) -> Callable[[dict[str, Any]], None]:
+    """Document a Decimal field as it is read: a JSON number in steps of ``places`` decimals,
+    or a string of digits matching ``pattern`` (pydantic alone documents any string)."""
+
+    def document(schema: dict[str, Any]) -> None:
+        if "anyOf" not in schema:
+            return  # a response's decimal: always a string, as pydantic documents it
+        number = next(branch for branch in schema["anyOf"] if branch.get("type") == "number")
+        number["multipleOf"] = 10.0 ** -places
+        schema["anyOf"] = [number, {"type": "string", "pattern": pattern}]
+
+    return document
+
+
+# Non-negative, two decimals: money (18 digits in all) and percentages or ratings up to 1000.
+Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, json_schema_extra=_decimal(
+    r"^\d{1,16}(\.\d{1,2})?$", places=2))]
+UpTo1000 = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=2, json_schema_extra=_decimal(
+    r"^(\d{1,3}(\.\d{1,2})?|1000(\.0{1,2})?)$", places=2))]
 
 
 class _Body(BaseModel):
@@ -69,10 +103,10 @@ class _Body(BaseModel):
 
 
 class MoneyBody(_Body):
-    amount: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2,
-                                     description="Decimal amount, e.g. \"250000.00\"")]
+    amount: Annotated[Amount, Field(description="Decimal amount, e.g. \"250000.00\"")]
     currency: Annotated[str, Field(description="ISO 4217 code, e.g. EUR",
-                                   examples=["EUR", "USD"])]
+                                   examples=["EUR", "USD"],
+                                   json_schema_extra={"enum": sorted(CURRENCY_CODES)})]
 
     @field_validator("currency")
     @classmethod
@@ -83,10 +117,9 @@ class MoneyBody(_Body):
 
 
 class TolerancesBody(_Body):
-    cost_percent: Annotated[Decimal, Field(ge=0, le=1000, decimal_places=2,
-                                           description="Allowed cost overrun, % of baseline")]
-    schedule_days: Annotated[int, Field(ge=0, le=3650,
-                                        description="Allowed delay of the end date, days")]
+    cost_percent: Annotated[UpTo1000, Field(description="Allowed cost overrun, % of baseline")]
+    schedule_days: Annotated[int, Field(ge=0, le=3650, description="Allowed delay of the end "
+                                        "date, days"), JSON_INTEGER]
 
 
 def _target_not_before_start(value: date | None, info: ValidationInfo) -> date | None:
@@ -106,8 +139,8 @@ class ProjectRequestBody(_Body):
     project_type: Annotated[Key, Field(description="Key of the project type; governance's "
                                        "gate templates are chosen by it", examples=["standard"])]
     estimated_cost: MoneyBody
-    start_date: date
-    target_date: date
+    start_date: IsoDate
+    target_date: IsoDate
     expected_benefits: LongText
     risk_level: RiskLevel
     strategic_objectives: Annotated[list[ShortText], Field(max_length=20)] = []
@@ -124,14 +157,16 @@ class ProjectPatchBody(_Body):
     ``custom`` is merged into the current values; a custom value set to null is removed.
     """
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_fields_not_nullable)
+
     title: ShortText | None = None
     description: LongText | None = None
     sponsor: ShortText | None = None
     business_unit: ShortText | None = None
     project_type: Key | None = None
     estimated_cost: MoneyBody | None = None
-    start_date: date | None = None
-    target_date: date | None = None
+    start_date: IsoDate | None = None
+    target_date: IsoDate | None = None
     expected_benefits: LongText | None = None
     risk_level: RiskLevel | None = None
     strategic_objectives: Annotated[list[ShortText], Field(max_length=20)] | None = None
@@ -171,10 +206,9 @@ class AdvanceBody(_Body):
 class ScoreBody(_Body):
     model: Annotated[Key, Field(description="Key of the scoring model; its latest version "
                                 "is used and recorded")]
-    ratings: Annotated[dict[str, Annotated[Decimal, Field(ge=0, le=1000, decimal_places=2)]],
-                       Field(max_length=100)]
-    knockouts: Annotated[dict[str, bool], Field(max_length=100)] = {}
-    mandatory: Annotated[bool, Field(description="Regulatory or otherwise mandatory: ranks "
+    ratings: Annotated[dict[str, UpTo1000], Field(max_length=100)]
+    knockouts: Annotated[dict[str, StrictBool], Field(max_length=100)] = {}
+    mandatory: Annotated[StrictBool, Field(description="Regulatory or otherwise mandatory: ranks "
                                      "first regardless of score")] = False
     mandatory_reason: Annotated[OptionalText, Field(validate_default=True)] = ""
     rationale: OptionalText = ""
@@ -194,7 +228,7 @@ class StatusReportBody(_Body):
     scope: Rag
     summary: LongText
     forecast_cost: MoneyBody
-    forecast_end_date: date
+    forecast_end_date: IsoDate
 
 
 class RaidItemBody(_Body):
@@ -204,16 +238,18 @@ class RaidItemBody(_Body):
     owner: ShortText
     probability: Annotated[Rating1to5 | None, Field(description="1-5, risks only")] = None
     impact: Annotated[Rating1to5 | None, Field(description="1-5, risks and issues")] = None
-    due_date: date | None = None
+    due_date: IsoDate | None = None
 
 
 class RaidItemPatchBody(_Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
     title: ShortText | None = None
     description: OptionalText | None = None
     owner: ShortText | None = None
     probability: Rating1to5 | None = None
     impact: Rating1to5 | None = None
-    due_date: date | None = None
+    due_date: IsoDate | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> RaidItemPatchBody:
@@ -230,9 +266,9 @@ class CustomFieldBody(_Body):
     key: Key
     label: ShortText
     type: Literal["text", "integer", "number", "boolean", "date", "choice"]
-    required: bool = False
+    required: StrictBool = False
     choices: Annotated[list[ShortText], Field(max_length=100)] = []
-    max_length: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    max_length: Annotated[int, Field(ge=1, le=10_000), JSON_INTEGER] | None = None
     description: OptionalText = ""
 
 
@@ -400,7 +436,7 @@ class ApiKeyBody(_Body):
         "apikey:<id>)")] = None
     roles: Annotated[list[RoleName], Field(min_length=1, max_length=20, description=(
         "requester, approver, pmo_admin, auditor, and business roles such as finance"))]
-    expires_at: Annotated[AwareDatetime | None, Field(
+    expires_at: Annotated[IsoAwareDatetime | None, Field(
         description="When the key stops working (none: until revoked)")] = None
 
 

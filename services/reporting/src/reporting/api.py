@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -12,6 +13,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BeforeValidator, StringConstraints, WithJsonSchema
 from sqlalchemy import func, select
 
 from gatehouse.auth import Role
@@ -56,7 +58,29 @@ __all__ = ["router"]
 router = APIRouter()
 
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-AsOf = Annotated[datetime | None, Query(description="An RFC 3339 time with its offset: answer "
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*")
+
+
+def _date_time_text(value: object) -> object:
+    """Times in queries are RFC 3339 text, as documented; pydantic alone would also read a
+    number as seconds since 1970."""
+    if isinstance(value, str) and not _DATE_TIME.fullmatch(value):
+        raise ValueError("must be an RFC 3339 time, e.g. 2027-03-01T09:00:00Z")
+    return value
+
+
+QueryTime = Annotated[datetime, BeforeValidator(_date_time_text)]
+OUTCOMES = ("go", "conditional_go", "hold", "recycle", "kill")
+RECORD_KINDS = ("vote", "revision", "decision")
+
+
+def one_of(values: tuple[str, ...]) -> WithJsonSchema:
+    """Documents a string query value that is checked against ``values`` in the route."""
+    return WithJsonSchema({"type": "string", "enum": list(values)})
+
+
+EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.]{0,199}$")]
+AsOf = Annotated[QueryTime | None, Query(description="An RFC 3339 time with its offset: answer "
                                         "as the system stood then, replayed from the log")]
 ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
 ProjectionName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_.-]{0,99}$",
@@ -198,11 +222,12 @@ async def audit_decisions(
     gate: Annotated[str | None, Query(max_length=64)] = None,
     approver: Annotated[str | None, Query(max_length=200, description="Who holds the seat "
                                           "or cast the vote")] = None,
-    outcome: Annotated[list[str] | None, Query(description="go, conditional_go, hold, "
-                                               "recycle, kill; repeat for several")] = None,
-    kind: Annotated[list[str] | None, Query(description="vote, revision, decision")] = None,
-    since: Annotated[datetime | None, Query(description="From (inclusive), RFC 3339")] = None,
-    until: Annotated[datetime | None, Query(description="To (exclusive), RFC 3339")] = None,
+    outcome: Annotated[list[Annotated[str, one_of(OUTCOMES)]] | None, Query(
+        description="go, conditional_go, hold, recycle, kill; repeat for several")] = None,
+    kind: Annotated[list[Annotated[str, one_of(RECORD_KINDS)]] | None, Query(
+        description="vote, revision, decision")] = None,
+    since: Annotated[QueryTime | None, Query(description="From (inclusive), RFC 3339")] = None,
+    until: Annotated[QueryTime | None, Query(description="To (exclusive), RFC 3339")] = None,
     sort: Annotated[Literal["time", "-time"], Query(description="Oldest first (default) or "
                                                     "newest first")] = "time",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -210,8 +235,7 @@ async def audit_decisions(
     accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     for name, values, allowed in (
-            ("outcome", outcome, ("go", "conditional_go", "hold", "recycle", "kill")),
-            ("kind", kind, ("vote", "revision", "decision"))):
+            ("outcome", outcome, OUTCOMES), ("kind", kind, RECORD_KINDS)):
         for value in values or ():
             if value not in allowed:
                 raise InvalidInput.for_field(name, f"{value!r} is not one of "
@@ -337,9 +361,9 @@ async def rebuild_projection(name: ProjectionName, request: Request, principal: 
                 "(the event's short type) and `data` (JSON); heartbeat comments when idle"}})
 async def event_stream(
     request: Request, principal: AnyRole, runtime: Runtime,
-    type_: Annotated[list[str] | None, Query(alias="type", description="Event types, full "
-                                             "(gatehouse.governance.GateDecided) or short "
-                                             "(GateDecided); repeat for several")] = None,
+    type_: Annotated[list[EventTypeName] | None, Query(
+        alias="type", description="Event types, full (gatehouse.governance.GateDecided) or "
+        "short (GateDecided); repeat for several")] = None,
     project_id: UUID | None = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", description=(
         "Resume after this event id"))] = None,

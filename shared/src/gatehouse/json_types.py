@@ -1,0 +1,36 @@
+"""Request-body values read as their JSON Schema says, not as pydantic's lax mode would.
+
+FastAPI validates a parsed body in pydantic's Python mode, whose lax coercion takes ``true`` for
+the integer 1 and the number ``0`` for the date 1970-01-01. The OpenAPI documents promise a JSON
+integer and an ISO 8601 string; these types keep that promise (tests/contract fuzzes it).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BeforeValidator
+
+__all__ = ["JSON_INTEGER", "IsoAwareDatetime", "IsoDate", "IsoDateTime"]
+
+
+def _json_number(value: object) -> object:
+    # JSON Schema's integer includes 1.0; true and "1" are not numbers at all.
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+def _iso_text(value: object) -> object:
+    if isinstance(value, str | date):
+        return value
+    raise ValueError("must be an ISO 8601 string")
+
+
+# Last in ``Annotated[int, Field(ge=1), JSON_INTEGER]``: placed before the constraints it would
+# hide them from the JSON Schema.
+JSON_INTEGER = BeforeValidator(_json_number)
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
+IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]

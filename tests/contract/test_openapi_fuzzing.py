@@ -1,0 +1,50 @@
+"""schemathesis against each service's OpenAPI document: every phase its engine runs by
+default (examples, coverage, fuzzing, stateful) and every default check, zero failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from schemathesis.engine import Status, StopReason, from_schema
+from schemathesis.engine.events import (
+    EngineEvent,
+    EngineFinished,
+    FatalError,
+    NonFatalError,
+    ScenarioFinished,
+)
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+
+def problems_in(event: EngineEvent) -> Iterator[str]:
+    """What one engine event reports as wrong, each with the request that shows it."""
+    if isinstance(event, ScenarioFinished):
+        for case_id, checks in event.recorder.checks.items():
+            interaction = event.recorder.interactions.get(case_id)
+            response = interaction.response if interaction is not None else None
+            answer = (f"→ {response.status_code} {response.content[:300]!r}"
+                      if response is not None else "→ no response")
+            for check in checks:
+                if check.status == Status.FAILURE and check.failure_info is not None:
+                    failure = check.failure_info.failure
+                    yield (f"{failure.operation}: {check.name}: {failure.title}\n"
+                           f"{failure.message}\n{check.failure_info.code_sample}\n{answer}")
+    elif isinstance(event, NonFatalError):
+        yield f"{event.label}: error: {event.info.format()}"
+    elif isinstance(event, FatalError):
+        yield f"fatal: {event.exception!r}"
+    elif isinstance(event, EngineFinished) and event.stop_reason != StopReason.COMPLETED:
+        yield f"the run stopped early: {event.stop_reason}"
+
+
+@pytest.mark.parametrize("service", ["intake", "governance", "reporting"])
+def test_every_answer_matches_the_openapi_document(
+        service: str, load_api: Callable[[str], OpenApiSchema]) -> None:
+    problems: list[str] = []
+    scenarios = 0
+    for event in from_schema(load_api(service)).execute():
+        scenarios += isinstance(event, ScenarioFinished)
+        problems.extend(problems_in(event))
+    assert scenarios > 0
+    assert not problems, f"{len(problems)} problems:\n\n" + "\n\n".join(problems)
