@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -175,33 +175,47 @@ EVENTS_PER_PROJECT = 1 + len(LIFECYCLE)
 
 
 async def append_projects(database: Database, namespace: str, count: int, *,
-                          per_transaction: int = 100) -> int:
+                          per_transaction: int = 100, writers: int = 2) -> int:
     """Request ``count`` projects and take each through ``LIFECYCLE``, through intake's event
     store (the real append path: expected versions, hash chain, outbox rows, NOTIFY to the
-    relay), without HTTP. In each transaction the projects' first two events are appended, then
-    their other three, so the positions interleave the streams. Returns the events appended."""
+    relay), without HTTP: ``writers`` concurrent transactions of ``per_transaction`` projects,
+    so commits race each other as concurrent commands do. Returns the events appended."""
     store = EventStore(source=intake_events.SOURCE, topic=intake_events_topic(namespace))
-    appended = 0
-    for first in range(0, count, per_transaction):
-        async with database.transaction() as connection:
-            uow = UnitOfWork.on(connection, store, intake_events.intake_events, actor="alice")
-            projects: list[tuple[domain.Project, list[DomainEvent]]] = []
-            for n in range(first, min(first + per_transaction, count)):
-                history = domain.decide(None, _request_command(n))
-                project = domain.replay(history)
-                assert project is not None
-                for command in LIFECYCLE:
-                    for event in domain.decide(project, command):
-                        history.append(event)
-                        project = domain.evolve(project, event)
-                        assert project is not None
-                projects.append((project, history))
-            for start, end in ((0, 2), (2, EVENTS_PER_PROJECT)):
-                for project, history in projects:
-                    await uow.append(domain.stream_id(project.id), history[start:end],
-                                     expected_version=start)
-                    appended += end - start
-    return appended
+    chunks = [range(first, min(first + per_transaction, count))
+              for first in range(0, count, per_transaction)]
+
+    async def write(mine: list[range]) -> int:
+        appended = 0
+        for chunk in mine:
+            async with database.transaction() as connection:
+                uow = UnitOfWork.on(connection, store, intake_events.intake_events,
+                                    actor="alice")
+                for n in chunk:
+                    history = _project_history(n)
+                    await uow.append(domain.stream_id(history.project_id), history.events,
+                                     expected_version=0)
+                    appended += len(history.events)
+        return appended
+
+    return sum(await asyncio.gather(*(write(chunks[i::writers]) for i in range(writers))))
+
+
+@dataclass(frozen=True)
+class _History:
+    project_id: UUID
+    events: list[DomainEvent]
+
+
+def _project_history(n: int) -> _History:
+    """The events of project ``n``: requested, then ``LIFECYCLE``, decided by intake's domain."""
+    history = domain.decide(None, _request_command(n))
+    project = domain.replay(history)
+    for command in LIFECYCLE:
+        for event in domain.decide(project, command):
+            history.append(event)
+            project = domain.evolve(project, event)
+    assert project is not None
+    return _History(project.id, history)
 
 
 def _request_command(n: int) -> domain.RequestProject:
