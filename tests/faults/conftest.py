@@ -44,7 +44,7 @@ from reporting.main import create_app as create_reporting
 from reporting.settings import ReportingSettings
 from reporting.tables import event_log
 
-from .audit import RunFigures, audit_run
+from .audit import RebuildFromScratch, RunFigures, audit_run
 
 _FIGURES = pytest.StashKey[list[str]]()
 
@@ -114,11 +114,11 @@ async def databases(postgres_url: str, new_pg_schema: Callable[[], Awaitable[str
     await found.reporting.dispose()
 
 
-async def audit(scenario: str, databases: Databases, bootstrap_servers: str,
-                namespace: str) -> RunFigures:
+async def audit(scenario: str, databases: Databases, bootstrap_servers: str, namespace: str,
+                *, rebuild: RebuildFromScratch | None = None) -> RunFigures:
     return await audit_run(scenario, producer=databases.intake, source=intake_events.SOURCE,
                            reporting=databases.reporting, bootstrap_servers=bootstrap_servers,
-                           topics=projection_topics(namespace))
+                           topics=projection_topics(namespace), rebuild=rebuild)
 
 
 async def reporting_caught_up(databases: Databases, *, timeout: float) -> None:  # noqa: ASYNC109
