@@ -117,7 +117,7 @@ async def test_a_command_whose_database_connection_is_cut_leaves_nothing_half_wr
                     ), {"me": me})).scalars().all()
                     return found[0] if found else None
 
-                victim = await eventually(blocked_command, timeout=15,
+                victim = await eventually(blocked_command, timeout=60,
                                           description="the command waits on the lock")
                 await lock.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
             cut = await command

@@ -255,12 +255,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         # the cut can have taken effect, so a retry with the same Idempotency-Key is safe.
         log.warning("database connection lost during a request",
                     extra={"path": request.url.path, "error": str(error.orig)})
-        unavailable = ServiceUnavailable("")
         return problem_response(
-            unavailable.status, unavailable.title,
+            ServiceUnavailable.status, ServiceUnavailable.title,
             "the connection to the database was lost; retry (with the same Idempotency-Key, "
-            "a retry never applies a change twice)", type_uri=unavailable.type_uri,
-            instance=request.url.path, headers={"Retry-After": "1"})
+            "a retry never applies a change twice)",
+            type_uri=f"/problems/{ServiceUnavailable.slug}", instance=request.url.path,
+            headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
