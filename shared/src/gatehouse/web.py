@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -33,7 +34,7 @@ from gatehouse.apikeys import API_KEY_HEADER, authenticate_api_key
 from gatehouse.asyncapi import asyncapi_document
 from gatehouse.auth import Principal, Role
 from gatehouse.commands import CommandResponse, execute_command, missing_if_match
-from gatehouse.errors import GatehouseError, Unauthenticated
+from gatehouse.errors import GatehouseError, ServiceUnavailable, Unauthenticated
 from gatehouse.events.base import EventRegistry
 from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.idempotency import fingerprint
@@ -277,6 +278,22 @@ def _add_error_handlers(app: FastAPI) -> None:
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
         return problem_response(error.status_code, _reason(error.status_code), str(error.detail),
                                 instance=request.url.path, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        if not (error.connection_invalidated or isinstance(error, OperationalError
+                                                           | InterfaceError)):
+            return await unexpected_error(request, error)
+        # The transaction died with its connection; only a commit the server completed before
+        # the cut can have taken effect, so a retry with the same Idempotency-Key is safe.
+        log.warning("database connection lost during a request",
+                    extra={"path": request.url.path, "error": str(error.orig)})
+        return problem_response(
+            ServiceUnavailable.status, ServiceUnavailable.title,
+            "the connection to the database was lost; retry (with the same Idempotency-Key, "
+            "a retry never applies a change twice)",
+            type_uri=f"/problems/{ServiceUnavailable.slug}", instance=request.url.path,
+            headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
