@@ -34,15 +34,19 @@ pytestmark = pytest.mark.kafka
 
 
 async def stored(governance: Governance, kind: str) -> list[dict[str, Any]]:
-    """The data of the stored events of one type, oldest first."""
-    database = governance.service.app.state.runtime.database
-    async with database.engine.connect() as connection:
-        rows = await connection.execute(
-            select(events.c.data)
-            .where(events.c.type == f"gatehouse.governance.{kind}")
+    """The data of the stored events of one type, oldest first, as governance reads them (the
+    people in them opened)."""
+    runtime = governance.service.app.state.runtime
+    event_type = f"gatehouse.governance.{kind}"
+    async with runtime.database.engine.connect() as connection:
+        rows = (await connection.execute(
+            select(events.c.data, events.c.actor)
+            .where(events.c.type == event_type)
             .order_by(events.c.position)
-        )
-        return [row.data for row in rows]
+        )).all()
+        opened = await runtime.personal_data.open_many(
+            connection, [(event_type, row.data, row.actor) for row in rows])
+    return [data for data, _ in opened]
 
 
 async def until_stored(governance: Governance, kind: str, count: int) -> list[dict[str, Any]]:
