@@ -17,6 +17,7 @@ Pass: lost 0, duplicates applied 0, order violations 0, equal.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from uuid import UUID
 from sqlalchemy import func, select, text
 
 from gatehouse.database import Database
+from gatehouse.events.governance import governance_events
+from gatehouse.events.intake import intake_events
 from gatehouse.eventstore.schema import dead_letters, events, outbox
+from gatehouse.personal_keys import KeyFollower, SealedEventData, personal_keys_topic
 from reporting.projections import PROJECTIONS_CONSUMER
 from reporting.rebuild import Rebuilder, checksums
 from reporting.tables import LIVE, event_log
@@ -75,14 +79,14 @@ async def pending_outbox(producer: Database) -> int:
 
 
 async def audit_run(scenario: str, *, producer: Database, source: str, reporting: Database,
-                    bootstrap_servers: str, topics: Sequence[str],
+                    bootstrap_servers: str, namespace: str, topics: Sequence[str],
                     rebuild: RebuildFromScratch | None = None) -> RunFigures:
     """Count the figures of the events ``producer`` (whose events carry ``source``) committed;
     then rebuild reporting's read models from ``topics`` and
     compare. Call it once reporting has caught up and nothing else is being produced; a
     ``rebuild`` started earlier (once everything was published) saves waiting for one."""
     if rebuild is None:
-        rebuild = RebuildFromScratch(reporting, bootstrap_servers, topics)
+        rebuild = RebuildFromScratch(reporting, bootstrap_servers, topics, namespace=namespace)
         await rebuild.start()
     acknowledged = await acknowledged_events(producer)
     async with reporting.engine.connect() as connection:
@@ -125,13 +129,19 @@ class RebuildFromScratch:
     finishes once the live consumer has applied everything: :meth:`equals_live` then compares
     the two models' checksums."""
 
-    def __init__(self, reporting: Database, bootstrap_servers: str, topics: Sequence[str]
-                 ) -> None:
+    def __init__(self, reporting: Database, bootstrap_servers: str, topics: Sequence[str], *,
+                 namespace: str) -> None:
         self._database = reporting
         self.model = LIVE.shadow(AUDIT_SUFFIX)
-        self._rebuilder = Rebuilder(database=reporting, bootstrap_servers=bootstrap_servers,
-                                    consumer_name=PROJECTIONS_CONSUMER, topics=topics,
-                                    live=self.model)
+        # The people in the events open with the keys every service publishes, as in reporting.
+        self._keys = KeyFollower(database=reporting, bootstrap_servers=bootstrap_servers,
+                                 topic=personal_keys_topic(namespace), client_id="audit-keys")
+        self._rebuilder = Rebuilder(
+            database=reporting, bootstrap_servers=bootstrap_servers,
+            consumer_name=PROJECTIONS_CONSUMER, topics=topics, live=self.model,
+            personal_data=SealedEventData([intake_events, governance_events],
+                                          follower=self._keys))
+        self._following: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         async with self._database.transaction() as connection:
@@ -139,10 +149,16 @@ class RebuildFromScratch:
                 await connection.execute(text(f'DROP TABLE IF EXISTS "{table.name}"'))
             for table in self.model.tables:
                 await connection.run_sync(table.create)
+        self._following = asyncio.create_task(self._keys.run())
         self._rebuilder.start()
 
     async def equals_live(self) -> bool:
-        status = await self._rebuilder.wait()
+        try:
+            status = await self._rebuilder.wait()
+        finally:
+            if self._following is not None:
+                self._following.cancel()
+                await asyncio.gather(self._following, return_exceptions=True)
         if status.state != "done":
             raise AssertionError(f"the rebuild did not finish: {status}")
         async with self._database.engine.connect() as connection:

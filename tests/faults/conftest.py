@@ -118,7 +118,8 @@ async def audit(scenario: str, databases: Databases, bootstrap_servers: str, nam
                 *, rebuild: RebuildFromScratch | None = None) -> RunFigures:
     return await audit_run(scenario, producer=databases.intake, source=intake_events.SOURCE,
                            reporting=databases.reporting, bootstrap_servers=bootstrap_servers,
-                           topics=projection_topics(namespace), rebuild=rebuild)
+                           namespace=namespace, topics=projection_topics(namespace),
+                           rebuild=rebuild)
 
 
 async def reporting_caught_up(databases: Databases, *, timeout: float) -> None:  # noqa: ASYNC109

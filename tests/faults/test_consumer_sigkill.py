@@ -96,7 +96,7 @@ async def test_reporting_sigkilled_three_times_mid_batch_applies_every_event_onc
     await eventually(all_published, timeout=600, interval=0.2, description="outbox drained")
     # The rebuild from scratch reads beside the live consumer from here on, never past it.
     rebuild = RebuildFromScratch(databases.reporting, kafka_bootstrap,
-                                 projection_topics(namespace))
+                                 projection_topics(namespace), namespace=namespace)
     await rebuild.start()
     await reporting_caught_up(databases, timeout=600)
     print(f"reporting SIGKILLed with {killed_at} events applied; {stored} events through in "
