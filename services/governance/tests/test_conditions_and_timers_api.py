@@ -295,3 +295,27 @@ async def test_the_sla_survives_a_restart(
         ]
         assert escalated[1]["review_id"] == late
         assert (await governance.review(late))["escalated"] is True
+
+
+async def test_an_empty_if_match_is_428_on_votes_withdrawals_and_conditions(
+    governance: Governance,
+) -> None:
+    """An If-Match sent empty names no version: the change is refused as if it were missing,
+    and nothing is written."""
+    review_id, (dpo,) = await conditional_go(
+        governance, condition("Name a DPO", "olga", "2027-03-15"))
+    before = await governance.row_counts()
+    empty = {"If-Match": ""}
+    met = await governance.client.post(
+        f"/v1/gate-reviews/{review_id}/conditions/{dpo}/met",
+        json={"evidence": [{"url": "https://docs.example.com/dpo-appointment"}]},
+        headers={**governance.pmo, **empty})
+    withdrawn = await governance.client.post(
+        f"/v1/gate-reviews/{review_id}/withdraw", json={"reason": "Re-scoping"},
+        headers={**governance.alice, **empty})
+    voted = await governance.client.post(
+        f"/v1/gate-reviews/{review_id}/votes", json={"decision": "go"},
+        headers={**governance.approver("gina"), **empty})
+    for response in (met, withdrawn, voted):
+        assert_problem(response, 428)
+    assert await governance.row_counts() == before
