@@ -25,6 +25,15 @@ from reporting.main import create_app as create_reporting
 from reporting.settings import ReportingSettings
 
 
+def project_request(**changes: Any) -> dict[str, Any]:
+    """A valid body for intake's POST /v1/projects, with ``changes``."""
+    return {"title": "Project", "description": "d", "sponsor": "carol",
+            "business_unit": "Sales", "project_type": "standard",
+            "estimated_cost": {"amount": "1000.00", "currency": "EUR"},
+            "start_date": "2027-01-04", "target_date": "2027-09-30",
+            "expected_benefits": "b", "risk_level": "low", **changes}
+
+
 @dataclass
 class Gatehouse:
     intake: RunningService

@@ -24,7 +24,7 @@ from gatehouse.testing.harness import RunningService, eventually
 from governance.tables import known_projects
 from governance.timers import GateTimers
 
-from .conftest import Gatehouse
+from .conftest import Gatehouse, project_request
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -140,12 +140,8 @@ async def _split(replicas: list[RunningService]) -> bool:
 
 async def _requested_and_submitted(intake: RunningService, n: int) -> str:
     alice = intake.auth("alice", Role.REQUESTER)
-    created = await intake.client.post("/v1/projects", headers=alice, json={
-        "title": f"Project {n}", "description": "d", "sponsor": "carol",
-        "business_unit": "Sales", "project_type": "standard",
-        "estimated_cost": {"amount": "1000.00", "currency": "EUR"},
-        "start_date": "2027-01-04", "target_date": "2027-09-30",
-        "expected_benefits": "b", "risk_level": "low"})
+    created = await intake.client.post("/v1/projects", headers=alice,
+                                       json=project_request(title=f"Project {n}"))
     assert created.status_code == 201, created.text
     project_id: str = created.json()["id"]
     submitted = await intake.client.post(f"/v1/projects/{project_id}/submit", headers={

@@ -16,7 +16,7 @@ from gatehouse.personal_data import ERASED
 from gatehouse.testing.harness import RunningService, eventually
 from governance.tables import known_projects
 
-from .conftest import Gatehouse
+from .conftest import Gatehouse, project_request
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -25,12 +25,8 @@ SPONSOR = "dana.sponsor@example.com"
 
 async def request_project(gatehouse: Gatehouse, title: str, sponsor: str) -> str:
     created = await gatehouse.intake.client.post(
-        "/v1/projects", headers=gatehouse.intake.auth("alice", Role.REQUESTER), json={
-            "title": title, "description": "d", "sponsor": sponsor,
-            "business_unit": "Sales", "project_type": "standard",
-            "estimated_cost": {"amount": "1000.00", "currency": "EUR"},
-            "start_date": "2027-01-04", "target_date": "2027-09-30",
-            "expected_benefits": "b", "risk_level": "low"})
+        "/v1/projects", headers=gatehouse.intake.auth("alice", Role.REQUESTER),
+        json=project_request(title=title, sponsor=sponsor))
     assert created.status_code == 201, created.text
     project_id: str = created.json()["id"]
     return project_id

@@ -16,7 +16,7 @@ from gatehouse.cli import main as gatehouse_cli
 from gatehouse.testing.harness import eventually
 from reporting.tables import event_log
 
-from .conftest import Gatehouse
+from .conftest import Gatehouse, project_request
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -28,12 +28,8 @@ async def test_an_edited_event_breaks_the_chain_where_it_was_edited(gatehouse: G
     auditor = reporting.auth("ada", Role.AUDITOR)
     ids = []
     for n in range(5):
-        created = await intake.client.post("/v1/projects", headers=alice, json={
-            "title": f"Ledger {n}", "description": "d", "sponsor": "carol",
-            "business_unit": "Sales", "project_type": "standard",
-            "estimated_cost": {"amount": "1000.00", "currency": "EUR"},
-            "start_date": "2027-01-04", "target_date": "2027-09-30",
-            "expected_benefits": "b", "risk_level": "low"})
+        created = await intake.client.post("/v1/projects", headers=alice,
+                                           json=project_request(title=f"Ledger {n}"))
         assert created.status_code == 201
         ids.append(created.json()["id"])
         submitted = await intake.client.post(f"/v1/projects/{ids[-1]}/submit", headers={

@@ -54,10 +54,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gatehouse.database import Database, UtcDateTime
 from gatehouse.events.base import EventRegistry
 from gatehouse.events.envelope import EventEnvelope
+from gatehouse.messaging.restarts import run_restarting
 from gatehouse.personal_data import (
     ERASED,
     Path,
-    SealedToken,
     is_sealed,
     map_personal_values,
     new_key,
@@ -107,6 +107,7 @@ KEYS_TOPIC_CONFIG = {
 def personal_keys_topic(namespace: str = "") -> str:
     return f"{namespace}gatehouse.personal-keys"
 
+
 personal_keys = Table(
     "personal_keys",
     MetaData(),
@@ -141,23 +142,28 @@ class PersonalKeys:
     async def seal(self, connection: AsyncConnection, data: Mapping[str, Any],
                    paths: tuple[Path, ...], *, now: datetime) -> dict[str, Any]:
         """A copy of ``data`` with every personal value sealed, making keys for new people."""
-        subjects = {value for value in personal_values(data, paths)
-                    if value and not is_sealed(value)}
-        if not subjects:
-            return dict(data)
-        keys = await self.keys_for(connection, subjects, now=now)
-        return map_personal_values(
-            data, paths,
-            lambda value: seal_value(value, ref=keys[value].ref, key=keys[value].key)
-            if value in keys else value)
+        seal = await self.sealer(connection, personal_values(data, paths), now=now)
+        return map_personal_values(data, paths, seal)
 
     async def seal_one(self, connection: AsyncConnection, subject: str | None, *,
                        now: datetime) -> str | None:
         """One personal value (e.g. an event's actor) sealed; ``None`` stays ``None``."""
-        if not subject or is_sealed(subject):
-            return subject
-        key = (await self.keys_for(connection, {subject}, now=now))[subject]
-        return seal_value(subject, ref=key.ref, key=key.key)
+        if subject is None:
+            return None
+        return (await self.sealer(connection, {subject}, now=now))(subject)
+
+    async def sealer(self, connection: AsyncConnection, values: Iterable[str], *,
+                     now: datetime) -> Callable[[str], str]:
+        """What seals each of ``values`` (one key lookup for them all); empty and already
+        sealed values stay as they are."""
+        keys = await self.keys_for(
+            connection, {value for value in values if value and not is_sealed(value)}, now=now)
+
+        def seal(value: str) -> str:
+            key = keys.get(value)
+            return value if key is None else seal_value(value, ref=key.ref, key=key.key)
+
+        return seal
 
     async def open(self, connection: AsyncConnection, data: Mapping[str, Any],
                    paths: tuple[Path, ...], *, elsewhere: KeyFollower | None = None
@@ -166,26 +172,30 @@ class PersonalKeys:
 
         Keys this service did not make come from ``elsewhere`` (the keys topic).
         """
-        tokens = {value: parse_token(value) for value in personal_values(data, paths)
-                  if is_sealed(value)}
-        if not tokens:
-            return dict(data)
-        keys = await self.resolve(connection, {token.ref for token in tokens.values()},
-                                   elsewhere)
-        return map_personal_values(
-            data, paths,
-            lambda value: open_value(tokens[value], keys[tokens[value].ref])
-            if value in tokens else value)
+        open_ = await self.opener(connection, personal_values(data, paths), elsewhere=elsewhere)
+        return map_personal_values(data, paths, open_)
 
     async def open_one(self, connection: AsyncConnection, value: str | None, *,
                        elsewhere: KeyFollower | None = None) -> str | None:
-        if value is None or not is_sealed(value):
-            return value
-        token = parse_token(value)
-        keys = await self.resolve(connection, {token.ref}, elsewhere)
-        return open_value(token, keys[token.ref])
+        if value is None:
+            return None
+        return (await self.opener(connection, {value}, elsewhere=elsewhere))(value)
 
-    async def resolve(self, connection: AsyncConnection, refs: set[str],
+    async def opener(self, connection: AsyncConnection, values: Iterable[str], *,
+                     elsewhere: KeyFollower | None = None) -> Callable[[str], str]:
+        """What opens each of ``values`` (one key lookup for them all); values that are not
+        sealed stay as they are."""
+        tokens = {value: parse_token(value) for value in values if is_sealed(value)}
+        keys = (await self._resolve(connection, {token.ref for token in tokens.values()},
+                                   elsewhere) if tokens else {})
+
+        def open_(value: str) -> str:
+            token = tokens.get(value)
+            return value if token is None else open_value(token, keys[token.ref])
+
+        return open_
+
+    async def _resolve(self, connection: AsyncConnection, refs: set[str],
                        elsewhere: KeyFollower | None) -> dict[str, bytes | None]:
         """The key of each ref, ``None`` for one that is forgotten (or was never published)."""
         query = select(personal_keys.c.ref, personal_keys.c.key).where(
@@ -205,6 +215,8 @@ class PersonalKeys:
                        now: datetime) -> dict[str, PersonalKey]:
         """The key that seals each subject's values: the oldest live one, or a new one."""
         wanted = set(subjects)
+        if not wanted:
+            return {}
         query = (select(personal_keys.c.ref, personal_keys.c.subject, personal_keys.c.key)
                  .where(personal_keys.c.subject.in_(wanted), personal_keys.c.key.is_not(None))
                  .order_by(personal_keys.c.created_at, personal_keys.c.ref))
@@ -342,17 +354,7 @@ class KeyFollower:
 
     async def run(self) -> None:
         """Follow the topic from its beginning until cancelled; retries when Kafka is away."""
-        backoff = 0.2
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("following the personal keys failed; retrying",
-                              extra={"backoff_s": backoff})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        await run_restarting(self._follow, what="following the personal keys")
 
     async def caught_up(self) -> None:
         """Wait until everything on the topic at the time of the call has been read."""
@@ -432,24 +434,27 @@ class SealedEventData:
 
     def __init__(self, registries: Iterable[EventRegistry], keys: PersonalKeys | None = None,
                  follower: KeyFollower | None = None) -> None:
-        self._registries = list(registries)
+        self._paths = {event_type: personal_paths(registry.class_for(event_type))
+                       for registry in registries for event_type in registry.event_types}
         self.keys = keys or PersonalKeys()
         # Where the keys other services made come from; None: this service's own keys only.
         self.follower = follower
 
     def paths(self, event_type: str) -> tuple[Path, ...]:
-        for registry in self._registries:
-            if event_type in registry:
-                return personal_paths(registry.class_for(event_type))
-        return ()
+        """Where events of this type hold people (none for a type no registry knows)."""
+        return self._paths.get(event_type, ())
 
-    async def seal(self, connection: AsyncConnection, event_type: str, data: Mapping[str, Any],
-                   *, now: datetime) -> dict[str, Any]:
-        return await self.keys.seal(connection, data, self.paths(event_type), now=now)
-
-    async def seal_actor(self, connection: AsyncConnection, actor: str | None, *,
-                         now: datetime) -> str | None:
-        return await self.keys.seal_one(connection, actor, now=now)
+    async def seal(self, connection: AsyncConnection,
+                   events: Sequence[tuple[str, Mapping[str, Any]]], actor: str | None, *,
+                   now: datetime) -> tuple[list[dict[str, Any]], str | None]:
+        """The (type, data) of one append's events and its actor, their people sealed."""
+        values = {value for event_type, data in events
+                  for value in personal_values(data, self.paths(event_type))}
+        seal = await self.keys.sealer(connection, values | ({actor} if actor else set()),
+                                      now=now)
+        return ([map_personal_values(data, self.paths(event_type), seal)
+                 for event_type, data in events],
+                seal(actor) if actor is not None else None)
 
     async def open(self, connection: AsyncConnection, envelope: EventEnvelope) -> EventEnvelope:
         """The envelope with its personal values (data and actor) opened, or read as erased.
@@ -464,20 +469,12 @@ class SealedEventData:
                         stored: Sequence[tuple[str, Mapping[str, Any], str | None]]
                         ) -> list[tuple[dict[str, Any], str | None]]:
         """(data, actor) of each stored (type, data, actor), opened; one key lookup for all."""
-        tokens: dict[str, SealedToken] = {}
-        for event_type, data, actor in stored:
-            for value in [*personal_values(data, self.paths(event_type)), actor]:
-                if value is not None and is_sealed(value):
-                    tokens[value] = parse_token(value)
-        keys = (await self.keys.resolve(connection, {token.ref for token in tokens.values()},
-                                        self.follower) if tokens else {})
-
-        def open_one(value: str) -> str:
-            token = tokens.get(value)
-            return value if token is None else open_value(token, keys[token.ref])
-
-        return [(map_personal_values(data, self.paths(event_type), open_one),
-                 open_one(actor) if actor is not None else None)
+        values = {value for event_type, data, actor in stored
+                  for value in [*personal_values(data, self.paths(event_type)), actor]
+                  if value is not None}
+        open_ = await self.keys.opener(connection, values, elsewhere=self.follower)
+        return [(map_personal_values(data, self.paths(event_type), open_),
+                 open_(actor) if actor is not None else None)
                 for event_type, data, actor in stored]
 
 

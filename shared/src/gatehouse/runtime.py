@@ -95,7 +95,6 @@ class ServiceRuntime:
     clock: Clock = utc_now
     personal_data: SealedEventData | None = None
     relay: OutboxRelay | None = field(init=False, default=None)
-    key_follower: KeyFollower | None = field(init=False, default=None)
     consumers: list[TrackingConsumer] = field(init=False, default_factory=list)
     topics_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Called first when the service stops (e.g. to cancel a rebuild the API started).
@@ -125,7 +124,7 @@ class ServiceRuntime:
         publisher: KeyPublisher | None = None
         if personal_data is not None:
             keys_topic = personal_keys_topic(settings.topic_namespace)
-            runtime.key_follower = personal_data.follower = KeyFollower(
+            personal_data.follower = KeyFollower(
                 database=runtime.database, bootstrap_servers=settings.kafka_bootstrap_servers,
                 topic=keys_topic, client_id=f"{name}-personal-keys", keys=personal_data.keys,
                 forget_person=forget_person)
@@ -145,6 +144,11 @@ class ServiceRuntime:
                 dlq_producer_factory=runtime.producer_factory(f"{spec.name}-dlq"),
                 metrics=runtime.metrics))
         return runtime
+
+    @property
+    def key_follower(self) -> KeyFollower | None:
+        """What follows the keys topic for this service (when it has personal data)."""
+        return self.personal_data.follower if self.personal_data is not None else None
 
     def producer_factory(self, role: str) -> _ProducerFactory:
         return _ProducerFactory(self.settings.kafka_bootstrap_servers, f"{self.name}-{role}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,16 +44,15 @@ class UnitOfWork:
 
     async def append(self, stream_id: str, new_events: Sequence[DomainEvent], *,
                      expected_version: int) -> list[EventEnvelope]:
-        """Append; the envelopes returned carry their people opened, like ``load``'s."""
-        stored = await self.event_store.append(
-            self.connection, stream_id,
-            [NewEvent(type=event.event_type, schema_version=event.schema_version,
-                      data=self.registry.serialize(event)) for event in new_events],
-            expected_version=expected_version, metadata=self.metadata)
-        personal_data = self.event_store.personal_data
-        if personal_data is None:
-            return stored
-        return [await personal_data.open(self.connection, envelope) for envelope in stored]
+        """Append; the envelopes returned carry the events' own data and actor (not as sealed
+        for storage), like ``load``'s."""
+        appended = [NewEvent(type=event.event_type, schema_version=event.schema_version,
+                             data=self.registry.serialize(event)) for event in new_events]
+        stored = await self.event_store.append(self.connection, stream_id, appended,
+                                               expected_version=expected_version,
+                                               metadata=self.metadata)
+        return [replace(envelope, data=dict(new.data), actor=self.metadata.actor)
+                for envelope, new in zip(stored, appended, strict=True)]
 
 
 @asynccontextmanager

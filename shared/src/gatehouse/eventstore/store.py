@@ -105,13 +105,13 @@ class EventStore:
             raise ConcurrencyError(stream_id, expected_version, current)
         now = datetime.now(UTC)
         actor = metadata.actor
+        stored_data = [dict(event.data) for event in new_events]
         if self.personal_data is not None:
-            actor = await self.personal_data.seal_actor(connection, actor, now=now)
+            stored_data, actor = await self.personal_data.seal(
+                connection, [(event.type, event.data) for event in new_events], actor, now=now)
         rows: list[dict[str, Any]] = []
-        for offset, event in enumerate(new_events, start=1):
-            data = dict(event.data)
-            if self.personal_data is not None:
-                data = await self.personal_data.seal(connection, event.type, data, now=now)
+        for offset, (event, data) in enumerate(zip(new_events, stored_data, strict=True),
+                                               start=1):
             row: dict[str, Any] = {
                 "event_id": event.event_id,
                 "stream_id": stream_id,

@@ -41,6 +41,7 @@ from gatehouse.database import Database, upsert
 from gatehouse.events.envelope import EnvelopeDecodeError, EventEnvelope, from_kafka_record
 from gatehouse.events.topics import dead_letter_topic
 from gatehouse.eventstore.schema import consumer_offsets, consumer_streams, dead_letters
+from gatehouse.messaging.restarts import run_restarting
 from gatehouse.observability import Metrics, correlation_id
 
 __all__ = ["EventHandler", "PartitionStatus", "TrackingConsumer"]
@@ -106,19 +107,7 @@ class TrackingConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled, reconnecting after broker or database outages."""
-        backoff = 0.2
-        while True:
-            try:
-                await self._consume()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("consumer failed; restarting",
-                              extra={"consumer": self.name, "backoff_s": backoff})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                await self._close()
+        await run_restarting(self._consume, what="consumer", extra={"consumer": self.name})
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(

@@ -39,6 +39,7 @@ from gatehouse.eventstore.chain import GENESIS_HASH, next_log_head
 from gatehouse.eventstore.feed import GapFreeFeedReader
 from gatehouse.eventstore.schema import events, outbox
 from gatehouse.eventstore.store import OUTBOX_CHANNEL, envelope_from_row
+from gatehouse.messaging.restarts import run_restarting
 from gatehouse.observability import Metrics
 
 __all__ = ["OutboxRelay", "PendingEvent"]
@@ -88,21 +89,15 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until cancelled; survives broker and database outages by retrying."""
-        backoff = 0.2
-        while True:
-            try:
-                async with self._leadership() as is_leader:
-                    if not is_leader:
-                        await asyncio.sleep(self._idle_poll_interval)
-                        continue
-                    await self._publish_until_cancelled()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying", extra={"backoff_s": backoff})
-                await self._close_producer()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        await run_restarting(self._lead, what="outbox relay", after_failure=self._close_producer)
+
+    async def _lead(self) -> None:
+        """Publish while this relay holds the lead; a standby looks again after a while."""
+        async with self._leadership() as is_leader:
+            if not is_leader:
+                await asyncio.sleep(self._idle_poll_interval)
+                return
+            await self._publish_until_cancelled()
 
     async def publish_pending(self) -> int:
         """Publish everything pending now; returns how many events were marked published."""
