@@ -28,7 +28,7 @@ echo "== lint (ruff, mypy)"
 .venv/bin/mypy || exit 1
 
 echo "== tests"
-.venv/bin/pytest --require-documented-statuses "$@"
+.venv/bin/pytest --require-documented-statuses --durations=30 "$@"
 status=$?
 if [[ $status -eq 5 ]]; then
     echo "error: pytest collected no tests" >&2
