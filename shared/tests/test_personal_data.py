@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Annotated
 
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, select
@@ -23,6 +24,7 @@ from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.personal_data import (
     ERASED,
     Person,
+    PersonalField,
     is_sealed,
     map_personal_values,
     new_key,
@@ -138,6 +140,28 @@ def test_strings_that_are_not_tokens_are_refused(value: str) -> None:
         parse_token(value)
 
 
+SeatLabel = Annotated[str, PersonalField(after="user:")]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Voted:
+    seat: SeatLabel
+    awaiting: tuple[SeatLabel, ...] = ()
+
+
+def test_a_value_that_names_a_person_after_a_prefix_is_personal_only_after_it() -> None:
+    data = {"seat": "user:alice", "awaiting": ["role:finance", "user:bob", "user:"]}
+    assert personal_paths(Voted) == (("seat", "user:"), ("awaiting", "*", "user:"))
+    assert personal_values(data, personal_paths(Voted)) == {"alice", "bob"}
+    assert map_personal_values(data, personal_paths(Voted), str.upper) == {
+        "seat": "user:ALICE", "awaiting": ["role:finance", "user:BOB", "user:"]}
+
+
+def test_a_prefix_that_does_not_end_with_a_colon_is_refused() -> None:
+    with pytest.raises(ValueError, match="ends with ':'"):
+        PersonalField(after="user")
+
+
 @pytest.fixture
 async def database(any_database: TestDatabase) -> AsyncIterator[Database]:
     database = Database.from_url(any_database.url, schema=any_database.schema)
@@ -190,6 +214,25 @@ async def test_forgetting_a_person_erases_their_values_and_no_one_elses(
     assert (row.subject, row.key, row.erased_at) == (None, None, NOW)
 
 
+async def test_a_seat_label_keeps_its_prefix_and_seals_the_person_with_their_key(
+        database: Database) -> None:
+    keys, paths = PersonalKeys(), personal_paths(Voted)
+    data = {"seat": "user:alice", "awaiting": ["role:finance", "user:alice"]}
+    async with database.transaction() as connection:
+        sealed = await keys.seal(connection, data, paths, now=NOW)
+        sponsor = await keys.seal_one(connection, "alice", now=NOW)
+        opened = await keys.open(connection, sealed, paths)
+        await keys.forget(connection, "alice", now=NOW)
+        erased = await keys.open(connection, sealed, paths)
+    assert sealed["seat"].startswith("user:pd1.")
+    assert "alice" not in str(sealed)
+    assert sealed["awaiting"][0] == "role:finance"
+    assert sponsor is not None
+    assert parse_token(sealed["seat"].removeprefix("user:")).ref == parse_token(sponsor).ref
+    assert opened == data
+    assert erased == {"seat": f"user:{ERASED}", "awaiting": ["role:finance", f"user:{ERASED}"]}
+
+
 async def test_a_forgotten_person_who_comes_back_gets_a_new_key(database: Database) -> None:
     keys = PersonalKeys()
     async with database.transaction() as connection:
@@ -228,11 +271,12 @@ def test_every_field_of_the_event_catalogue_that_names_a_person_is_marked_person
         "DelegationGranted": ["from_user", "to_user", "granted_by"],
         "DelegationRevoked": ["revoked_by"],
         "GateDecided": ["decided_by.*", "conditions.*.owner"],
+        "GateReviewEscalated": ["awaiting.*.user:"],
         "GateReviewOpened": ["gate.approval.seats.*.user", "opened_by"],
         "GateReviewWithdrawn": ["withdrawn_by"],
         "GateTemplateDefined": ["gates.*.approval.seats.*.user", "defined_by"],
-        "VoteCast": ["approver", "cast_by", "conditions.*.owner"],
-        "VoteRevised": ["approver", "cast_by", "conditions.*.owner"],
+        "VoteCast": ["seat.user:", "approver", "cast_by", "conditions.*.owner"],
+        "VoteRevised": ["seat.user:", "approver", "cast_by", "conditions.*.owner"],
     }
 
 
@@ -388,3 +432,30 @@ async def test_a_forgotten_person_leaves_the_read_models_wherever_they_were_a_va
     assert rows[1].document == {"sponsor": ERASED, "panel": [ERASED, "bob"],
                                 "note": "alice's project", "votes": [{"by": ERASED}]}
     assert (rows[2].sponsor, rows[2].document) == ("bob", {"sponsor": "bob"})
+
+
+async def test_a_forgotten_persons_seat_is_erased_in_values_and_object_keys(
+        any_database: TestDatabase) -> None:
+    metadata = MetaData()
+    panels = Table("panels", metadata, Column("id", Integer, primary_key=True),
+                   Column("seat", String(40)),
+                   Column("panel", JSON().with_variant(JSONB(), "postgresql")))
+    database = Database.from_url(any_database.url, schema=any_database.schema)
+    try:
+        async with database.transaction() as connection:
+            await connection.run_sync(metadata.create_all)
+            await connection.execute(insert(panels), [
+                {"id": 1, "seat": "user:alice", "panel": {
+                    "seats": ["user:alice", "role:alice"],
+                    "ballots": {"user:alice": "go", "user:bob": "hold"}}},
+                {"id": 2, "seat": "user:alicia", "panel": {"seats": ["user:alicia"]}}])
+            changed = await erase_from_tables(connection, "alice", [panels],
+                                              prefixes=["user:"])
+            rows = {row.id: row for row in await connection.execute(select(panels))}
+    finally:
+        await database.dispose()
+    assert changed == 2
+    assert rows[1].seat == f"user:{ERASED}"
+    assert rows[1].panel == {"seats": [f"user:{ERASED}", "role:alice"],
+                             "ballots": {f"user:{ERASED}": "go", "user:bob": "hold"}}
+    assert (rows[2].seat, rows[2].panel) == ("user:alicia", {"seats": ["user:alicia"]})

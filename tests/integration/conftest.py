@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from gatehouse.auth import DevIssuer
-from gatehouse.testing.harness import RunningService, running_service
+from gatehouse.auth import DevIssuer, Role
+from gatehouse.testing.harness import RunningService, eventually, running_service
 from governance.bootstrap import migrate as migrate_governance
 from governance.main import create_app as create_governance
 from governance.settings import GovernanceSettings
@@ -86,3 +86,61 @@ async def gatehouse(postgres_url: str, new_pg_schema: Callable[[], Awaitable[str
                         reporting_settings=reporting, issuer=dev_issuer, stack=stack)
 
 
+# --- Steps through the services, shared by the tests -----------------------------------------
+
+async def requested_and_submitted(gatehouse: Gatehouse, alice: dict[str, str]) -> str:
+    intake = gatehouse.intake
+    created = await intake.client.post("/v1/projects", headers=alice, json={
+        "title": "New CRM", "description": "Replace the legacy CRM", "sponsor": "carol",
+        "business_unit": "Sales", "project_type": "standard",
+        "estimated_cost": {"amount": "250000.00", "currency": "EUR"},
+        "start_date": "2027-01-04", "target_date": "2027-09-30",
+        "expected_benefits": "Faster quotes", "risk_level": "medium",
+        "strategic_objectives": ["customer-experience"]})
+    assert created.status_code == 201, created.text
+    project_id: str = created.json()["id"]
+    submitted = await intake.client.post(f"/v1/projects/{project_id}/submit", headers={
+        **alice, "If-Match": created.headers["etag"]})
+    assert submitted.status_code == 200, submitted.text
+    return project_id
+
+
+async def governance_sees(gatehouse: Gatehouse, project_id: str, status: str) -> None:
+    governance = gatehouse.governance
+
+    async def seen() -> bool:
+        response = await governance.client.get(
+            f"/v1/projects/{project_id}", headers=governance.auth("pat", Role.PMO_ADMIN))
+        return response.status_code == 200 and response.json()["status"] == status
+
+    await eventually(seen, timeout=15, description=f"governance sees {status}")
+
+
+async def intake_shows(gatehouse: Gatehouse, project_id: str, status: str,
+                       stage: str | None = None) -> dict[str, Any]:
+    intake = gatehouse.intake
+
+    async def moved() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await intake.client.get(
+            f"/v1/projects/{project_id}", headers=intake.auth("pat", Role.PMO_ADMIN))).json()
+        return body if (body["status"], body["stage"]) == (status, stage) else None
+
+    return await eventually(moved, timeout=15, description=f"intake shows {status}")
+
+
+async def open_review(gatehouse: Gatehouse, project_id: str, who: dict[str, str],
+                      **body: Any) -> str:
+    response = await gatehouse.governance.client.post(
+        "/v1/gate-reviews", headers=who, json={"project_id": project_id, **body})
+    assert response.status_code == 201, response.text
+    review_id: str = response.json()["id"]
+    return review_id
+
+
+async def vote(gatehouse: Gatehouse, review_id: str, who: dict[str, str],
+               body: dict[str, Any]) -> dict[str, Any]:
+    response = await gatehouse.governance.client.post(
+        f"/v1/gate-reviews/{review_id}/votes", headers=who, json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result

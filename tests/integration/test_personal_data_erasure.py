@@ -14,13 +14,21 @@ from gatehouse.eventstore.schema import events
 from gatehouse.eventstore.store import envelope_from_row
 from gatehouse.personal_data import ERASED
 from gatehouse.testing.harness import RunningService, eventually
-from governance.tables import known_projects
+from governance.tables import known_projects, review_awaiting
 
-from .conftest import Gatehouse, project_request
+from .conftest import (
+    Gatehouse,
+    governance_sees,
+    open_review,
+    project_request,
+    requested_and_submitted,
+    vote,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 SPONSOR = "dana.sponsor@example.com"
+APPROVER = "gina.approver@example.com"
 
 
 async def request_project(gatehouse: Gatehouse, title: str, sponsor: str) -> str:
@@ -49,7 +57,7 @@ async def governance_sponsors(gatehouse: Gatehouse) -> dict[str, str]:
     return {str(row.project_id): row.sponsor for row in rows}
 
 
-async def stored_intake_events(service: RunningService) -> list[Any]:
+async def stored_events(service: RunningService) -> list[Any]:
     runtime = service.app.state.runtime
     async with runtime.database.engine.connect() as connection:
         rows = (await connection.execute(select(events).order_by(events.c.position))).all()
@@ -67,7 +75,7 @@ async def test_an_erased_sponsor_reads_as_erased_everywhere_and_the_chains_still
                 and sponsors.get(forgotten) == SPONSOR)
 
     await eventually(everywhere, timeout=30, description="both services know the sponsor")
-    stored_before = await stored_intake_events(gatehouse.intake)
+    stored_before = await stored_events(gatehouse.intake)
     assert SPONSOR not in str([(event.data, event.actor) for event in stored_before])
 
     pmo = gatehouse.intake.auth("pat", Role.PMO_ADMIN)
@@ -96,7 +104,7 @@ async def test_an_erased_sponsor_reads_as_erased_everywhere_and_the_chains_still
     assert timeline["items"][0]["data"]["sponsor"] == ERASED
     assert timeline["items"][0]["actor"] == "alice"
 
-    stored_after = await stored_intake_events(gatehouse.intake)
+    stored_after = await stored_events(gatehouse.intake)
     assert stored_after[:len(stored_before)] == stored_before
     verifier = ChainVerifier(check_log=False)
     verifier.add_all(stored_after)
@@ -117,3 +125,87 @@ async def test_an_erased_sponsor_reads_as_erased_everywhere_and_the_chains_still
     again = await gatehouse.intake.client.post("/v1/personal-data/erasures", headers=pmo,
                                                json={"subject": SPONSOR, "reason": "again"})
     assert again.status_code == 404
+
+
+async def test_an_erased_approver_reads_as_erased_in_votes_seats_and_inboxes(
+        gatehouse: Gatehouse) -> None:
+    """The approver's seat label (``user:<approver>``) is sealed like their name: after the
+    erasure it reads ``user:[erased]`` in governance's reviews and inboxes and in reporting's
+    decision history and workload; no stored event names them, and every chain verifies."""
+    governance, reporting = gatehouse.governance, gatehouse.reporting
+    alice = gatehouse.intake.auth("alice", Role.REQUESTER)
+    pmo = governance.auth("pat", Role.PMO_ADMIN)
+    auditor = reporting.auth("lee", Role.AUDITOR)
+    template = {"name": "One gate", "gates": [
+        {"key": "G0", "name": "Idea screen", "sla_hours": 72, "approval": {
+            "approvers": [{"user": APPROVER}, {"user": "hal"}], "quorum": "all"}}]}
+    assert (await governance.client.put("/v1/gate-templates/standard", json=template,
+                                        headers=pmo)).status_code == 201
+    decided_project = await requested_and_submitted(gatehouse, alice)
+    waiting_project = await requested_and_submitted(gatehouse, alice)
+    await governance_sees(gatehouse, decided_project, "submitted")
+    await governance_sees(gatehouse, waiting_project, "submitted")
+    decided = await open_review(gatehouse, decided_project, alice)
+    waiting = await open_review(gatehouse, waiting_project, alice)
+    await vote(gatehouse, decided, governance.auth(APPROVER, Role.APPROVER),
+               {"decision": "go", "rationale": "Sound case"})
+    await vote(gatehouse, decided, governance.auth("hal", Role.APPROVER), {"decision": "go"})
+    seat, erased_seat = f"user:{APPROVER}", f"user:{ERASED}"
+
+    async def reporting_has_the_decision() -> bool:
+        page = (await reporting.client.get(f"/v1/audit/decisions?project_id={decided_project}",
+                                           headers=auditor)).json()
+        return len(page["items"]) == 3  # two votes and the decision
+
+    await eventually(reporting_has_the_decision, timeout=30,
+                     description="reporting has the votes and the decision")
+    stored = await stored_events(governance)
+    assert APPROVER not in str([(event.data, event.actor) for event in stored])
+    assert any(str(event.data.get("seat", "")).startswith("user:pd1.") for event in stored)
+
+    erased = await gatehouse.intake.client.post(
+        "/v1/personal-data/erasures", headers=gatehouse.intake.auth("pat", Role.PMO_ADMIN),
+        json={"subject": APPROVER, "reason": "erasure request 2026-131"})
+    assert erased.status_code == 201, erased.text
+
+    async def governance_forgot() -> dict[str, Any] | None:
+        review: dict[str, Any] = (await governance.client.get(
+            f"/v1/gate-reviews/{decided}", headers=pmo)).json()
+        return review if review["votes"][0]["approver"] == ERASED else None
+
+    review = await eventually(governance_forgot, timeout=30,
+                              description="governance reads the approver as erased")
+    assert [(v["seat"], v["approver"], v["cast_by"]) for v in review["votes"]] == [
+        (erased_seat, ERASED, ERASED), ("user:hal", "hal", "hal")]
+    assert review["decided_by"] == [ERASED, "hal"]
+    assert review["rule"]["seats"] == [erased_seat, "user:hal"]
+    still_open = (await governance.client.get(f"/v1/gate-reviews/{waiting}",
+                                              headers=pmo)).json()
+    assert still_open["awaiting"] == [erased_seat, "user:hal"]
+    hal_inbox = (await governance.client.get("/v1/gate-reviews?assignee=me&status=open",
+                                             headers=governance.auth("hal", Role.APPROVER)))
+    assert [item["id"] for item in hal_inbox.json()["items"]] == [waiting]
+    async with governance.app.state.runtime.database.engine.connect() as connection:
+        seats = set((await connection.execute(select(review_awaiting.c.seat))).scalars())
+    assert seats == {erased_seat, "user:hal"}
+
+    async def reporting_forgot() -> list[dict[str, Any]] | None:
+        page = (await reporting.client.get(f"/v1/audit/decisions?project_id={decided_project}",
+                                           headers=auditor)).json()
+        items: list[dict[str, Any]] = page["items"]
+        return items if items[0]["approver"] == ERASED else None
+
+    records = await eventually(reporting_forgot, timeout=30,
+                               description="reporting reads the approver as erased")
+    assert [record["detail"].get("seat") for record in records if record["kind"] == "vote"] == [
+        erased_seat, "user:hal"]
+    workload = (await reporting.client.get("/v1/workload", headers=auditor)).json()
+    assert {load["seat"] for load in workload} == {erased_seat, "user:hal"}
+    assert seat not in str(records) + str(workload)
+
+    assert await stored_events(governance) == stored
+    verifier = ChainVerifier(check_log=False)
+    verifier.add_all(stored)
+    assert verifier.report().intact
+    verification = (await reporting.client.get("/v1/audit/verify", headers=auditor)).json()
+    assert verification["intact"], verification["first_break"]

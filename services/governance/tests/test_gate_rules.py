@@ -130,7 +130,7 @@ def test_a_go_rests_on_the_favourable_ballots_in_seat_order() -> None:
     assert found.outcome == "go"
     assert [b.approver for b in found.ballots] == ["s1", "s3"]
     assert found.conditions == ()
-    assert found.rationale == "s3: fits the strategy"
+    assert found.rationale == "fits the strategy"
 
 
 def test_a_favourable_quorum_with_a_conditional_go_is_a_conditional_go_with_every_condition() -> (

@@ -65,13 +65,26 @@ _REF = re.compile(r"^p[0-9a-f]{32}$")
 
 @dataclass(frozen=True)
 class PersonalField:
-    """Marks a string field of an event as identifying a person."""
+    """Marks a string field of an event as identifying a person.
+
+    With ``after`` (a prefix ending in ``:``), only a value starting with that prefix names a
+    person, the rest of the value: a seat label ``user:alice`` is sealed as ``user:pd1.…``,
+    while ``role:finance`` names no one and stays as it is.
+    """
+
+    after: str = ""
+
+    def __post_init__(self) -> None:
+        if self.after and not self.after.endswith(":"):
+            raise ValueError("a personal value's prefix ends with ':'")
 
 
 Person = Annotated[str, PersonalField()]
 """A string naming a person; sealed in stored events."""
 
-# A path to personal values inside event data: field names, and ``*`` for each item of a list.
+# A path to personal values inside event data: field names, ``*`` for each item of a list and,
+# last, for values that name a person after a prefix, that prefix (it ends with ``:``, which no
+# field name does).
 Path = tuple[str, ...]
 
 
@@ -150,8 +163,9 @@ def _paths_of_dataclass(cls: type[Any], *, seen: frozenset[type[Any]]) -> Iterat
 def _paths_of_type(hint: Any, *, seen: frozenset[type[Any]]) -> Iterator[Path]:
     origin = typing.get_origin(hint)
     if origin is Annotated:
-        if any(isinstance(extra, PersonalField) for extra in hint.__metadata__):
-            yield ()
+        marks = [extra for extra in hint.__metadata__ if isinstance(extra, PersonalField)]
+        if marks:
+            yield (marks[0].after,) if marks[0].after else ()
             return
         yield from _paths_of_type(hint.__origin__, seen=seen)
     elif origin in (typing.Union, types.UnionType):
@@ -197,6 +211,10 @@ def _map_path(node: Any, path: Path, change: Callable[[str], str]) -> Any:
     if not path:
         return change(node) if isinstance(node, str) else node
     step, rest = path[0], path[1:]
+    if not rest and step.endswith(":"):
+        if isinstance(node, str) and node.startswith(step) and len(node) > len(step):
+            return step + change(node[len(step):])
+        return node
     if step == "*":
         if isinstance(node, list):
             return [_map_path(item, rest, change) for item in node]

@@ -10,12 +10,15 @@ from gatehouse import migrations
 from gatehouse.apikeys import learning_api_keys
 from gatehouse.events import governance as governance_events
 from gatehouse.events import intake as intake_events
+from gatehouse.events.governance import USER_SEAT
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.eventstore.store import EventStore
+from gatehouse.personal_data import ERASED
 from gatehouse.personal_keys import SealedEventData, erase_from_tables, opening
 from gatehouse.runtime import BackgroundJob, Clock, ConsumerSpec, ServiceRuntime, utc_now
 from governance import tables
 from governance.projections import intake_event_handler
+from governance.records import erase_awaited_seat
 from governance.settings import GovernanceSettings
 from governance.timers import GateTimers
 
@@ -42,9 +45,12 @@ def build_runtime(settings: GovernanceSettings, *, clock: Clock = utc_now) -> Se
 
 
 async def forget_person(connection: AsyncConnection, subject: str) -> None:
-    """Governance's read models without ``subject`` (its events keep them sealed)."""
+    """Governance's read models without ``subject`` (its events keep them sealed); their seat
+    ``user:<subject>`` becomes ``user:[erased]``."""
     await erase_from_tables(connection, subject, [
-        tables.known_projects, tables.gate_reviews, tables.gate_conditions, tables.delegations])
+        tables.known_projects, tables.gate_reviews, tables.gate_conditions, tables.delegations],
+        prefixes=[USER_SEAT])
+    await erase_awaited_seat(connection, USER_SEAT + subject, USER_SEAT + ERASED)
 
 
 def migrate(settings: GovernanceSettings | None = None) -> None:

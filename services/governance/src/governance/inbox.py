@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatehouse.events.governance import ROLE_SEAT, USER_SEAT
 from governance import queries
 from governance.domain import ActiveDelegation
 from governance.queries import ReviewFilter, ReviewPage
@@ -37,11 +38,11 @@ class Inbox:
 
     @property
     def own_seats(self) -> frozenset[str]:
-        return frozenset({f"user:{self.subject}", *(f"role:{role}" for role in self.roles)})
+        return frozenset({USER_SEAT + self.subject, *(ROLE_SEAT + role for role in self.roles)})
 
     @property
     def seats(self) -> list[str]:
-        return sorted(self.own_seats | {f"user:{d.from_user}" for d in self.delegations})
+        return sorted(self.own_seats | {USER_SEAT + d.from_user for d in self.delegations})
 
     async def page(self, connection: AsyncConnection, where: ReviewFilter, *,
                    cursor: str | None, limit: int, now: datetime) -> ReviewPage:
@@ -72,7 +73,7 @@ class Inbox:
                 continue
             seats = awaiting.get(row.review_id, set())
             if seats & self.own_seats or any(
-                    f"user:{d.from_user}" in seats and d.from_user not in conflicted
+                    USER_SEAT + d.from_user in seats and d.from_user not in conflicted
                     and d.covers_gate(project_type=row.project_type, gate=row.gate,
                                       project_id=row.project_id, at=now)
                     for d in self.delegations):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.base import DomainEvent
@@ -29,7 +29,7 @@ from gatehouse.events.governance import (
 from governance.domain import ProjectGates
 from governance.tables import delegations, gate_conditions, gate_reviews, review_awaiting
 
-__all__ = ["record_delegation_events", "record_gate_events"]
+__all__ = ["erase_awaited_seat", "record_delegation_events", "record_gate_events"]
 
 _REVIEW_EVENTS = (GateReviewOpened, VoteCast, VoteRevised, GateDecided, GateReviewWithdrawn,
                   GateReviewEscalated, ConditionMet, ConditionBreached)
@@ -114,3 +114,13 @@ async def _close(connection: AsyncConnection, review_id: object, at: datetime, *
     await connection.execute(update(gate_reviews).where(gate_reviews.c.review_id == review_id)
                              .values(status=status, outcome=outcome, closed_at=at,
                                      updated_at=at))
+
+
+async def erase_awaited_seat(connection: AsyncConnection, seat: str, erased: str) -> None:
+    """Reviews awaiting ``seat`` await ``erased`` instead (once per review: a review awaiting
+    two forgotten people awaits one erased seat)."""
+    already = select(review_awaiting.c.review_id).where(review_awaiting.c.seat == erased)
+    await connection.execute(delete(review_awaiting).where(
+        review_awaiting.c.seat == seat, review_awaiting.c.review_id.in_(already)))
+    await connection.execute(update(review_awaiting).where(review_awaiting.c.seat == seat)
+                             .values(seat=erased))

@@ -54,8 +54,9 @@ class Verdict:
 
     @property
     def rationale(self) -> str:
-        reasons = [f"{b.approver}: {b.rationale}" for b in self.ballots if b.rationale]
-        return "; ".join(reasons)
+        """The ballots' rationales in seat order. It names no one: who gave each is in the
+        decision's ``votes`` and ``decided_by``, where people are sealed (free text is not)."""
+        return "; ".join(b.rationale for b in self.ballots if b.rationale)
 
 
 def needed(rule: ApprovalRule) -> int:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse import migrations
 from gatehouse.apikeys import learning_api_keys
-from gatehouse.events.governance import governance_events
+from gatehouse.events.governance import USER_SEAT, governance_events
 from gatehouse.events.intake import intake_events
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.personal_keys import SealedEventData, erase_from_tables
@@ -37,9 +37,10 @@ def build_runtime(settings: ReportingSettings, *, clock: Clock = utc_now) -> Ser
 
 async def forget_person(connection: AsyncConnection, subject: str) -> None:
     """Reporting's read models without ``subject``; its event log keeps them sealed (a rebuild
-    gives the same result, the keys being gone)."""
+    gives the same result, the keys being gone). Their seat ``user:<subject>`` becomes
+    ``user:[erased]``."""
     tables = [table for table in LIVE.tables if table is not LIVE.event_log]
-    await erase_from_tables(connection, subject, tables)
+    await erase_from_tables(connection, subject, tables, prefixes=[USER_SEAT])
 
 
 def projection_topics(namespace: str) -> list[str]:

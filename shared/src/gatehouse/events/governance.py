@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from gatehouse.events.base import DomainEvent, EventRegistry
-from gatehouse.personal_data import Person
+from gatehouse.personal_data import Person, PersonalField
 
 __all__ = [
+    "ROLE_SEAT",
     "SOURCE",
+    "USER_SEAT",
     "ApprovalRule",
     "ApproverSeat",
     "ConditionBreached",
@@ -41,6 +43,7 @@ __all__ = [
     "GateReviewWithdrawn",
     "GateTemplateDefined",
     "Quorum",
+    "SeatLabel",
     "VoteCast",
     "VoteDecision",
     "VoteRevised",
@@ -77,6 +80,14 @@ class EvidenceRequirement:
     description: str = ""
 
 
+USER_SEAT = "user:"
+ROLE_SEAT = "role:"
+
+SeatLabel = Annotated[str, PersonalField(after=USER_SEAT)]
+"""A seat on a panel: ``user:<person>`` (the person is sealed in stored events) or
+``role:<role>``."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ApproverSeat:
     """One place on a gate's panel: a named user, or any holder of a role. Exactly one is set."""
@@ -86,7 +97,7 @@ class ApproverSeat:
 
     @property
     def label(self) -> str:
-        return f"user:{self.user}" if self.user is not None else f"role:{self.role}"
+        return USER_SEAT + self.user if self.user is not None else ROLE_SEAT + str(self.role)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,7 +213,7 @@ class VoteCast(DomainEvent):
     review_id: UUID
     project_id: UUID
     vote_id: UUID
-    seat: str
+    seat: SeatLabel
     approver: Person
     cast_by: Person
     delegation_id: UUID | None = None
@@ -222,7 +233,7 @@ class VoteRevised(DomainEvent):
     project_id: UUID
     vote_id: UUID
     revises: UUID
-    seat: str
+    seat: SeatLabel
     approver: Person
     cast_by: Person
     delegation_id: UUID | None = None
@@ -278,7 +289,7 @@ class GateReviewEscalated(DomainEvent):
     gate: str
     escalation_role: str
     sla_due_at: datetime
-    awaiting: tuple[str, ...] = ()
+    awaiting: tuple[SeatLabel, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

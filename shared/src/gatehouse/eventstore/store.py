@@ -204,7 +204,8 @@ class EventStore:
         stored = [envelope_from_row(row, self.source) for row in result]
         if self.personal_data is None:
             return stored
-        return [await self.personal_data.open(connection, envelope) for envelope in stored]
+        # One key lookup for the whole stream: fewer queries, and one view of who is forgotten.
+        return await self.personal_data.open_all(connection, stored)
 
 
 def envelope_from_row(row: Row[Any], source: str) -> EventEnvelope:
