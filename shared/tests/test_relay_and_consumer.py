@@ -15,7 +15,7 @@ from gatehouse.database import Database
 from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.eventstore import EventStore, NewEvent
 from gatehouse.eventstore.schema import dead_letters, outbox
-from gatehouse.messaging.consumer import TrackingConsumer
+from gatehouse.messaging.consumer import TrackingConsumer, one_by_one
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay, PendingEvent
 from gatehouse.observability import Metrics
@@ -72,7 +72,8 @@ async def record_application(connection: AsyncConnection, envelope: EventEnvelop
 def make_consumer(database: Database, kafka_bootstrap: str, topic: str, namespace: str
                   ) -> TrackingConsumer:
     return TrackingConsumer(
-        name="test.applier", topics=[topic], database=database, handler=record_application,
+        name="test.applier", topics=[topic], database=database,
+        handler=one_by_one(record_application),
         bootstrap_servers=kafka_bootstrap, group_id=f"{namespace}applier",
         dlq_producer_factory=lambda: create_idempotent_producer(kafka_bootstrap,
                                                                 client_id="test-dlq"),
@@ -288,7 +289,8 @@ async def test_two_owners_of_a_partition_during_a_rebalance_apply_each_event_onc
         await asyncio.sleep(0.2)  # the other owner starts while this transaction is open
 
     old_owner, new_owner = (TrackingConsumer(
-        name="test.applier", topics=[topic], database=database, handler=slow_application,
+        name="test.applier", topics=[topic], database=database,
+        handler=one_by_one(slow_application),
         bootstrap_servers=kafka_bootstrap, group_id=f"{namespace}applier",
         dlq_producer_factory=lambda: create_idempotent_producer(kafka_bootstrap,
                                                                 client_id="test-dlq"),

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +30,7 @@ from gatehouse.database import UtcDateTime, upsert
 from gatehouse.errors import Unauthenticated
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.events.intake import ApiKeyIssued, ApiKeyRevoked, intake_events
-from gatehouse.messaging.consumer import EventHandler
+from gatehouse.messaging.consumer import BatchHandler
 from gatehouse.personal_keys import SealedEventData
 
 __all__ = ["API_KEY_HEADER", "IssuedSecret", "api_keys", "authenticate_api_key",
@@ -133,19 +134,21 @@ async def record_api_key_event(connection: AsyncConnection, envelope: EventEnvel
                     revoke_reason=event.reason))
 
 
-def learning_api_keys(handler: EventHandler, personal_data: SealedEventData | None = None
-                      ) -> EventHandler:
+def learning_api_keys(handler: BatchHandler, personal_data: SealedEventData | None = None
+                      ) -> BatchHandler:
     """A consumer of intake's topic that also keeps this service's ``api_keys`` current.
 
     ``personal_data`` opens the key events' personal values (the holder) for the table only;
-    ``handler`` gets the envelope as it came.
+    ``handler`` gets the envelopes as they came.
     """
 
-    async def apply(connection: AsyncConnection, envelope: EventEnvelope) -> None:
-        if envelope.type in (ApiKeyIssued.event_type, ApiKeyRevoked.event_type):
-            opened = (await personal_data.open(connection, envelope)
-                      if personal_data is not None else envelope)
-            await record_api_key_event(connection, opened)
-        await handler(connection, envelope)
+    async def apply(connection: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
+        key_events = [envelope for envelope in envelopes
+                      if envelope.type in (ApiKeyIssued.event_type, ApiKeyRevoked.event_type)]
+        if key_events and personal_data is not None:
+            key_events = await personal_data.open_all(connection, key_events)
+        for envelope in key_events:
+            await record_api_key_event(connection, envelope)
+        await handler(connection, envelopes)
 
     return apply

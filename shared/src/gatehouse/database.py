@@ -7,6 +7,7 @@ instead of failing when a reader upgrades to a writer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -121,12 +122,16 @@ async def upsert(
     rows = [values] if isinstance(values, Mapping) else list(values)
     if not rows:
         return
-    statement: Any
-    if connection.dialect.name == "postgresql":
-        statement = postgresql.insert(table)
-    else:
-        statement = sqlite.insert(table)
-    changes = {name: statement.excluded[name] for name in rows[0] if name not in key}
-    statement = (statement.on_conflict_do_update(index_elements=key, set_=changes) if changes
-                 else statement.on_conflict_do_nothing(index_elements=key))
+    statement = _upsert_statement(connection.dialect.name, table, tuple(rows[0]), tuple(key))
     await connection.execute(statement, rows)
+
+
+@functools.lru_cache(maxsize=512)
+def _upsert_statement(dialect: str, table: Any, columns: tuple[str, ...], key: tuple[str, ...]
+                      ) -> Any:
+    """Built once per table and columns: building it (``excluded`` above all) costs more than
+    running it."""
+    statement: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    changes = {name: statement.excluded[name] for name in columns if name not in key}
+    return (statement.on_conflict_do_update(index_elements=list(key), set_=changes) if changes
+            else statement.on_conflict_do_nothing(index_elements=list(key)))

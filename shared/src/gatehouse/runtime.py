@@ -20,7 +20,7 @@ from gatehouse.auth import DevIssuer, StaticKey, TokenVerifier
 from gatehouse.database import Database
 from gatehouse.eventstore.store import EventStore
 from gatehouse.jwks import JwksKeySource
-from gatehouse.messaging.consumer import EventHandler, TrackingConsumer
+from gatehouse.messaging.consumer import BatchHandler, EventHandler, TrackingConsumer
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay
 from gatehouse.observability import Metrics
@@ -44,11 +44,11 @@ SHUTDOWN_STEP_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """A consumer of some topics applying events through ``handler``."""
+    """A consumer of some topics applying each batch of new events through ``handler``."""
 
     name: str
     topics: Sequence[str]
-    handler: EventHandler
+    handler: BatchHandler
     on_duplicate: EventHandler | None = None
 
 

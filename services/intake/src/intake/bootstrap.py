@@ -9,6 +9,7 @@ from gatehouse.events import governance as governance_events
 from gatehouse.events import intake as intake_events
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.eventstore.store import EventStore
+from gatehouse.messaging.consumer import one_by_one
 from gatehouse.personal_keys import SealedEventData, opening
 from gatehouse.runtime import ConsumerSpec, ServiceRuntime
 from intake.handlers import forget_person, gate_decision_handler
@@ -27,7 +28,8 @@ def build_runtime(settings: IntakeSettings) -> ServiceRuntime:
                        personal_data=personal_data)
     gate_decisions = ConsumerSpec(name="intake.gate-decisions",
                                   topics=[governance_events_topic(namespace)],
-                                  handler=opening(personal_data, gate_decision_handler(store)))
+                                  handler=one_by_one(opening(personal_data,
+                                                             gate_decision_handler(store))))
     return ServiceRuntime.build(name="intake", settings=settings, event_store=store,
                                 consumer_specs=[gate_decisions], personal_data=personal_data,
                                 forget_person=forget_person)

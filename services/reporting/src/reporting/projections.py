@@ -29,7 +29,7 @@ from gatehouse.events.governance import (
     VoteCast,
     VoteRevised,
 )
-from gatehouse.messaging.consumer import EventHandler
+from gatehouse.messaging.consumer import BatchHandler, EventHandler
 from gatehouse.personal_keys import SealedEventData
 from reporting import views
 from reporting.tables import LIVE, ReadModel
@@ -40,15 +40,15 @@ __all__ = ["PROJECTIONS_CONSUMER", "apply_events", "hash_keeper", "keep_hashes",
 PROJECTIONS_CONSUMER = "reporting.projections"
 
 
-def projector(model: ReadModel, personal_data: SealedEventData | None = None) -> EventHandler:
+def projector(model: ReadModel, personal_data: SealedEventData | None = None) -> BatchHandler:
     """The handler that applies events to ``model``'s tables (live, or a rebuild's shadow).
 
     The log keeps each event as it came, its people sealed (so that its hash still verifies
     and a forgotten person is forgotten there too); the read models get them opened.
     """
 
-    async def apply(connection: AsyncConnection, envelope: EventEnvelope) -> None:
-        await apply_events(model, connection, [envelope], personal_data)
+    async def apply(connection: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
+        await apply_events(model, connection, envelopes, personal_data)
 
     return apply
 

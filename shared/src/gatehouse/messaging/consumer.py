@@ -1,7 +1,8 @@
 """The tracking consumer: applies each event exactly once to a service's database.
 
-For every batch of one partition it opens one transaction that applies the events through the
-service's handler, records each stream's last applied version (``consumer_streams``) and the
+For every batch of one partition it opens one transaction that hands the batch's new events, in
+order, to the service's handler (a :data:`BatchHandler`; :func:`one_by_one` makes one of a
+handler of single events), records each stream's last applied version (``consumer_streams``) and the
 partition's next offset (``consumer_offsets``), and commits; only then does it commit the offset
 to Kafka. A redelivered event finds its stream version already applied and is skipped, so a
 crash anywhere, or the outbox relay publishing twice, never applies an event twice. An event
@@ -44,11 +45,27 @@ from gatehouse.eventstore.schema import consumer_offsets, consumer_streams, dead
 from gatehouse.messaging.restarts import run_restarting
 from gatehouse.observability import Metrics, correlation_id
 
-__all__ = ["EventHandler", "PartitionStatus", "TrackingConsumer"]
+__all__ = ["BatchHandler", "EventHandler", "PartitionStatus", "TrackingConsumer", "one_by_one"]
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
+BatchHandler = Callable[[AsyncConnection, Sequence[EventEnvelope]], Awaitable[None]]
+"""Applies events (in their order) inside the consumer's transaction."""
+
+
+def one_by_one(handler: EventHandler) -> BatchHandler:
+    """A batch handler that hands each event to ``handler`` in turn, under its correlation id."""
+
+    async def apply(connection: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
+        for envelope in envelopes:
+            token = correlation_id.set(envelope.correlation_id)
+            try:
+                await handler(connection, envelope)
+            finally:
+                correlation_id.reset(token)
+
+    return apply
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,7 @@ class TrackingConsumer:
         name: str,
         topics: Sequence[str],
         database: Database,
-        handler: EventHandler,
+        handler: BatchHandler,
         bootstrap_servers: str,
         group_id: str,
         dlq_producer_factory: Callable[[], AIOKafkaProducer],
@@ -168,36 +185,40 @@ class TrackingConsumer:
     async def _apply_in_transaction(self, partition: TopicPartition,
                                     records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply records, their streams' versions and the partition's offset in one transaction."""
+        envelopes = [from_kafka_record(record.value, record.headers) for record in records]
         async with self._transaction() as connection:
             await self._own(connection, partition)
             tracker = _StreamTracker(self.name)
-            for record in records:
-                await self._apply(connection, tracker, record)
+            await tracker.load(connection, {envelope.stream_id for envelope in envelopes})
+            new: list[EventEnvelope] = []
+            for envelope in envelopes:
+                applied = tracker.version(envelope.stream_id)
+                if envelope.stream_version <= applied:
+                    self._metrics.consumed(consumer=self.name, outcome="duplicate").inc()
+                    if self._on_duplicate is not None:
+                        # It may be a copy of an event of this batch: apply those first.
+                        await self._apply_new(connection, new)
+                        new = []
+                        await self._on_duplicate(connection, envelope)
+                elif envelope.stream_version > applied + 1:
+                    log.warning("event ahead of its stream; waiting for the relay to resend in "
+                                "order", extra={"consumer": self.name,
+                                                "stream_id": envelope.stream_id,
+                                                "stream_version": envelope.stream_version,
+                                                "applied": applied})
+                    self._metrics.consumed(consumer=self.name, outcome="early").inc()
+                else:
+                    new.append(envelope)
+                    tracker.advance(envelope.stream_id, envelope.stream_version)
+            await self._apply_new(connection, new)
             await tracker.save(connection)
             await self._save_offset(connection, partition, records[-1].offset + 1)
 
-    async def _apply(self, connection: AsyncConnection, tracker: _StreamTracker,
-                     record: ConsumerRecord[bytes, bytes]) -> None:
-        envelope = from_kafka_record(record.value, record.headers)
-        applied = await tracker.version(connection, envelope.stream_id)
-        if envelope.stream_version <= applied:
-            self._metrics.consumed(consumer=self.name, outcome="duplicate").inc()
-            if self._on_duplicate is not None:
-                await self._on_duplicate(connection, envelope)
-            return
-        if envelope.stream_version > applied + 1:
-            log.warning("event ahead of its stream; waiting for the relay to resend in order",
-                        extra={"consumer": self.name, "stream_id": envelope.stream_id,
-                               "stream_version": envelope.stream_version, "applied": applied})
-            self._metrics.consumed(consumer=self.name, outcome="early").inc()
-            return
-        token = correlation_id.set(envelope.correlation_id)
-        try:
-            await self._handler(connection, envelope)
-        finally:
-            correlation_id.reset(token)
-        tracker.advance(envelope.stream_id, envelope.stream_version)
-        self._metrics.consumed(consumer=self.name, outcome="applied").inc()
+    async def _apply_new(self, connection: AsyncConnection,
+                         envelopes: Sequence[EventEnvelope]) -> None:
+        if envelopes:
+            await self._handler(connection, envelopes)
+            self._metrics.consumed(consumer=self.name, outcome="applied").inc(len(envelopes))
 
     async def _dead_letter(self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes],
                            error: Exception) -> None:
@@ -218,8 +239,9 @@ class TrackingConsumer:
             await self._own(connection, partition)
             if envelope is not None:
                 tracker = _StreamTracker(self.name)
+                await tracker.load(connection, {envelope.stream_id})
                 # Move the stream past the poisoned event so later ones can apply.
-                applied = await tracker.version(connection, envelope.stream_id)
+                applied = tracker.version(envelope.stream_id)
                 if envelope.stream_version == applied + 1:
                     tracker.advance(envelope.stream_id, envelope.stream_version)
                 await tracker.save(connection)
@@ -328,19 +350,25 @@ class TrackingConsumer:
 
 
 class _StreamTracker:
-    """The last applied version of each stream this transaction touched."""
+    """The last applied version of each stream a transaction touches: read in one query, written
+    in one statement."""
 
     def __init__(self, consumer: str) -> None:
         self._consumer = consumer
         self._versions: dict[str, int] = {}
         self._changed: set[str] = set()
 
-    async def version(self, connection: AsyncConnection, stream_id: str) -> int:
-        if stream_id not in self._versions:
-            query = select(consumer_streams.c.version).where(
-                consumer_streams.c.consumer == self._consumer,
-                consumer_streams.c.stream_id == stream_id)
-            self._versions[stream_id] = (await connection.execute(query)).scalar_one_or_none() or 0
+    async def load(self, connection: AsyncConnection, stream_ids: set[str]) -> None:
+        wanted = sorted(stream_ids - self._versions.keys())
+        if not wanted:
+            return
+        query = select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
+            consumer_streams.c.consumer == self._consumer,
+            consumer_streams.c.stream_id.in_(wanted))
+        found = {row.stream_id: row.version for row in await connection.execute(query)}
+        self._versions.update((stream_id, found.get(stream_id, 0)) for stream_id in wanted)
+
+    def version(self, stream_id: str) -> int:
         return self._versions[stream_id]
 
     def advance(self, stream_id: str, version: int) -> None:
@@ -348,7 +376,7 @@ class _StreamTracker:
         self._changed.add(stream_id)
 
     async def save(self, connection: AsyncConnection) -> None:
-        for stream_id in sorted(self._changed):
-            await upsert(connection, consumer_streams, {
-                "consumer": self._consumer, "stream_id": stream_id,
-                "version": self._versions[stream_id]}, key=["consumer", "stream_id"])
+        await upsert(connection, consumer_streams, [
+            {"consumer": self._consumer, "stream_id": stream_id,
+             "version": self._versions[stream_id]} for stream_id in sorted(self._changed)],
+            key=["consumer", "stream_id"])
