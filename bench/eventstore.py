@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 import uuid
@@ -98,6 +99,8 @@ async def gatehouse_store(url: str) -> Database:
 async def eventsourcing_recorder(url: str, pool_size: int) -> PostgresApplicationRecorder:
     schema = await fresh_schema(url, "bench_es")
     parsed = make_url(url)
+    if parsed.query.get("ssl") == "disable":
+        os.environ["PGSSLMODE"] = "disable"  # as our store connects: no TLS on the loopback
     datastore = PostgresDatastore(
         dbname=parsed.database or "", host=parsed.host or "127.0.0.1",
         port=str(parsed.port or 5432), user=parsed.username or "",

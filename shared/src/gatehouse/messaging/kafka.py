@@ -57,24 +57,28 @@ class KafkaAdmin:
         Topics that exist are left as they are (more partitions would move keys between them).
         """
         wanted = sorted(set(topics))
-        existing = set(await self._client.list_topics())
-        missing = [topic for topic in wanted if topic not in existing]
-        if not missing:
+        if not wanted:
             return
+        # Asking to create every topic is one request; listing the cluster's topics first would
+        # be one more, and grows with the cluster.
         new_topics = [
             NewTopic(name=topic, num_partitions=partitions, replication_factor=replication_factor,
                      topic_configs={**UNLIMITED_RETENTION, **(configs or {})})
-            for topic in missing
+            for topic in wanted
         ]
         try:
             response = await self._client.create_topics(new_topics)
         except TopicAlreadyExistsError:
             return
+        created = []
         for topic, code, message in _topic_errors(response):
-            if code not in (0, TopicAlreadyExistsError.errno):
+            if code == 0:
+                created.append(topic)
+            elif code != TopicAlreadyExistsError.errno:
                 raise KafkaError(f"cannot create topic {topic}: error {code} {message}")
-        log.info("created topics", extra={"topics": missing, "partitions": partitions,
-                                          "replication_factor": replication_factor})
+        if created:
+            log.info("created topics", extra={"topics": created, "partitions": partitions,
+                                              "replication_factor": replication_factor})
 
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         """Every partition of the topics that exist, in order; asking never creates a topic."""

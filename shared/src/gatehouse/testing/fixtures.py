@@ -7,13 +7,19 @@ schema and a fresh topic namespace, so tests never see each other's data.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import queue
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import make_url
 
 from gatehouse.auth import DevIssuer
@@ -31,6 +37,8 @@ __all__ = [
     "postgres_url",
     "sqlite_url",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def _required_env(name: str) -> str:
@@ -52,9 +60,24 @@ def postgres_url() -> str:
 
 
 @pytest.fixture
-def namespace() -> str:
-    """A topic and consumer-group prefix of this test's own."""
-    return f"test-{uuid.uuid4().hex[:12]}."
+def namespace() -> Iterator[str]:
+    """A topic and consumer-group prefix of this test's own; its topics are deleted after the
+    test (in the background), so the broker does not slow down under thousands of them."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}."
+    yield prefix
+    bootstrap = os.environ.get("GATEHOUSE_TEST_KAFKA")
+    if bootstrap:
+        TopicJanitor.of(bootstrap).delete(prefix)
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    # Only now is the test's event loop closed: a Kafka client the test left behind may hang
+    # while it is cancelled if its topics are already gone.
+    TopicJanitor.release()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    TopicJanitor.finish()
 
 
 @pytest.fixture
@@ -115,7 +138,74 @@ def dev_issuer(tmp_path: Path) -> DevIssuer:
     return DevIssuer(tmp_path / "issuer.pem", issuer="gatehouse-dev", audience="gatehouse")
 
 
+class TopicJanitor:
+    """Deletes the topics of finished tests' namespaces, on a thread of its own."""
+
+    _running: ClassVar[dict[str, TopicJanitor]] = {}
+
+    def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
+        self._finished: list[str] = []
+        self._prefixes: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="topic-janitor", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def of(cls, bootstrap: str) -> TopicJanitor:
+        janitor = cls._running.get(bootstrap)
+        if janitor is None:
+            janitor = cls._running[bootstrap] = cls(bootstrap)
+        return janitor
+
+    @classmethod
+    def release(cls) -> None:
+        """Delete the topics of the tests that have finished (their event loops closed)."""
+        for janitor in cls._running.values():
+            for prefix in janitor._finished:
+                janitor._prefixes.put(prefix)
+            janitor._finished.clear()
+
+    @classmethod
+    def finish(cls, timeout: float = 30.0) -> None:
+        cls.release()
+        for janitor in cls._running.values():
+            janitor._prefixes.put(None)
+            janitor._thread.join(timeout)
+        cls._running.clear()
+
+    def delete(self, prefix: str) -> None:
+        """Delete the topics of ``prefix`` once its test has finished."""
+        self._finished.append(prefix)
+
+    def _run(self) -> None:
+        asyncio.run(self._delete_as_they_come())
+
+    async def _delete_as_they_come(self) -> None:
+        admin: AIOKafkaAdminClient | None = None
+        try:
+            while (prefix := await asyncio.to_thread(self._prefixes.get)) is not None:
+                try:
+                    if admin is None:
+                        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                                    client_id="test-topic-janitor")
+                        await admin.start()
+                    topics = [topic for topic in await admin.list_topics()
+                              if topic.startswith(prefix)]
+                    if topics:
+                        await admin.delete_topics(topics)
+                except Exception as error:  # a broker stopped by the test itself, ...
+                    log.info("could not delete a test's topics: %r", error)
+                    if admin is not None:
+                        await admin.close()
+                        admin = None
+        finally:
+            if admin is not None:
+                await admin.close()
+
+
 async def _admin_connection(url: str) -> asyncpg.Connection:
     parsed = make_url(url)
+    ssl = parsed.query.get("ssl")  # e.g. "disable", as the services connect
     return await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
-                                 password=parsed.password, database=parsed.database)
+                                 password=parsed.password, database=parsed.database,
+                                 ssl=ssl if isinstance(ssl, str) else None)
