@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gatehouse.testing.statuses import OperationStatus, StatusLedger
+from gatehouse.web import SERVICE_WIDE
 
 EXAMPLE_SERVICE = '''
 import asyncio
@@ -147,3 +148,20 @@ def test_a_response_counts_for_the_documented_path_its_request_fits() -> None:
 
     ledger.serve("svc", "GET", "/things/7", 200)
     assert ledger.never_served() == []
+
+
+def test_a_service_wide_status_is_met_by_any_operation_of_its_service() -> None:
+    wide = {SERVICE_WIDE: True}
+    ledger = StatusLedger()
+    ledger.document("svc", {"paths": {
+        "/things": {"get": {"responses": {"200": {}, "429": wide}},
+                    "post": {"responses": {"201": {}, "429": wide, "409": {}}}}}})
+    ledger.document("other", {"paths": {"/things": {"get": {"responses": {"429": wide}}}}})
+    ledger.serve("svc", "GET", "/things", 200)
+    ledger.serve("svc", "POST", "/things", 201)
+
+    ledger.serve("svc", "GET", "/things", 429)
+
+    assert ledger.never_served() == [OperationStatus("other", "GET", "/things", "429"),
+                                     OperationStatus("svc", "POST", "/things", "409")]
+

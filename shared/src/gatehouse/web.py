@@ -200,10 +200,58 @@ def create_service_app(
     for router in routers:
         app.include_router(router, prefix="/v1")
     _add_probes(app, runtime)
+    _document_service_wide_answers(app)
     _add_error_handlers(app)
     app.add_middleware(_BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(_RequestContextMiddleware, runtime=runtime)
     return app
+
+
+SERVICE_WIDE = "x-gatehouse-service-wide"
+"""Marks a documented response any operation of the API may give, whatever its route."""
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch"})
+
+
+def service_wide_answers(*, takes_body: bool) -> dict[str, dict[str, Any]]:
+    """What any ``/v1`` operation may answer besides its own statuses: 429 past the client's
+    rate limit, 503 while the database or the token issuer's keys cannot be reached, and 413
+    for a body over the size limit."""
+    answers: dict[str, dict[str, Any]] = {
+        "429": {"description": "Too many requests from this client: retry after the seconds "
+                "Retry-After says", SERVICE_WIDE: True,
+                "headers": {"Retry-After": {"description": "Seconds to wait",
+                                            "schema": {"type": "integer"}}}},
+        "503": {"description": "The database or the token issuer's keys cannot be reached "
+                "just now: retry (with the same Idempotency-Key for a change)",
+                SERVICE_WIDE: True},
+    }
+    if takes_body:
+        answers["413"] = {"description": "The request body is over the size limit",
+                          SERVICE_WIDE: True}
+    return answers
+
+
+def _document_service_wide_answers(app: FastAPI) -> None:
+    """Adds :func:`service_wide_answers` to every ``/v1`` operation of the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for path, operations in document.get("paths", {}).items():
+            if not path.startswith("/v1/"):
+                continue
+            for method, operation in operations.items():
+                if method in _HTTP_METHODS:
+                    responses = operation.setdefault("responses", {})
+                    answers = service_wide_answers(takes_body="requestBody" in operation)
+                    for status, answer in answers.items():
+                        responses.setdefault(status, answer)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_probes(app: FastAPI, runtime: ServiceRuntime) -> None:

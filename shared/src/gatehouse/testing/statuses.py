@@ -10,6 +10,10 @@ With ``--require-documented-statuses`` (``make test`` passes it; it runs the who
 session fails when an operation documents a status no test produced, and lists them. Statuses
 served but not documented are listed too, without failing the session.
 
+A response marked service-wide (``x-gatehouse-service-wide``: 429 past the rate limit, 503,
+413; one mechanism answers them for every operation) counts as produced when some operation of
+the service produced it.
+
 PYTEST_DONT_REWRITE: the harness imports this module before pytest loads it as a plugin.
 """
 
@@ -22,6 +26,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+
+from gatehouse.web import SERVICE_WIDE
 
 __all__ = ["OperationStatus", "StatusLedger", "current_ledger", "record_statuses"]
 
@@ -60,6 +66,8 @@ class StatusLedger:
     """What the services document and what they served, over one test session."""
 
     documented: set[OperationStatus] = field(default_factory=set)
+    # Documented statuses any operation of the service gives the same way (429, 503, 413).
+    service_wide: set[OperationStatus] = field(default_factory=set)
     served: set[OperationStatus] = field(default_factory=set)
     services: set[str] = field(default_factory=set)
     _templates: dict[str, list[tuple[re.Pattern[str], str]]] = field(default_factory=dict)
@@ -74,9 +82,11 @@ class StatusLedger:
             for method, operation in operations.items():
                 if method not in HTTP_METHODS:
                     continue
-                for status in operation.get("responses", {}):
-                    self.documented.add(
-                        OperationStatus(service, method.upper(), path, str(status)))
+                for status, response in operation.get("responses", {}).items():
+                    documented = OperationStatus(service, method.upper(), path, str(status))
+                    self.documented.add(documented)
+                    if isinstance(response, Mapping) and response.get(SERVICE_WIDE):
+                        self.service_wide.add(documented)
 
     def serve(self, service: str, method: str, path: str, status: int) -> None:
         """Note a response to a request for ``path``; one no documented path fits is left out."""
@@ -86,11 +96,12 @@ class StatusLedger:
                 return
 
     def never_served(self) -> list[OperationStatus]:
-        """Documented statuses no response matched. ``default`` needs nothing in particular."""
+        """Documented statuses no response matched. ``default`` needs nothing in particular; a
+        service-wide status needs one response of the service."""
         return sorted(documented for documented in self.documented
                       if documented.status != "default"
                       and not any(documented.covers(served)
-                                  for served in self._served_by_operation(documented)))
+                                  for served in self._served_for(documented)))
 
     def undocumented(self) -> list[OperationStatus]:
         """Statuses served by a documented operation that does not document them."""
@@ -101,7 +112,9 @@ class StatusLedger:
             and not any(documented.covers(served) for documented in self.documented
                         if _operation(documented) == _operation(served)))
 
-    def _served_by_operation(self, documented: OperationStatus) -> Iterable[OperationStatus]:
+    def _served_for(self, documented: OperationStatus) -> Iterable[OperationStatus]:
+        if documented in self.service_wide:
+            return (served for served in self.served if served.service == documented.service)
         return (served for served in self.served if _operation(served) == _operation(documented))
 
 
