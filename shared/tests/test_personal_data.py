@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, select
@@ -408,25 +408,33 @@ async def test_the_store_keeps_people_sealed_and_its_chain_still_verifies_once_o
     assert after_loaded[0].actor == ERASED
 
 
+async def erase_from_a_table(database: TestDatabase, table: Table, rows: list[dict[str, Any]],
+                             subject: str, **options: Any) -> tuple[int, dict[int, Any]]:
+    """Create ``table`` holding ``rows``, erase ``subject`` from it; the rows changed, and the
+    rows after, by id."""
+    engine = Database.from_url(database.url, schema=database.schema)
+    try:
+        async with engine.transaction() as connection:
+            await connection.run_sync(table.metadata.create_all)
+            await connection.execute(insert(table), rows)
+            changed = await erase_from_tables(connection, subject, [table], **options)
+            after = {row.id: row for row in await connection.execute(select(table))}
+    finally:
+        await engine.dispose()
+    return changed, after
+
+
 async def test_a_forgotten_person_leaves_the_read_models_wherever_they_were_a_value(
         any_database: TestDatabase) -> None:
-    metadata = MetaData()
-    views = Table("views", metadata, Column("id", Integer, primary_key=True),
+    views = Table("views", MetaData(), Column("id", Integer, primary_key=True),
                   Column("sponsor", String(200)), Column("currency", String(3)),
                   Column("document", JSON().with_variant(JSONB(), "postgresql")))
-    database = Database.from_url(any_database.url, schema=any_database.schema)
-    try:
-        async with database.transaction() as connection:
-            await connection.run_sync(metadata.create_all)
-            await connection.execute(insert(views), [
-                {"id": 1, "sponsor": "alice", "currency": "EUR", "document": {
-                    "sponsor": "alice", "panel": ["alice", "bob"],
-                    "note": "alice's project", "votes": [{"by": "alice"}]}},
-                {"id": 2, "sponsor": "bob", "currency": "EUR", "document": {"sponsor": "bob"}}])
-            changed = await erase_from_tables(connection, "alice", [views])
-            rows = {row.id: row for row in await connection.execute(select(views))}
-    finally:
-        await database.dispose()
+    changed, rows = await erase_from_a_table(any_database, views, [
+        {"id": 1, "sponsor": "alice", "currency": "EUR", "document": {
+            "sponsor": "alice", "panel": ["alice", "bob"],
+            "note": "alice's project", "votes": [{"by": "alice"}]}},
+        {"id": 2, "sponsor": "bob", "currency": "EUR", "document": {"sponsor": "bob"}}],
+        "alice")
     assert changed == 2
     assert rows[1].sponsor == ERASED
     assert rows[1].document == {"sponsor": ERASED, "panel": [ERASED, "bob"],
@@ -436,24 +444,15 @@ async def test_a_forgotten_person_leaves_the_read_models_wherever_they_were_a_va
 
 async def test_a_forgotten_persons_seat_is_erased_in_values_and_object_keys(
         any_database: TestDatabase) -> None:
-    metadata = MetaData()
-    panels = Table("panels", metadata, Column("id", Integer, primary_key=True),
+    panels = Table("panels", MetaData(), Column("id", Integer, primary_key=True),
                    Column("seat", String(40)),
                    Column("panel", JSON().with_variant(JSONB(), "postgresql")))
-    database = Database.from_url(any_database.url, schema=any_database.schema)
-    try:
-        async with database.transaction() as connection:
-            await connection.run_sync(metadata.create_all)
-            await connection.execute(insert(panels), [
-                {"id": 1, "seat": "user:alice", "panel": {
-                    "seats": ["user:alice", "role:alice"],
-                    "ballots": {"user:alice": "go", "user:bob": "hold"}}},
-                {"id": 2, "seat": "user:alicia", "panel": {"seats": ["user:alicia"]}}])
-            changed = await erase_from_tables(connection, "alice", [panels],
-                                              prefixes=["user:"])
-            rows = {row.id: row for row in await connection.execute(select(panels))}
-    finally:
-        await database.dispose()
+    changed, rows = await erase_from_a_table(any_database, panels, [
+        {"id": 1, "seat": "user:alice", "panel": {
+            "seats": ["user:alice", "role:alice"],
+            "ballots": {"user:alice": "go", "user:bob": "hold"}}},
+        {"id": 2, "seat": "user:alicia", "panel": {"seats": ["user:alicia"]}}],
+        "alice", prefixes=["user:"])
     assert changed == 2
     assert rows[1].seat == f"user:{ERASED}"
     assert rows[1].panel == {"seats": [f"user:{ERASED}", "role:alice"],
