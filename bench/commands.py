@@ -110,6 +110,8 @@ class Arrivals:
     created: dict[str, float] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
     all_seen: asyncio.Event = field(default_factory=asyncio.Event)
+    # Times the live stream dropped and was resumed from the last event id seen.
+    resumed: int = 0
 
     def saw(self, project_id: str) -> None:
         self.seen.setdefault(project_id, time.perf_counter())
@@ -131,19 +133,31 @@ class Arrivals:
 
 async def watch_stream(http: httpx.AsyncClient, url: str, headers: dict[str, str],
                        arrivals: Arrivals, connected: asyncio.Event) -> None:
-    """Record when each project's ProjectRequested shows up on reporting's live stream."""
-    async with http.stream("GET", f"{url}/v1/events/stream",
-                           params={"type": "ProjectRequested"}, headers=headers,
-                           timeout=httpx.Timeout(10, read=None)) as response:
-        response.raise_for_status()
-        connected.set()
-        async for line in response.aiter_lines():
-            if line.startswith("data: "):
-                arrivals.saw(json.loads(line[6:])["project_id"])
+    """Record when each project's ProjectRequested shows up on reporting's live stream; a
+    dropped stream is resumed from the last event id seen, as an SSE client does."""
+    last_id: str | None = None
+    while True:
+        resume = {"Last-Event-ID": last_id} if last_id is not None else {}
+        try:
+            async with http.stream("GET", f"{url}/v1/events/stream",
+                                   params={"type": "ProjectRequested"},
+                                   headers={**headers, **resume},
+                                   timeout=httpx.Timeout(10, read=None)) as response:
+                response.raise_for_status()
+                connected.set()
+                async for line in response.aiter_lines():
+                    if line.startswith("id: "):
+                        last_id = line[4:]
+                    elif line.startswith("data: "):
+                        arrivals.saw(json.loads(line[6:])["project_id"])
+        except (httpx.ReadError, httpx.RemoteProtocolError) as error:
+            arrivals.resumed += 1
+            print(f"  live stream dropped ({error!r}); resuming after {last_id}", flush=True)
+            await asyncio.sleep(0.5)
 
 
 async def end_to_end(deployment: Deployment, client: Client, rate: float, seconds: float
-                     ) -> tuple[list[float], float, int]:
+                     ) -> tuple[list[float], float, Arrivals]:
     """Latencies from 201 to visible in reporting, the rate achieved, and how many never
     showed up. Sends on a fixed schedule; when the service falls behind, at most
     ``MAX_IN_FLIGHT`` commands wait and the schedule slips (the achieved rate says so)."""
@@ -179,7 +193,7 @@ async def end_to_end(deployment: Deployment, client: Client, rate: float, second
             await watcher
     latencies = [max(0.0, arrivals.seen[p] - at) for p, at in arrivals.created.items()
                  if p in arrivals.seen]
-    return latencies, achieved, len(arrivals.missing())
+    return latencies, achieved, arrivals
 
 
 async def run(config: BenchConfig, results: Results) -> None:
@@ -198,8 +212,9 @@ async def run(config: BenchConfig, results: Results) -> None:
             async with memory.watching():
                 print(f"end-to-end: {config.e2e_rate:g} commands/s for "
                       f"{config.e2e_seconds:g} s", flush=True)
-                latencies, achieved, missing = await end_to_end(
+                latencies, achieved, arrivals = await end_to_end(
                     deployment, client, config.e2e_rate, config.e2e_seconds)
+                missing = len(arrivals.missing())
                 results.add("end-to-end 201 -> reporting, p50", percentile(latencies, 50) * 1000,
                             "ms")
                 results.add(f"end-to-end 201 -> reporting, p99 at {achieved:.0f}/s",
@@ -209,6 +224,9 @@ async def run(config: BenchConfig, results: Results) -> None:
                                  f"{config.e2e_rate:g} commands/s asked for")
                 if missing:
                     results.note(f"end-to-end: {missing} commands not visible within 30 s")
+                if arrivals.resumed:
+                    results.note(f"end-to-end: reporting's live stream dropped "
+                                 f"{arrivals.resumed} times and was resumed")
                 for concurrency in config.concurrencies:
                     before, intake_before = time.process_time(), intake.cpu_seconds()
                     created, elapsed, latencies = await closed_loop(client, concurrency,
