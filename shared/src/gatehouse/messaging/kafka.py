@@ -77,8 +77,21 @@ class KafkaAdmin:
             elif code != TopicAlreadyExistsError.errno:
                 raise KafkaError(f"cannot create topic {topic}: error {code} {message}")
         if created:
+            await self._until_known(created)
             log.info("created topics", extra={"topics": created, "partitions": partitions,
                                               "replication_factor": replication_factor})
+
+    async def _until_known(self, topics: list[str], within_seconds: float = 10.0) -> None:
+        """Wait until the broker's metadata has the topics just created: the controller accepts
+        a creation before every broker knows of it, and "ensured" should mean usable."""
+        deadline = asyncio.get_running_loop().time() + within_seconds
+        while True:
+            described = await self._client.describe_topics(topics)
+            if all(topic.get("error_code", 0) == 0 for topic in described):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise KafkaError(f"topics {topics} were created but are not known yet")
+            await asyncio.sleep(0.05)
 
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         """Every partition of the topics that exist, in order; asking never creates a topic."""
