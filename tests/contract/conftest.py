@@ -81,14 +81,6 @@ SERVICES: dict[str, tuple[type[Any], Callable[[Any], None], Callable[[Any], Fast
 }
 
 
-@pytest.fixture
-def namespace() -> str:
-    """A topic prefix of this test's own, whose topics are kept: schemathesis's lifespans may
-    leave a service's Kafka clients running until the interpreter exits, and clients whose
-    topics are gone keep the process busy with metadata errors."""
-    return f"test-{uuid.uuid4().hex[:12]}."
-
-
 _WELL_FORMED_KEY = re.compile(r"[ -~]*[!-~][ -~]*")
 
 

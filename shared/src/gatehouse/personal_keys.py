@@ -85,7 +85,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from gatehouse.messaging.consumer import EventHandler
+    from gatehouse.messaging.consumer import BatchHandler
 
 log = logging.getLogger(__name__)
 
@@ -456,17 +456,13 @@ class SealedEventData:
                  for event_type, data in events],
                 seal(actor) if actor is not None else None)
 
-    async def open(self, connection: AsyncConnection, envelope: EventEnvelope) -> EventEnvelope:
-        """The envelope with its personal values (data and actor) opened, or read as erased.
-
-        Its ``hash`` stays the hash of the sealed event: verify chains on sealed envelopes.
-        """
-        [opened] = await self.open_all(connection, [envelope])
-        return opened
-
     async def open_all(self, connection: AsyncConnection, envelopes: Sequence[EventEnvelope]
                        ) -> list[EventEnvelope]:
-        """Each envelope opened as :meth:`open` does, with one key lookup for them all."""
+        """The envelopes with their personal values (data and actor) opened, or read as erased;
+        one key lookup for them all.
+
+        Each ``hash`` stays the hash of the sealed event: verify chains on sealed envelopes.
+        """
         opened = await self.open_many(
             connection, [(envelope.type, envelope.data, envelope.actor) for envelope in envelopes])
         return [replace(envelope, data=data, actor=actor)
@@ -485,11 +481,12 @@ class SealedEventData:
                 for event_type, data, actor in stored]
 
 
-def opening(personal_data: SealedEventData, handler: EventHandler) -> EventHandler:
-    """A consumer's handler that sees events with their personal values opened."""
+def opening(personal_data: SealedEventData, handler: BatchHandler) -> BatchHandler:
+    """A consumer's handler that sees events with their personal values opened (one key lookup
+    per batch)."""
 
-    async def apply(connection: AsyncConnection, envelope: EventEnvelope) -> None:
-        await handler(connection, await personal_data.open(connection, envelope))
+    async def apply(connection: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
+        await handler(connection, await personal_data.open_all(connection, envelopes))
 
     return apply
 

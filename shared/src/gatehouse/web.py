@@ -210,30 +210,28 @@ def create_service_app(
 SERVICE_WIDE = "x-gatehouse-service-wide"
 """Marks a documented response any operation of the API may give, whatever its route."""
 
-_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch"})
+OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch",
+                             "trace"})
+"""The keys of an OpenAPI path item that are operations."""
 
-
-def service_wide_answers(*, takes_body: bool) -> dict[str, dict[str, Any]]:
-    """What any ``/v1`` operation may answer besides its own statuses: 429 past the client's
-    rate limit, 503 while the database or the token issuer's keys cannot be reached, and 413
-    for a body over the size limit."""
-    answers: dict[str, dict[str, Any]] = {
-        "429": {"description": "Too many requests from this client: retry after the seconds "
-                "Retry-After says", SERVICE_WIDE: True,
-                "headers": {"Retry-After": {"description": "Seconds to wait",
-                                            "schema": {"type": "integer"}}}},
-        "503": {"description": "The database or the token issuer's keys cannot be reached "
-                "just now: retry (with the same Idempotency-Key for a change)",
-                SERVICE_WIDE: True},
-    }
-    if takes_body:
-        answers["413"] = {"description": "The request body is over the size limit",
-                          SERVICE_WIDE: True}
-    return answers
+# What any /v1 operation may answer besides its own statuses, and what one taking a body may.
+_ANY_REQUEST_ANSWERS: dict[str, dict[str, Any]] = {
+    "429": {"description": "Too many requests from this client: retry after the seconds "
+            "Retry-After says", SERVICE_WIDE: True,
+            "headers": {"Retry-After": {"description": "Seconds to wait",
+                                        "schema": {"type": "integer"}}}},
+    "503": {"description": "The database or the token issuer's keys cannot be reached just "
+            "now: retry (with the same Idempotency-Key for a change)", SERVICE_WIDE: True},
+}
+_BODY_ANSWERS: dict[str, dict[str, Any]] = {
+    "413": {"description": "The request body is over the size limit", SERVICE_WIDE: True},
+}
 
 
 def _document_service_wide_answers(app: FastAPI) -> None:
-    """Adds :func:`service_wide_answers` to every ``/v1`` operation of the OpenAPI document."""
+    """Adds the answers any request may get to every ``/v1`` operation of the OpenAPI
+    document: 429 past the client's rate limit, 503 while the database or the token issuer's
+    keys cannot be reached, and 413 for a body over the size limit."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -244,9 +242,10 @@ def _document_service_wide_answers(app: FastAPI) -> None:
             if not path.startswith("/v1/"):
                 continue
             for method, operation in operations.items():
-                if method in _HTTP_METHODS:
+                if method in OPENAPI_METHODS:
                     responses = operation.setdefault("responses", {})
-                    answers = service_wide_answers(takes_body="requestBody" in operation)
+                    answers = {**_ANY_REQUEST_ANSWERS,
+                               **(_BODY_ANSWERS if "requestBody" in operation else {})}
                     for status, answer in answers.items():
                         responses.setdefault(status, answer)
         return document

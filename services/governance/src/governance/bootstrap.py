@@ -36,8 +36,7 @@ def build_runtime(settings: GovernanceSettings, *, clock: Clock = utc_now) -> Se
                        personal_data=personal_data)
     known_projects = ConsumerSpec(
         name="governance.known-projects", topics=[intake_events_topic(namespace)],
-        handler=learning_api_keys(one_by_one(opening(personal_data, intake_event_handler(store))),
-                                  personal_data))
+        handler=opening(personal_data, learning_api_keys(one_by_one(intake_event_handler(store)))))
     timers = GateTimers(event_store=store, interval_seconds=settings.timer_interval_seconds)
     return ServiceRuntime.build(name="governance", settings=settings, event_store=store,
                                 consumer_specs=[known_projects],

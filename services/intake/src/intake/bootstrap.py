@@ -28,8 +28,8 @@ def build_runtime(settings: IntakeSettings) -> ServiceRuntime:
                        personal_data=personal_data)
     gate_decisions = ConsumerSpec(name="intake.gate-decisions",
                                   topics=[governance_events_topic(namespace)],
-                                  handler=one_by_one(opening(personal_data,
-                                                             gate_decision_handler(store))))
+                                  handler=opening(personal_data,
+                                                  one_by_one(gate_decision_handler(store))))
     return ServiceRuntime.build(name="intake", settings=settings, event_store=store,
                                 consumer_specs=[gate_decisions], personal_data=personal_data,
                                 forget_person=forget_person)

@@ -138,14 +138,18 @@ class TrackingConsumer:
             metadata_max_age_ms=5000,
         )
         self._consumer = consumer
-        await consumer.start()
-        self.started.set()
-        while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
-            for partition, records in batches.items():
-                await self._process_partition_batch(partition, records)
-                await self._commit(partition, records[-1].offset + 1)
-                self._update_lag(partition, records[-1].offset + 1, records[-1].timestamp)
+        try:
+            await consumer.start()
+            self.started.set()
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+                for partition, records in batches.items():
+                    await self._process_partition_batch(partition, records)
+                    await self._commit(partition, records[-1].offset + 1)
+                    self._update_lag(partition, records[-1].offset + 1, records[-1].timestamp)
+        finally:
+            # Stopped or failed: leave the group and stop the clients before any restart.
+            await self._close()
 
     async def _process_partition_batch(self, partition: TopicPartition,
                                        records: list[ConsumerRecord[bytes, bytes]]) -> None:

@@ -147,6 +147,7 @@ class TopicJanitor:
         self._bootstrap = bootstrap
         self._finished: list[str] = []
         self._prefixes: queue.Queue[str | None] = queue.Queue()
+        self._admin: AIOKafkaAdminClient | None = None
         self._thread = threading.Thread(target=self._run, name="topic-janitor", daemon=True)
         self._thread.start()
 
@@ -178,29 +179,29 @@ class TopicJanitor:
         self._finished.append(prefix)
 
     def _run(self) -> None:
-        asyncio.run(self._delete_as_they_come())
+        with asyncio.Runner() as runner:
+            while (prefix := self._prefixes.get()) is not None:
+                runner.run(self._delete_topics(prefix))
+            runner.run(self._close_admin())
 
-    async def _delete_as_they_come(self) -> None:
-        admin: AIOKafkaAdminClient | None = None
+    async def _delete_topics(self, prefix: str) -> None:
         try:
-            while (prefix := await asyncio.to_thread(self._prefixes.get)) is not None:
-                try:
-                    if admin is None:
-                        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
-                                                    client_id="test-topic-janitor")
-                        await admin.start()
-                    topics = [topic for topic in await admin.list_topics()
-                              if topic.startswith(prefix)]
-                    if topics:
-                        await admin.delete_topics(topics)
-                except Exception as error:  # a broker stopped by the test itself, ...
-                    log.info("could not delete a test's topics: %r", error)
-                    if admin is not None:
-                        await admin.close()
-                        admin = None
-        finally:
-            if admin is not None:
-                await admin.close()
+            if self._admin is None:
+                self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                                  client_id="test-topic-janitor")
+                await self._admin.start()
+            topics = [topic for topic in await self._admin.list_topics()
+                      if topic.startswith(prefix)]
+            if topics:
+                await self._admin.delete_topics(topics)
+        except Exception as error:  # a broker stopped by the test itself, ...
+            log.info("could not delete a test's topics: %r", error)
+            await self._close_admin()
+
+    async def _close_admin(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
 
 
 async def _admin_connection(url: str) -> asyncpg.Connection:

@@ -27,12 +27,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from gatehouse.web import SERVICE_WIDE
+from gatehouse.web import OPENAPI_METHODS, SERVICE_WIDE
 
 __all__ = ["OperationStatus", "StatusLedger", "current_ledger", "record_statuses"]
 
 OPTION = "--require-documented-statuses"
-HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -80,7 +79,7 @@ class StatusLedger:
             ((_pattern(path), path) for path in paths), key=lambda entry: entry[1].count("{"))
         for path, operations in paths.items():
             for method, operation in operations.items():
-                if method not in HTTP_METHODS:
+                if method not in OPENAPI_METHODS:
                     continue
                 for status, response in operation.get("responses", {}).items():
                     documented = OperationStatus(service, method.upper(), path, str(status))
