@@ -253,6 +253,38 @@ async def test_the_audit_trail_filters_and_pages(reporting: Reporting) -> None:
     assert shape(first["items"] + rest["items"]) == trail.expect(lambda r: r.kind == "decision")
 
 
+async def test_an_approver_pages_through_their_own_seats_and_the_votes_they_cast_for_others(
+    reporting: Reporting,
+) -> None:
+    producers = reporting.producers
+    project = await producers.request(T0 - hours(24), title="Gamma")
+    first = await producers.open_review(project, "G1", T0, seats=("user:judy", "user:hugo"))
+    second = await producers.open_review(project, "G2", T0, seats=("user:ivan", "user:judy"))
+    votes: list[tuple[str, UUID]] = []
+    for review, seat, at in ((first, "judy", t(1)), (first, "hugo", t(2)),
+                             (second, "ivan", t(3)), (second, "judy", t(4))):
+        await producers.vote(review, seat, "go", at, cast_by="judy")
+        votes.append((seat, producers.published[-1][1].id))
+    await producers.vote(second, "ivan", "hold", t(5), cast_by="ivan")  # not judy's
+    await reporting.caught_up()
+
+    async def one_at_a_time(**params: Any) -> list[tuple[str, str]]:
+        seen: list[tuple[str, str]] = []
+        cursor: str | None = None
+        while True:
+            page = await reporting.get("/v1/audit/decisions", headers=reporting.auditor,
+                                       approver="judy", limit=1, **params,
+                                       **({"cursor": cursor} if cursor else {}))
+            seen += [(item["approver"], item["event_id"]) for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return seen
+
+    expected = [(seat, str(event_id)) for seat, event_id in votes]
+    assert await one_at_a_time() == expected
+    assert await one_at_a_time(sort="-time") == expected[::-1]
+
+
 async def test_the_audit_trail_exports_csv(reporting: Reporting) -> None:
     trail = await a_decision_trail(reporting)
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Select, and_, or_, select
+from sqlalchemy import ColumnElement, FromClause, Row, Select, and_, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.errors import InvalidInput
@@ -146,47 +146,71 @@ class DecisionFilter:
     newest_first: bool = False
 
 
-def _decision_query(where: DecisionFilter) -> Select[Any]:
-    query = select(decision_records)
+def _decision_query(where: DecisionFilter, *, after: tuple[datetime, UUID] | None = None,
+                    limit: int | None = None) -> Select[Any]:
+    """The matching records in time order (newest first if asked), from after ``after``.
+
+    ``approver=`` matches who held the seat or who cast the vote: two indexed questions, each
+    read in time order and merged, because one ``approver = ? OR cast_by = ?`` has no index in
+    time order and would filter its way through the whole time index.
+    """
+    table = decision_records
+    conditions: list[ColumnElement[bool]] = []
     if where.project_id is not None:
-        query = query.where(decision_records.c.project_id == where.project_id)
+        conditions.append(table.c.project_id == where.project_id)
     if where.gate is not None:
-        query = query.where(decision_records.c.gate == where.gate)
-    if where.approver is not None:
-        query = query.where(or_(decision_records.c.approver == where.approver,
-                                decision_records.c.cast_by == where.approver))
+        conditions.append(table.c.gate == where.gate)
     if where.outcome:
-        query = query.where(decision_records.c.decision.in_(list(where.outcome)))
+        conditions.append(table.c.decision.in_(list(where.outcome)))
     if where.kind:
-        query = query.where(decision_records.c.kind.in_(list(where.kind)))
+        conditions.append(table.c.kind.in_(list(where.kind)))
     if where.since is not None:
-        query = query.where(decision_records.c.time >= where.since)
+        conditions.append(table.c.time >= where.since)
     if where.until is not None:
-        query = query.where(decision_records.c.time < where.until)
-    if where.newest_first:
-        return query.order_by(decision_records.c.time.desc(), decision_records.c.event_id.desc())
-    return query.order_by(decision_records.c.time, decision_records.c.event_id)
+        conditions.append(table.c.time < where.until)
+    if after is not None:
+        conditions.append(_beyond(table.c.time, table.c.event_id, after, where.newest_first))
+    if where.approver is None:
+        return _in_time_order(select(table).where(*conditions), table, where.newest_first, limit)
+    held = select(table).where(*conditions, table.c.approver == where.approver)
+    # Said as "cast for someone else" so that the delegates' partial index serves it.
+    cast_for_another = select(table).where(*conditions, table.c.cast_by == where.approver,
+                                           table.c.cast_by.is_distinct_from(table.c.approver))
+    # Each side wrapped in a subquery: SQLite takes no ORDER BY or LIMIT inside a UNION.
+    sides = [select(_in_time_order(side, table, where.newest_first, limit).subquery())
+             for side in (held, cast_for_another)]
+    merged = union_all(*sides).subquery("by_approver")
+    return _in_time_order(select(merged), merged, where.newest_first, limit)
+
+
+def _in_time_order(query: Select[Any], source: FromClause, newest_first: bool,
+                   limit: int | None) -> Select[Any]:
+    time, event_id = source.c.time, source.c.event_id
+    ordered = query.order_by(time.desc(), event_id.desc()) if newest_first else query.order_by(
+        time, event_id)
+    return ordered if limit is None else ordered.limit(limit)
+
+
+def _beyond(time: ColumnElement[datetime], event_id: ColumnElement[UUID],
+            after: tuple[datetime, UUID], newest_first: bool) -> ColumnElement[bool]:
+    last_time, last_id = after
+    if newest_first:
+        return or_(time < last_time, and_(time == last_time, event_id < last_id))
+    return or_(time > last_time, and_(time == last_time, event_id > last_id))
 
 
 async def decision_page(connection: AsyncConnection, where: DecisionFilter, *,
                         cursor: str | None, limit: int) -> Page:
-    query = _decision_query(where)
+    kind = "d-" if where.newest_first else "d"
+    after = None
     if cursor is not None:
-        time, event_id = _decode_cursor(cursor, "d-" if where.newest_first else "d")
-        last = UUID(str(event_id))
-        if where.newest_first:
-            query = query.where(or_(decision_records.c.time < time,
-                                    and_(decision_records.c.time == time,
-                                         decision_records.c.event_id < last)))
-        else:
-            query = query.where(or_(decision_records.c.time > time,
-                                    and_(decision_records.c.time == time,
-                                         decision_records.c.event_id > last)))
-    rows = list((await connection.execute(query.limit(limit + 1))).all())
+        time, event_id = _decode_cursor(cursor, kind)
+        after = (time, UUID(str(event_id)))
+    query = _decision_query(where, after=after, limit=limit + 1)
+    rows = list((await connection.execute(query)).all())
     if len(rows) <= limit:
         return Page(rows, None)
     rows = rows[:limit]
-    kind = "d-" if where.newest_first else "d"
     return Page(rows, _encode_cursor(kind, rows[-1].time, str(rows[-1].event_id)))
 
 

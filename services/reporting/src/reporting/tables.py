@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 
 from gatehouse.apikeys import include_api_key_tables
@@ -111,9 +112,12 @@ decision_records = Table(
     Column("detail", Json, nullable=False),
     Column("time", UtcDateTime, nullable=False),
     Index("ix_decision_records_time_event_id", "time", "event_id"),
-    # GET /v1/audit/decisions?approver=: who held the seat or cast the vote, in time order.
+    # GET /v1/audit/decisions?approver=: who held the seat, or who cast the vote for another
+    # (a delegate: few rows, so a partial index), in time order.
     Index("ix_decision_records_approver_time_event_id", "approver", "time", "event_id"),
-    Index("ix_decision_records_cast_by_time_event_id", "cast_by", "time", "event_id"),
+    Index("ix_decision_records_delegated_cast_by_time_event_id", "cast_by", "time", "event_id",
+          postgresql_where=text("cast_by IS DISTINCT FROM approver"),
+          sqlite_where=text("cast_by IS NOT approver")),
 )
 
 condition_records = Table(
