@@ -49,6 +49,11 @@ __all__ = ["BatchHandler", "EventHandler", "PartitionStatus", "TrackingConsumer"
 
 log = logging.getLogger(__name__)
 
+# A client's stop waits for the group coordinator (e.g. a join in progress, until the broker
+# answers it); past this it is abandoned so that the consumer's task ends within the service's
+# shutdown step and never outlives the event loop.
+CLIENT_STOP_SECONDS = 5.0
+
 EventHandler = Callable[[AsyncConnection, EventEnvelope], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, Sequence[EventEnvelope]], Awaitable[None]]
 """Applies events (in their order) inside the consumer's transaction."""
@@ -348,9 +353,18 @@ class TrackingConsumer:
         producer, self._dlq_producer = self._dlq_producer, None
         self.started.clear()
         for client in (consumer, producer):
-            if client is not None:
-                with contextlib.suppress(Exception):
+            if client is None:
+                continue
+            try:
+                async with asyncio.timeout(CLIENT_STOP_SECONDS):
                     await client.stop()
+            except TimeoutError:
+                log.warning("Kafka client did not stop in time", extra={
+                    "consumer": self.name, "client": type(client).__name__,
+                    "seconds": CLIENT_STOP_SECONDS})
+            except Exception:
+                log.warning("Kafka client failed to stop", exc_info=True,
+                            extra={"consumer": self.name})
 
 
 class _StreamTracker:
