@@ -115,7 +115,7 @@ decision_records = Table(
     # GET /v1/audit/decisions?approver=: who held the seat, or who cast the vote for another
     # (a delegate: few rows, so a partial index), in time order.
     Index("ix_decision_records_approver_time_event_id", "approver", "time", "event_id"),
-    Index("ix_decision_records_delegated_cast_by_time_event_id", "cast_by", "time", "event_id",
+    Index("ix_decision_records_delegated_cast_by", "cast_by", "time", "event_id",
           postgresql_where=text("cast_by IS DISTINCT FROM approver"),
           sqlite_where=text("cast_by IS NOT approver")),
 )

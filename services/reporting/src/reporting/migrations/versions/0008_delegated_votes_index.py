@@ -23,14 +23,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.drop_index("ix_decision_records_cast_by_time_event_id", table_name="decision_records")
-    op.create_index("ix_decision_records_delegated_cast_by_time_event_id", "decision_records",
+    op.create_index("ix_decision_records_delegated_cast_by", "decision_records",
                     ["cast_by", "time", "event_id"],
                     postgresql_where=sa.text("cast_by IS DISTINCT FROM approver"),
                     sqlite_where=sa.text("cast_by IS NOT approver"))
 
 
 def downgrade() -> None:
-    op.drop_index("ix_decision_records_delegated_cast_by_time_event_id",
+    op.drop_index("ix_decision_records_delegated_cast_by",
                   table_name="decision_records")
     op.create_index("ix_decision_records_cast_by_time_event_id", "decision_records",
                     ["cast_by", "time", "event_id"])
