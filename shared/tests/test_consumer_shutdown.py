@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +37,7 @@ class ClientThatNeverStops:
 
 
 async def test_a_client_that_never_stops_is_abandoned_and_the_consumer_ends(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(consumer_module, "AIOKafkaConsumer", ClientThatNeverStops)
     monkeypatch.setattr(consumer_module, "CLIENT_STOP_SECONDS", 0.2)
     database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/unused.db")

@@ -87,6 +87,19 @@ class Trail:
         return [record.shape for record in chosen]
 
 
+async def every_page(reporting: Reporting, **params: Any) -> list[dict[str, Any]]:
+    """The audit trail's pages for these parameters, following each next cursor to the end."""
+    pages: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = await reporting.get("/v1/audit/decisions", headers=reporting.auditor, **params,
+                                   **({"cursor": cursor} if cursor else {}))
+        pages.append(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+
+
 async def a_decision_trail(reporting: Reporting) -> Trail:
     producers = reporting.producers
     records: list[Record] = []
@@ -224,17 +237,9 @@ async def test_the_audit_trail_filters_and_pages(reporting: Reporting) -> None:
     assert await records(since="2027-01-11T11:00:00+02:00") == trail.expect()  # = 09:00Z
 
     # Three at a time: every record once, in order, though a page ends inside a tie on time.
-    seen: list[dict[str, Any]] = []
-    sizes = []
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
-        page = await reporting.get("/v1/audit/decisions", headers=reporting.auditor, **params)
-        sizes.append(len(page["items"]))
-        seen.extend(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    pages = await every_page(reporting, limit=3)
+    seen = [item for page in pages for item in page["items"]]
+    sizes = [len(page["items"]) for page in pages]
     assert sizes == [3, 3, 2]
     assert shape(seen) == trail.expect()
     assert seen[2]["time"] == seen[3]["time"] == iso(t(3))
@@ -269,16 +274,8 @@ async def test_an_approver_pages_through_their_own_seats_and_the_votes_they_cast
     await reporting.caught_up()
 
     async def one_at_a_time(**params: Any) -> list[tuple[str, str]]:
-        seen: list[tuple[str, str]] = []
-        cursor: str | None = None
-        while True:
-            page = await reporting.get("/v1/audit/decisions", headers=reporting.auditor,
-                                       approver="judy", limit=1, **params,
-                                       **({"cursor": cursor} if cursor else {}))
-            seen += [(item["approver"], item["event_id"]) for item in page["items"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return seen
+        pages = await every_page(reporting, approver="judy", limit=1, **params)
+        return [(item["approver"], item["event_id"]) for page in pages for item in page["items"]]
 
     expected = [(seat, str(event_id)) for seat, event_id in votes]
     assert await one_at_a_time() == expected
