@@ -8,6 +8,7 @@ instead of failing when a reader upgrades to a writer.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,7 +17,9 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["Database", "UtcDateTime", "create_engine", "upsert"]
@@ -42,7 +45,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> AsyncEngine:
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
+                  ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> AsyncEngine:
     """An async engine for ``url``; ``schema`` sets PostgreSQL's search_path for every session."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -54,8 +62,37 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
-    return create_async_engine(url, connect_args=connect_args, pool_size=pool_size,
-                               max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, connect_args=connect_args, pool_size=pool_size,
+                                 max_overflow=pool_size)
+    _ping_when_idle(engine, ping_after_idle_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Replace a pooled connection that died while it sat idle (a database restart, an idle
+    timeout) before anyone gets it, like ``pool_pre_ping``, but without a round trip for a
+    connection that was in use a moment ago: SQLAlchemy's asyncpg ping is three (begin, ping,
+    rollback), which on a busy service costs more than the work. A connection that dies
+    between two quick uses fails the one transaction that meets it, and that failure makes
+    the pool replace every connection it held."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry,
+                     _proxy: PoolProxiedConnection) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise DisconnectionError("the pooled connection is gone") from error
+            raise
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

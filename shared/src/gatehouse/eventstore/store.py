@@ -7,6 +7,7 @@ of its stream (``prev_hash``, ``hash``; see :mod:`gatehouse.eventstore.chain`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,9 +44,37 @@ OUTBOX_CHANNEL = "gatehouse_outbox"
 # change of protocol between writers and readers of every deployed version.
 APPENDING_LOCK_SPACE = 0x47415445  # "GATE"
 
-_ANNOUNCE_APPENDING = text(
-    "SELECT pg_current_xact_id(),"
-    " pg_advisory_xact_lock_shared(:space, CAST(CAST(:events_table AS regclass) AS oid)::int4)")
+# On PostgreSQL an append is this one statement. ``announced`` runs first (a one-time filter of
+# the insert, checked before any row draws a position): it takes the transaction id and the
+# shared lock that name this transaction a writer of this events table, which the feed reader
+# relies on, and asks for the relays to be woken at commit. The insert then stores the events
+# only if the stream is still at the expected version, in version order (positions are drawn in
+# the order unnest yields the rows), and queues each for the relay. No positions back means the
+# stream has moved on: a concurrency error. A new stream (expected version 0) needs no read
+# before it: its first prev_hash is the genesis hash.
+_APPEND = text(
+    "WITH announced AS MATERIALIZED ("
+    " SELECT pg_current_xact_id(),"
+    "  pg_advisory_xact_lock_shared(:space, CAST(CAST(:events_table AS regclass) AS oid)::int4),"
+    "  pg_notify(:channel, '')),"
+    " stored AS ("
+    " INSERT INTO events (event_id, stream_id, version, type, schema_version, data,"
+    "  recorded_at, correlation_id, causation_id, actor, prev_hash, hash)"
+    " SELECT new.event_id, CAST(:stream_id AS text), new.version, new.type,"
+    "  new.schema_version, CAST(new.data AS jsonb), CAST(:recorded_at AS timestamptz),"
+    "  CAST(:correlation_id AS text), CAST(:causation_id AS text), CAST(:actor AS text),"
+    "  new.prev_hash, new.hash"
+    " FROM unnest(CAST(:event_ids AS uuid[]), CAST(:versions AS int[]),"
+    "  CAST(:types AS text[]), CAST(:schema_versions AS int[]), CAST(:data AS text[]),"
+    "  CAST(:prev_hashes AS text[]), CAST(:hashes AS text[]))"
+    "  AS new(event_id, version, type, schema_version, data, prev_hash, hash)"
+    " WHERE EXISTS (SELECT FROM announced)"
+    "  AND (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = :stream_id)"
+    "   = :expected_version"
+    " RETURNING position, version),"
+    " queued AS (INSERT INTO outbox (position, topic)"
+    "  SELECT position, CAST(:topic AS text) FROM stored)"
+    " SELECT position FROM stored ORDER BY version")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,16 +122,13 @@ class EventStore:
         """
         if not new_events:
             return []
-        dialect = connection.dialect.name
-        if dialect == "postgresql":
-            # Before any position is drawn from the sequence, take a transaction id and announce
-            # this transaction as a writer of this events table: the feed reader relies on both
-            # to tell, at a gap, which in-progress transactions may still fill it.
-            await connection.execute(_ANNOUNCE_APPENDING, {"space": APPENDING_LOCK_SPACE,
-                                                           "events_table": events.name})
-        current, previous_hash = await self._stream_head(connection, stream_id)
-        if current != expected_version:
-            raise ConcurrencyError(stream_id, expected_version, current)
+        postgresql = connection.dialect.name == "postgresql"
+        if expected_version == 0 and postgresql:
+            previous_hash = GENESIS_HASH  # the append itself checks that the stream is new
+        else:
+            current, previous_hash = await self._stream_head(connection, stream_id)
+            if current != expected_version:
+                raise ConcurrencyError(stream_id, expected_version, current)
         now = datetime.now(UTC)
         actor = metadata.actor
         stored_data = [dict(event.data) for event in new_events]
@@ -134,20 +160,19 @@ class EventStore:
             previous_hash = row["hash"]
             rows.append(row)
         try:
-            result = await connection.execute(
-                insert(events).returning(events.c.position, sort_by_parameter_order=True), rows
-            )
-            positions = list(result.scalars())
+            if postgresql:
+                positions = await self._append_on_postgresql(
+                    connection, stream_id, rows, expected_version=expected_version, now=now,
+                    metadata=metadata, actor=actor)
+            else:
+                positions = await self._insert_then_queue(connection, rows)
         except IntegrityError as error:
             if _is_stream_version_conflict(error):
                 raise ConcurrencyError(stream_id, expected_version, None) from error
             raise
-        await connection.execute(
-            insert(outbox), [{"position": position, "topic": self.topic} for position in positions]
-        )
-        if dialect == "postgresql":
-            await connection.execute(text("SELECT pg_notify(:channel, '')"),
-                                     {"channel": OUTBOX_CHANNEL})
+        if not positions:
+            current, _ = await self._stream_head(connection, stream_id)
+            raise ConcurrencyError(stream_id, expected_version, current)
         return [
             EventEnvelope(
                 id=row["event_id"],
@@ -175,6 +200,36 @@ class EventStore:
             events.c.stream_id == stream_id
         )
         return int((await connection.execute(query)).scalar_one())
+
+    async def _append_on_postgresql(self, connection: AsyncConnection, stream_id: str,
+                                    rows: list[dict[str, Any]], *, expected_version: int,
+                                    now: datetime, metadata: EventMetadata, actor: str | None
+                                    ) -> list[int]:
+        """The events' positions; none when the stream is no longer at ``expected_version``."""
+        result = await connection.execute(_APPEND, {
+            "space": APPENDING_LOCK_SPACE, "events_table": events.name,
+            "channel": OUTBOX_CHANNEL, "topic": self.topic, "stream_id": stream_id,
+            "expected_version": expected_version, "recorded_at": now,
+            "correlation_id": metadata.correlation_id, "causation_id": metadata.causation_id,
+            "actor": actor,
+            "event_ids": [row["event_id"] for row in rows],
+            "versions": [row["version"] for row in rows],
+            "types": [row["type"] for row in rows],
+            "schema_versions": [row["schema_version"] for row in rows],
+            "data": [json.dumps(row["data"]) for row in rows],
+            "prev_hashes": [row["prev_hash"] for row in rows],
+            "hashes": [row["hash"] for row in rows]})
+        return [int(position) for position in result.scalars()]
+
+    async def _insert_then_queue(self, connection: AsyncConnection, rows: list[dict[str, Any]]
+                                 ) -> list[int]:
+        """SQLite: the events, then their outbox rows."""
+        result = await connection.execute(
+            insert(events).returning(events.c.position, sort_by_parameter_order=True), rows)
+        positions = list(result.scalars())
+        await connection.execute(
+            insert(outbox), [{"position": position, "topic": self.topic} for position in positions])
+        return positions
 
     async def _stream_head(self, connection: AsyncConnection, stream_id: str
                            ) -> tuple[int, str]:
