@@ -28,6 +28,7 @@ from gatehouse.auth import Role
 __all__ = ["run"]
 
 MAX_IN_FLIGHT = 64
+RESEND_ATTEMPTS = 3
 
 
 def project_request(n: int) -> dict[str, Any]:
@@ -47,14 +48,26 @@ class Client:
     headers: dict[str, str]
     statuses: Counter[int] = field(default_factory=Counter)
     sent: int = 0
+    # Requests sent again, with the same key, on a connection the server had just closed.
+    resent: int = 0
 
     async def request_project(self) -> tuple[float, str | None]:
         """The request's latency, and the new project's id (None unless 201)."""
         self.sent += 1
         headers = {**self.headers, "Idempotency-Key": str(uuid.uuid4())}
+        body = project_request(self.sent)
         started = time.perf_counter()
-        response = await self.http.post(f"{self.url}/v1/projects", headers=headers,
-                                        json=project_request(self.sent))
+        for attempt in range(1, RESEND_ATTEMPTS + 1):
+            try:
+                response = await self.http.post(f"{self.url}/v1/projects", headers=headers,
+                                                json=body)
+                break
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # A kept-alive connection the server closed as it was reused: what any client
+                # does, send it again with the same key (a retry can never create twice).
+                if attempt == RESEND_ATTEMPTS:
+                    raise
+                self.resent += 1
         elapsed = time.perf_counter() - started
         self.statuses[response.status_code] += 1
         return elapsed, response.json()["id"] if response.status_code == 201 else None
@@ -251,5 +264,8 @@ async def run(config: BenchConfig, results: Results) -> None:
         unexpected = {status: n for status, n in client.statuses.items() if status != 201}
         if unexpected:
             results.note(f"commands answered other than 201: {unexpected}")
+        if client.resent:
+            results.note(f"{client.resent} requests sent again with their key after the server "
+                         "closed a kept-alive connection")
     finally:
         deployment.stop()

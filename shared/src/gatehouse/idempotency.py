@@ -8,6 +8,7 @@ are kept for ``retention`` (24 hours by default); expired keys are purged as new
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    Delete,
     Integer,
     MetaData,
     String,
     Table,
+    bindparam,
     delete,
     select,
     tuple_,
@@ -114,6 +117,36 @@ class IdempotencyKeyRace(Exception):
     """
 
 
+# The statements of every command with a key, built once: building one costs more than running it.
+_LOOKUP = select(idempotency_keys).where(
+    idempotency_keys.c.principal == bindparam("principal"),
+    idempotency_keys.c.key == bindparam("key"))
+
+
+@functools.cache
+def _record_statement(dialect: str) -> Any:
+    """Insert a record, or replace an expired one (expired when the new one is created); a live
+    one is left alone and no row comes back."""
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+        idempotency_keys)
+    return statement.on_conflict_do_update(
+        index_elements=[idempotency_keys.c.principal, idempotency_keys.c.key],
+        set_={column.name: statement.excluded[column.name] for column in idempotency_keys.c
+              if not column.primary_key},
+        where=idempotency_keys.c.expires_at <= statement.excluded.created_at,
+    ).returning(idempotency_keys.c.key)
+
+
+@functools.cache
+def _purge_statement(limit: int) -> Delete:
+    oldest = (select(idempotency_keys.c.principal, idempotency_keys.c.key)
+              .where(idempotency_keys.c.expires_at <= bindparam("now"))
+              .order_by(idempotency_keys.c.expires_at).limit(limit)
+              .with_for_update(skip_locked=True))  # ignored on SQLite: writers are serial
+    return delete(idempotency_keys).where(
+        tuple_(idempotency_keys.c.principal, idempotency_keys.c.key).in_(oldest))
+
+
 class IdempotencyStore:
     """Reads and writes the ``idempotency_keys`` table, in the caller's transaction."""
 
@@ -126,9 +159,7 @@ class IdempotencyStore:
 
         Raises IdempotencyKeyReused when the key is live but was used for another request.
         """
-        row = (await connection.execute(
-            select(idempotency_keys).where(idempotency_keys.c.principal == principal,
-                                           idempotency_keys.c.key == key))).first()
+        row = (await connection.execute(_LOOKUP, {"principal": principal, "key": key})).first()
         if row is None or row.expires_at <= datetime.now(UTC):
             return None
         if row.fingerprint != fingerprint:
@@ -146,15 +177,7 @@ class IdempotencyStore:
         values = {"principal": principal, "key": key, "fingerprint": fingerprint,
                   "status_code": response.status_code, "headers": response.headers,
                   "body": response.body, "created_at": now, "expires_at": now + self.retention}
-        dialect_insert = (postgresql.insert if connection.dialect.name == "postgresql"
-                          else sqlite.insert)
-        statement = dialect_insert(idempotency_keys).values(values)
-        # One statement: insert, or replace an expired record; a live one is left alone.
-        recorded = await connection.execute(statement.on_conflict_do_update(
-            index_elements=[idempotency_keys.c.principal, idempotency_keys.c.key],
-            set_={name: statement.excluded[name] for name in values
-                  if name not in ("principal", "key")},
-            where=idempotency_keys.c.expires_at <= now).returning(idempotency_keys.c.key))
+        recorded = await connection.execute(_record_statement(connection.dialect.name), values)
         if recorded.first() is None:
             raise IdempotencyKeyRace(f"{principal}/{key}")
         await self.purge_expired(connection, now=now)
@@ -166,11 +189,6 @@ class IdempotencyStore:
         On PostgreSQL rows another transaction is deleting are skipped, so concurrent purges
         neither wait for each other nor deadlock.
         """
-        oldest = (select(idempotency_keys.c.principal, idempotency_keys.c.key)
-                  .where(idempotency_keys.c.expires_at <= (now or datetime.now(UTC)))
-                  .order_by(idempotency_keys.c.expires_at).limit(limit)
-                  .with_for_update(skip_locked=True))  # ignored on SQLite: writers are serial
-        result = await connection.execute(delete(idempotency_keys).where(
-            tuple_(idempotency_keys.c.principal, idempotency_keys.c.key).in_(oldest)))
+        result = await connection.execute(_purge_statement(limit),
+                                          {"now": now or datetime.now(UTC)})
         return result.rowcount
-

@@ -122,6 +122,15 @@ personal_keys = Table(
     Index("ix_personal_keys_subject", "subject"),
 )
 
+# The key lookups of every append and read, built once: building one costs more than running it.
+_KEYS_OF_REFS = select(personal_keys.c.ref, personal_keys.c.key).where(
+    personal_keys.c.ref.in_(bindparam("refs", expanding=True)))
+_LIVE_KEYS_OF_SUBJECTS = (
+    select(personal_keys.c.ref, personal_keys.c.subject, personal_keys.c.key)
+    .where(personal_keys.c.subject.in_(bindparam("subjects", expanding=True)),
+           personal_keys.c.key.is_not(None))
+    .order_by(personal_keys.c.created_at, personal_keys.c.ref))
+
 
 def include_personal_key_tables(metadata: MetaData) -> MetaData:
     """Copy the ``personal_keys`` table into a service's metadata."""
@@ -198,10 +207,8 @@ class PersonalKeys:
     async def _resolve(self, connection: AsyncConnection, refs: set[str],
                        elsewhere: KeyFollower | None) -> dict[str, bytes | None]:
         """The key of each ref, ``None`` for one that is forgotten (or was never published)."""
-        query = select(personal_keys.c.ref, personal_keys.c.key).where(
-            personal_keys.c.ref.in_(refs))
         keys: dict[str, bytes | None] = {
-            row.ref: row.key for row in await connection.execute(query)}
+            row.ref: row.key for row in await connection.execute(_KEYS_OF_REFS, {"refs": refs})}
         others = refs - keys.keys()
         if others and elsewhere is not None:
             if not all(elsewhere.knows(ref) for ref in others):
@@ -217,11 +224,8 @@ class PersonalKeys:
         wanted = set(subjects)
         if not wanted:
             return {}
-        query = (select(personal_keys.c.ref, personal_keys.c.subject, personal_keys.c.key)
-                 .where(personal_keys.c.subject.in_(wanted), personal_keys.c.key.is_not(None))
-                 .order_by(personal_keys.c.created_at, personal_keys.c.ref))
         found: dict[str, PersonalKey] = {}
-        for row in await connection.execute(query):
+        for row in await connection.execute(_LIVE_KEYS_OF_SUBJECTS, {"subjects": wanted}):
             found.setdefault(row.subject, PersonalKey(ref=row.ref, subject=row.subject,
                                                       key=row.key))
         missing = sorted(wanted - found.keys())

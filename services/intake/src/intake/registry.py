@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.errors import InvalidInput
@@ -64,18 +64,22 @@ def _row_values(project: Project, version: int, at: datetime) -> dict[str, Any]:
     }
 
 
+# Built once, the values bound when run: building a statement costs more than running it.
+_INSERT_ROW = project_registry.insert()
+_UPDATE_ROW = update(project_registry).where(_table.project_id == bindparam("the_project_id"))
+
+
 async def insert_row(connection: AsyncConnection, project: Project, *, version: int,
                      position: int, at: datetime) -> None:
-    await connection.execute(project_registry.insert().values(
-        project_id=project.id, created_position=position, created_at=at,
-        **_row_values(project, version, at)))
+    await connection.execute(_INSERT_ROW, {
+        "project_id": project.id, "created_position": position, "created_at": at,
+        **_row_values(project, version, at)})
 
 
 async def update_row(connection: AsyncConnection, project: Project, *, version: int,
                      at: datetime) -> None:
-    await connection.execute(update(project_registry)
-                             .where(_table.project_id == project.id)
-                             .values(**_row_values(project, version, at)))
+    await connection.execute(_UPDATE_ROW, {"the_project_id": project.id,
+                                           **_row_values(project, version, at)})
 
 
 @dataclass(frozen=True, kw_only=True)

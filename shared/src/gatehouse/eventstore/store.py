@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, func, insert, select, text
+from sqlalchemy import Row, bindparam, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -75,6 +75,17 @@ _APPEND = text(
     " queued AS (INSERT INTO outbox (position, topic)"
     "  SELECT position, CAST(:topic AS text) FROM stored)"
     " SELECT position FROM stored ORDER BY version")
+
+# The reads of every command, built once: building a statement costs more than running it.
+_STREAM_VERSION = select(func.coalesce(func.max(events.c.version), 0)).where(
+    events.c.stream_id == bindparam("stream_id"))
+_STREAM_HEAD = (select(events.c.version, events.c.hash)
+                .where(events.c.stream_id == bindparam("stream_id"))
+                .order_by(events.c.version.desc()).limit(1))
+_LOAD_STREAM = (select(events)
+                .where(events.c.stream_id == bindparam("stream_id"),
+                       events.c.version > bindparam("after_version"))
+                .order_by(events.c.version))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,10 +207,8 @@ class EventStore:
 
     async def stream_version(self, connection: AsyncConnection, stream_id: str) -> int:
         """The version of the stream's last event; 0 for a stream with no events."""
-        query = select(func.coalesce(func.max(events.c.version), 0)).where(
-            events.c.stream_id == stream_id
-        )
-        return int((await connection.execute(query)).scalar_one())
+        return int((await connection.execute(_STREAM_VERSION, {"stream_id": stream_id})
+                    ).scalar_one())
 
     async def _append_on_postgresql(self, connection: AsyncConnection, stream_id: str,
                                     rows: list[dict[str, Any]], *, expected_version: int,
@@ -234,9 +243,7 @@ class EventStore:
     async def _stream_head(self, connection: AsyncConnection, stream_id: str
                            ) -> tuple[int, str]:
         """The stream's version and the hash of its last event (genesis for a new stream)."""
-        query = (select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
-                 .order_by(events.c.version.desc()).limit(1))
-        last = (await connection.execute(query)).first()
+        last = (await connection.execute(_STREAM_HEAD, {"stream_id": stream_id})).first()
         return (0, GENESIS_HASH) if last is None else (int(last.version), str(last.hash))
 
     async def stream_ids(self, connection: AsyncConnection, *, prefix: str) -> list[str]:
@@ -250,12 +257,8 @@ class EventStore:
     async def load_stream(
         self, connection: AsyncConnection, stream_id: str, *, after_version: int = 0
     ) -> list[EventEnvelope]:
-        query = (
-            select(events)
-            .where(events.c.stream_id == stream_id, events.c.version > after_version)
-            .order_by(events.c.version)
-        )
-        result = await connection.execute(query)
+        result = await connection.execute(_LOAD_STREAM, {"stream_id": stream_id,
+                                                         "after_version": after_version})
         stored = [envelope_from_row(row, self.source) for row in result]
         if self.personal_data is None:
             return stored
