@@ -46,8 +46,9 @@ from gatehouse.unit_of_work import UnitOfWork, unit_of_work
 
 __all__ = ["AnyRole", "Approver", "ApproverOrPmoAdmin", "AuditorOrPmoAdmin", "CurrentPrincipal",
            "IdempotencyKey", "IfMatch", "OptionalIfMatch",
-           "PmoAdmin", "RequesterOrPmoAdmin", "RoleCheck", "allow", "create_service_app",
-           "problem_response", "read_unit_of_work", "run_command", "runtime_of", "serve"]
+           "PmoAdmin", "RequesterOrPmoAdmin", "RoleCheck", "Runtime", "allow",
+           "create_service_app", "problem_response", "read_unit_of_work", "run_command",
+           "runtime_of", "serve"]
 
 log = logging.getLogger("gatehouse.http")
 
@@ -81,6 +82,15 @@ IdempotencyKey = Annotated[str | None, Header(
 def runtime_of(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
+
+
+async def _current_runtime(request: Request) -> ServiceRuntime:
+    # A dependency that is a plain function runs in a worker thread, one hop per request.
+    return runtime_of(request)
+
+
+# The service's runtime, for a route: ``runtime: Runtime``.
+Runtime = Annotated[ServiceRuntime, Depends(_current_runtime)]
 
 
 async def authenticate(

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import WithJsonSchema
 
 from gatehouse.auth import Principal, Role
@@ -44,9 +44,9 @@ from gatehouse.web import (
     OptionalIfMatch,
     PmoAdmin,
     RequesterOrPmoAdmin,
+    Runtime,
     read_unit_of_work,
     run_command,
-    runtime_of,
 )
 from governance import handlers, queries, rules
 from governance.domain import ConditionState, Review
@@ -86,7 +86,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 ProjectTypeKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",
                                      description="The project type, as intake's requests "
                                      "name it")]

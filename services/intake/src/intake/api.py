@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from gatehouse import apikeys
 from gatehouse.auth import Principal, Role
@@ -41,10 +41,10 @@ from gatehouse.web import (
     OptionalIfMatch,
     PmoAdmin,
     RequesterOrPmoAdmin,
+    Runtime,
     allow,
     read_unit_of_work,
     run_command,
-    runtime_of,
 )
 from intake import api_keys, handlers, registry
 from intake.custom_fields import DefineCustomFields
@@ -116,7 +116,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
 Reader = AnyRole
 ModelKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$",

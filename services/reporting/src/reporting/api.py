@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BeforeValidator, StringConstraints, WithJsonSchema
 from sqlalchemy import func, select
@@ -22,7 +22,7 @@ from gatehouse.eventstore.chain import ChainVerifier
 from gatehouse.eventstore.schema import consumer_offsets
 from gatehouse.messaging.consumer import TrackingConsumer
 from gatehouse.runtime import ServiceRuntime
-from gatehouse.web import AnyRole, AuditorOrPmoAdmin, PmoAdmin, runtime_of
+from gatehouse.web import AnyRole, AuditorOrPmoAdmin, PmoAdmin, Runtime
 from reporting import kpis, queries
 from reporting.portfolio import GateWait, summarise
 from reporting.queries import DecisionFilter
@@ -57,7 +57,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*")
 
 
