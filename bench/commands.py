@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 import uuid
 from collections import Counter
@@ -229,7 +230,7 @@ async def run(config: BenchConfig, results: Results) -> None:
         async with contextlib.AsyncExitStack() as pools:
             client = Client([await pools.enter_async_context(
                                 httpx.AsyncClient(limits=limits, timeout=60))
-                             for _ in range(-(-lanes // POOL_CONNECTIONS))],
+                             for _ in range(math.ceil(lanes / POOL_CONNECTIONS))],
                             deployment.url("intake"), deployment.auth("alice", Role.REQUESTER))
             await closed_loop(client, 4, 2)  # warm-up: connections, caches, JIT of the pools
             async with memory.watching():

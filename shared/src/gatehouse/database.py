@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Database", "UtcDateTime", "create_engine", "upsert"]
+__all__ = ["Database", "UtcDateTime", "create_engine", "insert_on", "upsert"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -163,12 +163,17 @@ async def upsert(
     await connection.execute(statement, rows)
 
 
+def insert_on(dialect: str, table: Any) -> Any:
+    """An INSERT with the dialect's ``on_conflict_do_*`` (PostgreSQL or SQLite)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 @functools.lru_cache(maxsize=512)
 def _upsert_statement(dialect: str, table: Any, columns: tuple[str, ...], key: tuple[str, ...]
                       ) -> Any:
     """Built once per table and columns: building it (``excluded`` above all) costs more than
     running it."""
-    statement: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = insert_on(dialect, table)
     changes = {name: statement.excluded[name] for name in columns if name not in key}
     return (statement.on_conflict_do_update(index_elements=list(key), set_=changes) if changes
             else statement.on_conflict_do_nothing(index_elements=list(key)))

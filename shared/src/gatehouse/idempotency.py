@@ -27,10 +27,9 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import UtcDateTime
+from gatehouse.database import UtcDateTime, insert_on
 from gatehouse.errors import InvalidInput
 from gatehouse.eventstore.schema import NAMING_CONVENTION, Json
 
@@ -127,8 +126,7 @@ _LOOKUP = select(idempotency_keys).where(
 def _record_statement(dialect: str) -> Any:
     """Insert a record, or replace an expired one (expired when the new one is created); a live
     one is left alone and no row comes back."""
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        idempotency_keys)
+    statement = insert_on(dialect, idempotency_keys)
     return statement.on_conflict_do_update(
         index_elements=[idempotency_keys.c.principal, idempotency_keys.c.key],
         set_={column.name: statement.excluded[column.name] for column in idempotency_keys.c

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, bindparam, func, insert, select, text
+from sqlalchemy import Row, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,8 +77,6 @@ _APPEND = text(
     " SELECT position FROM stored ORDER BY version")
 
 # The reads of every command, built once: building a statement costs more than running it.
-_STREAM_VERSION = select(func.coalesce(func.max(events.c.version), 0)).where(
-    events.c.stream_id == bindparam("stream_id"))
 _STREAM_HEAD = (select(events.c.version, events.c.hash)
                 .where(events.c.stream_id == bindparam("stream_id"))
                 .order_by(events.c.version.desc()).limit(1))
@@ -207,8 +205,8 @@ class EventStore:
 
     async def stream_version(self, connection: AsyncConnection, stream_id: str) -> int:
         """The version of the stream's last event; 0 for a stream with no events."""
-        return int((await connection.execute(_STREAM_VERSION, {"stream_id": stream_id})
-                    ).scalar_one())
+        version, _ = await self._stream_head(connection, stream_id)
+        return version
 
     async def _append_on_postgresql(self, connection: AsyncConnection, stream_id: str,
                                     rows: list[dict[str, Any]], *, expected_version: int,
