@@ -52,6 +52,7 @@ from gatehouse.events.types import Money
 from gatehouse.eventstore.chain import GENESIS_HASH, event_hash, next_log_head
 from gatehouse.eventstore.schema import consumer_offsets
 from gatehouse.messaging.kafka import KafkaAdmin
+from gatehouse.runtime import tune_garbage_collector
 from reporting.bootstrap import migrate
 from reporting.projections import PROJECTIONS_CONSUMER
 from reporting.queries import DecisionFilter, decision_page
@@ -279,6 +280,7 @@ async def rebuild(config: BenchConfig, log: Log, schema: str) -> tuple[Rate, int
                 for tp, offset in end.items()])
         rebuilder = Rebuilder(database=database, bootstrap_servers=config.kafka,
                               consumer_name=PROJECTIONS_CONSUMER, topics=log.topics)
+        tune_garbage_collector()  # as the reporting service's process does (serve)
         stopwatch = Stopwatch()
         rebuilder.start()
         status = await rebuilder.wait()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, event, text
+import pydantic_core
+from sqlalchemy import DateTime, Dialect, Table, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -22,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Database", "UtcDateTime", "create_engine", "insert_on", "upsert"]
+__all__ = ["Database", "UtcDateTime", "bulk_insert", "create_engine", "insert_on", "json_text",
+           "upsert"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -45,8 +47,19 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def json_text(value: Any) -> str:
+    """The text of a JSON column's value: the same JSON as ``json.dumps`` gives, from
+    pydantic-core's encoder, which is several times faster (events carry their data as JSON
+    into every table that logs them)."""
+    return pydantic_core.to_json(value).decode()
+
+
 # A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
 PING_AFTER_IDLE_SECONDS = 2.0
+
+
+_JSON_CODEC: dict[str, Any] = {"json_serializer": json_text,
+                               "json_deserializer": pydantic_core.from_json}
 
 
 def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
@@ -56,14 +69,14 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
     if parsed.get_backend_name() == "sqlite":
         if schema:
             raise ValueError("a database schema can only be set for PostgreSQL")
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON_CODEC)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
     engine = create_async_engine(url, connect_args=connect_args, pool_size=pool_size,
-                                 max_overflow=pool_size)
+                                 max_overflow=pool_size, **_JSON_CODEC)
     _ping_when_idle(engine, ping_after_idle_seconds)
     return engine
 
@@ -161,6 +174,37 @@ async def upsert(
         return
     statement = _upsert_statement(connection.dialect.name, table, tuple(rows[0]), tuple(key))
     await connection.execute(statement, rows)
+
+
+async def bulk_insert(connection: AsyncConnection, table: Table,
+                      rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows (all with the same columns) in the connection's transaction: with COPY
+    on PostgreSQL, several times faster than an INSERT per row; an INSERT elsewhere.
+
+    The values are converted as SQLAlchemy converts them for an INSERT (JSON, UTC times).
+    """
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        await connection.execute(insert(table), list(rows))
+        return
+    dialect = connection.dialect
+    names = list(rows[0])
+    columns: list[Iterable[Any]] = []
+    for name in names:  # column by column: one conversion function over many values
+        convert = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        values = [row[name] for row in rows]
+        columns.append(values if convert is None else map(convert, values))
+    records = list(zip(*columns, strict=True))
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        # SQLAlchemy begins its transaction with the first statement it runs: COPY on the
+        # driver's connection before that would commit on its own.
+        await connection.execute(text("SELECT 1"))
+    await driver.copy_records_to_table(table.name, records=records, columns=names,
+                                       schema_name=table.schema)
 
 
 def insert_on(dialect: str, table: Any) -> Any:

@@ -5,6 +5,7 @@ Routes stay thin: they parse input, build a command, call a handler and shape th
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 import uuid
@@ -40,7 +41,7 @@ from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.idempotency import fingerprint
 from gatehouse.observability import configure_logging, correlation_id, current_actor
 from gatehouse.ratelimit import TooManyRequests
-from gatehouse.runtime import ServiceRuntime
+from gatehouse.runtime import ServiceRuntime, tune_garbage_collector
 from gatehouse.settings import ServiceSettings
 from gatehouse.unit_of_work import UnitOfWork, unit_of_work
 
@@ -506,8 +507,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def serve(factory: str, settings: ServiceSettings) -> None:
-    """Run ``factory`` (``package.module:create_app``) under uvicorn on the settings' address."""
+    """Build the app with ``factory`` (``package.module:create_app``) and run it under uvicorn
+    on the settings' address."""
     import uvicorn
 
-    uvicorn.run(factory, factory=True, host=settings.host, port=settings.port, log_config=None,
-                access_log=False)
+    module, name = factory.split(":")
+    app = getattr(importlib.import_module(module), name)()
+    tune_garbage_collector()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

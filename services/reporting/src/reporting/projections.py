@@ -7,16 +7,16 @@ counts twice and every read model moves together with the consumer's position.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Column, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import upsert
+from gatehouse.database import bulk_insert, upsert
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.events.governance import (
@@ -35,7 +35,8 @@ from reporting import views
 from reporting.tables import LIVE, ReadModel
 from reporting.views import ProjectView
 
-__all__ = ["PROJECTIONS_CONSUMER", "apply_events", "hash_keeper", "keep_hashes", "projector"]
+__all__ = ["PROJECTIONS_CONSUMER", "Projection", "apply_events", "hash_keeper", "keep_hashes",
+           "projector"]
 
 PROJECTIONS_CONSUMER = "reporting.projections"
 
@@ -58,207 +59,283 @@ async def apply_events(model: ReadModel, connection: AsyncConnection,
                        personal_data: SealedEventData | None = None) -> None:
     """Record the events in the log and advance every read model they concern, in order.
 
-    Each table is read once and written once for the whole batch (a rebuild applies hundreds
-    of events at a time); the outcome is the same as applying the events one by one. The log
-    keeps the people sealed; the read models get them opened (``personal_data``).
+    Each table is read once and written once for the whole batch; the outcome is the same as
+    applying the events one by one. The log keeps the people sealed; the read models get them
+    opened (``personal_data``).
     """
-    if not envelopes:
-        return
-    decoded = [(envelope, views.project_id_of(envelope.data)) for envelope in envelopes]
-    await connection.execute(insert(model.event_log), [{
-        "event_id": envelope.id, "source": envelope.source, "type": envelope.type,
-        "schema_version": envelope.schema_version, "stream_id": envelope.stream_id,
-        "stream_version": envelope.stream_version, "position": envelope.position,
-        "time": envelope.time, "actor": envelope.actor,
-        "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
-        "project_id": project_id, "data": dict(envelope.data), "hash": envelope.hash,
-        "prev_hash": envelope.prev_hash, "log_head": envelope.log_head}
-        for envelope, project_id in decoded])
-    if personal_data is not None:
-        values = await personal_data.open_many(
-            connection, [(envelope.type, envelope.data, envelope.actor) for envelope, _ in decoded])
-        decoded = [(replace(envelope, data=data, actor=actor), project_id)
-                   for (envelope, project_id), (data, actor) in zip(decoded, values, strict=True)]
-    about_projects: list[tuple[DomainEvent, EventEnvelope, UUID]] = []
-    for envelope, project_id in decoded:
-        event = views.decode(envelope)
-        if event is not None and project_id is not None:
-            about_projects.append((event, envelope, project_id))
-        # else: a type this version does not know, or one about no project (templates)
-    if not about_projects:
-        return
-    await _advance_project_views(model, connection, about_projects)
-    await _record_gate_events(model, connection, about_projects)
+    projection = Projection(model, personal_data)
+    await projection.apply(connection, envelopes)
+    await projection.flush(connection)
 
 
-async def _advance_project_views(model: ReadModel, connection: AsyncConnection,
-                                 batch: Sequence[tuple[DomainEvent, EventEnvelope, UUID]]
-                                 ) -> None:
-    table = model.project_views
-    project_ids = sorted({project_id for _, _, project_id in batch})
-    # A project's events come from two topics, whose partitions two reporting instances may
-    # share out: lock the rows (in one order) so that their read-modify-writes take turns.
-    rows = await connection.execute(
-        select(table.c.project_id, table.c.view).where(table.c.project_id.in_(project_ids))
-        .order_by(table.c.project_id).with_for_update())
-    current = {row.project_id: views.from_document(row.view) for row in rows}
-    last_time: dict[UUID, datetime] = {}
-    for event, envelope, project_id in batch:
-        view = current.get(project_id) or ProjectView(project_id=project_id)
-        current[project_id] = views.evolve(view, event, envelope)
-        last_time[project_id] = envelope.time
-    await upsert(connection, table, [{
-        "project_id": project_id, "view": views.to_document(view),
-        "demand_status": view.demand_status, "stage": view.stage,
-        "business_unit": view.business_unit or None, "project_type": view.project_type or None,
-        "updated_at": view.updated_at or last_time[project_id]}
-        for project_id, view in current.items() if project_id in last_time],
-        key=["project_id"])
+Row = dict[str, Any]
+_Item = TypeVar("_Item")
 
 
-@dataclass
-class _Records:
-    """The review and condition rows a batch touches, read once, written once."""
+class _Rows(Generic[_Item]):
+    """One table's rows by key, as read or made by the fold, and which of them to write.
 
-    reviews: dict[UUID, dict[str, Any]]
-    conditions: dict[UUID, dict[str, Any]]
-    new_reviews: set[UUID] = field(default_factory=set)
-    changed_reviews: set[UUID] = field(default_factory=set)
-    new_conditions: set[UUID] = field(default_factory=set)
-    changed_conditions: set[UUID] = field(default_factory=set)
-    decisions: list[dict[str, Any]] = field(default_factory=list)
+    ``None`` stands for a key looked up and not found, so that it is not looked up again.
+    """
 
-    def review(self, review_id: UUID) -> dict[str, Any] | None:
-        """A review to change (None when reporting never saw it opened)."""
-        row = self.reviews.get(review_id)
-        if row is not None and review_id not in self.new_reviews:
-            self.changed_reviews.add(review_id)
-        return row
+    def __init__(self) -> None:
+        self.items: dict[UUID, _Item | None] = {}
+        self.stored: set[UUID] = set()  # keys the table holds
+        self.changed: dict[UUID, None] = {}  # keys to write, in the order first changed
 
-    def condition(self, condition_id: UUID) -> dict[str, Any] | None:
-        row = self.conditions.get(condition_id)
-        if row is not None and condition_id not in self.new_conditions:
-            self.changed_conditions.add(condition_id)
-        return row
+    def missing(self, keys: Iterable[UUID]) -> list[UUID]:
+        return sorted(key for key in set(keys) if key not in self.items)
+
+    def loaded(self, keys: Sequence[UUID], found: Mapping[UUID, _Item]) -> None:
+        for key in keys:
+            self.items[key] = found.get(key)
+        self.stored.update(found)
+
+    def get(self, key: UUID) -> _Item | None:
+        return self.items.get(key)
+
+    def put(self, key: UUID, item: _Item) -> None:
+        """A new or changed row (``item``, or a row changed in place)."""
+        self.items[key] = item
+        self.changed[key] = None
+
+    def to_write(self) -> tuple[list[_Item], list[_Item]]:
+        """The changed rows the table does not hold yet, and those it does."""
+        new: list[_Item] = []
+        existing: list[_Item] = []
+        for key in self.changed:
+            item = self.items[key]
+            assert item is not None
+            (existing if key in self.stored else new).append(item)
+        return new, existing
+
+    def written(self, keep: int) -> None:
+        """The changes are written; keep at most the ``keep`` newest rows in memory."""
+        self.stored.update(self.changed)
+        self.changed.clear()
+        for key in list(itertools.islice(self.items, max(len(self.items) - keep, 0))):
+            del self.items[key]
+            self.stored.discard(key)
 
 
-async def _record_gate_events(model: ReadModel, connection: AsyncConnection,
-                              batch: Sequence[tuple[DomainEvent, EventEnvelope, UUID]]) -> None:
-    review_ids = {event.review_id for event, _, _ in batch if isinstance(event, (
-        VoteCast, VoteRevised, GateDecided, GateReviewWithdrawn, GateReviewEscalated))}
-    condition_ids = {event.condition_id for event, _, _ in batch
-                     if isinstance(event, (ConditionMet, ConditionBreached))}
-    if not review_ids and not condition_ids and not any(
-            isinstance(event, GateReviewOpened) for event, _, _ in batch):
-        return
-    records = _Records(reviews=await _rows(connection, model.review_records,
-                                           model.review_records.c.review_id, review_ids),
-                       conditions=await _rows(connection, model.condition_records,
-                                              model.condition_records.c.condition_id,
-                                              condition_ids))
-    for event, envelope, _ in batch:
-        _record_gate_event(records, event, envelope)
-    reviews, conditions = model.review_records, model.condition_records
-    if records.new_reviews:  # in the order they were opened
-        await connection.execute(insert(reviews), [
-            row for review_id, row in records.reviews.items()
-            if review_id in records.new_reviews])
-    if records.changed_reviews:
-        await upsert(connection, reviews, [records.reviews[review_id]
-                                           for review_id in records.changed_reviews],
-                     key=["review_id"])
-    if records.decisions:
-        await connection.execute(insert(model.decision_records), records.decisions)
-    if records.new_conditions:
-        await connection.execute(insert(conditions), [
-            row for condition_id, row in records.conditions.items()
-            if condition_id in records.new_conditions])
-    if records.changed_conditions:
-        await upsert(connection, conditions, [records.conditions[condition_id]
-                                              for condition_id in records.changed_conditions],
+class Projection:
+    """Folds events into one read model's tables.
+
+    The rows a run of events changes are read once, changed in memory and written back
+    together by :meth:`flush`. The live consumer folds each batch into a projection of its
+    own and flushes it in the batch's transaction. A rebuild keeps one projection for the
+    whole replay (``keep`` rows of each table stay in memory between flushes) and flushes it
+    every few thousand events: a project's view is then decoded and written once per flush
+    instead of once per batch, and the new rows go in with COPY (``bulk``: only for tables
+    nobody else writes, a rebuild's shadows).
+    """
+
+    def __init__(self, model: ReadModel, personal_data: SealedEventData | None = None, *,
+                 bulk: bool = False, keep: int = 0) -> None:
+        self.model = model
+        self.personal_data = personal_data
+        self.bulk = bulk
+        self.keep = keep
+        self._log: list[Row] = []
+        self._decisions: list[Row] = []
+        self._views = _Rows[ProjectView]()
+        self._reviews = _Rows[Row]()
+        self._conditions = _Rows[Row]()
+
+    @property
+    def pending(self) -> int:
+        """Events folded and not written yet."""
+        return len(self._log)
+
+    async def apply(self, connection: AsyncConnection,
+                    envelopes: Sequence[EventEnvelope]) -> None:
+        """Fold the events, in order (reading the rows they concern that are not in memory)."""
+        if not envelopes:
+            return
+        decoded = [(envelope, views.project_id_of(envelope.data)) for envelope in envelopes]
+        self._log.extend(_log_row(envelope, project_id) for envelope, project_id in decoded)
+        if self.personal_data is not None:
+            values = await self.personal_data.open_many(
+                connection,
+                [(envelope.type, envelope.data, envelope.actor) for envelope, _ in decoded])
+            decoded = [(replace(envelope, data=data, actor=actor), project_id)
+                       for (envelope, project_id), (data, actor)
+                       in zip(decoded, values, strict=True)]
+        about_projects: list[tuple[DomainEvent, EventEnvelope, UUID]] = []
+        for envelope, project_id in decoded:
+            event = views.decode(envelope)
+            if event is not None and project_id is not None:
+                about_projects.append((event, envelope, project_id))
+            # else: a type this version does not know, or one about no project (templates)
+        if not about_projects:
+            return
+        await self._load(connection, about_projects)
+        for event, envelope, project_id in about_projects:
+            view = self._views.get(project_id) or ProjectView(project_id=project_id)
+            self._views.put(project_id, views.evolve(view, event, envelope))
+            self._record_gate_event(event, envelope)
+
+    async def flush(self, connection: AsyncConnection) -> None:
+        """Write everything folded since the last flush."""
+        model = self.model
+        insert_new = bulk_insert if self.bulk else _insert
+        await insert_new(connection, model.event_log, self._log)
+        self._log = []
+        new_views, changed_views = self._views.to_write()
+        if self.bulk:
+            await insert_new(connection, model.project_views, [_view_row(v) for v in new_views])
+        else:  # another instance may have made the row meanwhile (see _load)
+            changed_views = new_views + changed_views
+        await upsert(connection, model.project_views,
+                     [_view_row(view) for view in changed_views], key=["project_id"])
+        new_reviews, changed_reviews = self._reviews.to_write()
+        await insert_new(connection, model.review_records, new_reviews)
+        await upsert(connection, model.review_records, changed_reviews, key=["review_id"])
+        await insert_new(connection, model.decision_records, self._decisions)
+        self._decisions = []
+        new_conditions, changed_conditions = self._conditions.to_write()
+        await insert_new(connection, model.condition_records, new_conditions)
+        await upsert(connection, model.condition_records, changed_conditions,
                      key=["condition_id"])
+        for rows in (self._views, self._reviews, self._conditions):
+            rows.written(self.keep)
+
+    async def _load(self, connection: AsyncConnection,
+                    batch: Sequence[tuple[DomainEvent, EventEnvelope, UUID]]) -> None:
+        model = self.model
+        project_ids = self._views.missing(project_id for _, _, project_id in batch)
+        if project_ids:
+            # A project's events come from two topics, whose partitions two reporting
+            # instances may share out: lock the rows (in one order) so that their
+            # read-modify-writes take turns.
+            table = model.project_views
+            rows = await connection.execute(
+                select(table.c.project_id, table.c.view)
+                .where(table.c.project_id.in_(project_ids))
+                .order_by(table.c.project_id).with_for_update())
+            self._views.loaded(project_ids, {row.project_id: views.from_document(row.view)
+                                             for row in rows})
+        review_ids = self._reviews.missing(event.review_id for event, _, _ in batch
+                                           if isinstance(event, _ABOUT_A_REVIEW))
+        self._reviews.loaded(review_ids, await _rows(connection, model.review_records,
+                                                     model.review_records.c.review_id,
+                                                     review_ids))
+        condition_ids = self._conditions.missing(event.condition_id for event, _, _ in batch
+                                                 if isinstance(event, _ABOUT_A_CONDITION))
+        self._conditions.loaded(condition_ids, await _rows(
+            connection, model.condition_records, model.condition_records.c.condition_id,
+            condition_ids))
+
+    def _record_gate_event(self, event: DomainEvent, envelope: EventEnvelope) -> None:
+        at = envelope.time
+        match event:
+            case GateReviewOpened():
+                rule = event.gate.approval
+                self._reviews.put(event.review_id, {
+                    "review_id": event.review_id, "project_id": event.project_id,
+                    "gate": event.gate.key, "gate_name": event.gate.name,
+                    "project_type": event.project_type, "status": "open", "outcome": None,
+                    "opened_at": at, "sla_due_at": event.sla_due_at, "closed_at": None,
+                    "escalated_at": None, "panel": {
+                        "seats": [seat.label for seat in rule.seats], "order": rule.order,
+                        "ballots": {}}})
+            case VoteCast() | VoteRevised():
+                review = self._reviews.get(event.review_id)
+                gate = ""  # a vote on a review reporting never saw opened
+                if review is not None:
+                    # Put the vote on its review's panel.
+                    panel = dict(review["panel"])
+                    panel["ballots"] = {**panel.get("ballots", {}), event.seat: event.decision}
+                    self._reviews.put(event.review_id, review | {"panel": panel})
+                    gate = str(review["gate"])
+                detail: dict[str, Any] = {
+                    "seat": event.seat, "delegation_id": _str(event.delegation_id),
+                    "conditions": [{"condition_id": str(c.condition_id),
+                                    "description": c.description, "owner": c.owner,
+                                    "due_date": c.due_date.isoformat()}
+                                   for c in event.conditions],
+                    "assessments": [{"criterion": a.criterion, "met": a.met, "score": a.score}
+                                    for a in event.assessments]}
+                if isinstance(event, VoteRevised):
+                    detail |= {"revises": str(event.revises), "reason": event.reason}
+                self._decisions.append({
+                    "event_id": envelope.id, "kind": "revision"
+                    if isinstance(event, VoteRevised) else "vote",
+                    "review_id": event.review_id, "project_id": event.project_id,
+                    "gate": gate, "approver": event.approver, "cast_by": event.cast_by,
+                    "decision": event.decision, "rationale": event.rationale,
+                    "detail": detail, "time": at})
+            case GateDecided():
+                review = self._reviews.get(event.review_id)
+                if review is not None:
+                    self._reviews.put(event.review_id, review | {
+                        "status": "decided", "outcome": event.outcome, "closed_at": at})
+                self._decisions.append({
+                    "event_id": envelope.id, "kind": "decision", "review_id": event.review_id,
+                    "project_id": event.project_id, "gate": event.gate, "approver": None,
+                    "cast_by": None, "decision": event.outcome, "rationale": event.rationale,
+                    "detail": {"decided_by": list(event.decided_by),
+                               "votes": [str(vote) for vote in event.votes], "rule": event.rule,
+                               "template_version": event.template_version,
+                               "conditions": len(event.conditions)}, "time": at})
+                for c in event.conditions:
+                    self._conditions.put(c.condition_id, {
+                        "condition_id": c.condition_id, "review_id": event.review_id,
+                        "project_id": event.project_id, "gate": event.gate, "owner": c.owner,
+                        "due_date": c.due_date, "status": "open"})
+            case GateReviewWithdrawn():
+                review = self._reviews.get(event.review_id)
+                if review is not None:
+                    self._reviews.put(event.review_id,
+                                      review | {"status": "withdrawn", "closed_at": at})
+            case GateReviewEscalated():
+                review = self._reviews.get(event.review_id)
+                if review is not None:
+                    self._reviews.put(event.review_id, review | {"escalated_at": at})
+            case ConditionMet():
+                condition = self._conditions.get(event.condition_id)
+                if condition is not None:
+                    self._conditions.put(event.condition_id, condition | {"status": "met"})
+            case ConditionBreached():
+                condition = self._conditions.get(event.condition_id)
+                if condition is not None and condition["status"] == "open":
+                    self._conditions.put(event.condition_id,
+                                         condition | {"status": "breached"})
 
 
-async def _rows(connection: AsyncConnection, table: Table, key: Column[Any], ids: set[UUID]
-                ) -> dict[UUID, dict[str, Any]]:
+_ABOUT_A_REVIEW = (VoteCast, VoteRevised, GateDecided, GateReviewWithdrawn, GateReviewEscalated)
+_ABOUT_A_CONDITION = (ConditionMet, ConditionBreached)
+
+
+def _log_row(envelope: EventEnvelope, project_id: UUID | None) -> Row:
+    return {"event_id": envelope.id, "source": envelope.source, "type": envelope.type,
+            "schema_version": envelope.schema_version, "stream_id": envelope.stream_id,
+            "stream_version": envelope.stream_version, "position": envelope.position,
+            "time": envelope.time, "actor": envelope.actor,
+            "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
+            "project_id": project_id, "data": dict(envelope.data), "hash": envelope.hash,
+            "prev_hash": envelope.prev_hash, "log_head": envelope.log_head}
+
+
+def _view_row(view: ProjectView) -> Row:
+    assert view.updated_at is not None  # every event sets it
+    return {"project_id": view.project_id, "view": views.to_document(view),
+            "demand_status": view.demand_status, "stage": view.stage,
+            "business_unit": view.business_unit or None,
+            "project_type": view.project_type or None, "updated_at": view.updated_at}
+
+
+async def _insert(connection: AsyncConnection, table: Table, rows: Sequence[Row]) -> None:
+    if rows:
+        await connection.execute(insert(table), rows)
+
+
+async def _rows(connection: AsyncConnection, table: Table, key: Column[Any], ids: list[UUID]
+                ) -> dict[UUID, Row]:
     if not ids:
         return {}
-    rows = await connection.execute(select(table).where(key.in_(sorted(ids))))
+    rows = await connection.execute(select(table).where(key.in_(ids)))
     return {row._mapping[key.name]: dict(row._mapping) for row in rows}
-
-
-def _record_gate_event(records: _Records, event: DomainEvent, envelope: EventEnvelope) -> None:
-    at = envelope.time
-    match event:
-        case GateReviewOpened():
-            rule = event.gate.approval
-            records.reviews[event.review_id] = {
-                "review_id": event.review_id, "project_id": event.project_id,
-                "gate": event.gate.key, "gate_name": event.gate.name,
-                "project_type": event.project_type, "status": "open", "outcome": None,
-                "opened_at": at, "sla_due_at": event.sla_due_at, "closed_at": None,
-                "escalated_at": None, "panel": {
-                    "seats": [seat.label for seat in rule.seats], "order": rule.order,
-                    "ballots": {}}}
-            records.new_reviews.add(event.review_id)
-        case VoteCast() | VoteRevised():
-            review = records.review(event.review_id)
-            gate = ""  # a vote on a review reporting never saw opened
-            if review is not None:
-                # Put the vote on its review's panel.
-                panel = dict(review["panel"])
-                panel["ballots"] = {**panel.get("ballots", {}), event.seat: event.decision}
-                review["panel"] = panel
-                gate = str(review["gate"])
-            detail: dict[str, Any] = {
-                "seat": event.seat, "delegation_id": _str(event.delegation_id),
-                "conditions": [{"condition_id": str(c.condition_id),
-                                "description": c.description, "owner": c.owner,
-                                "due_date": c.due_date.isoformat()} for c in event.conditions],
-                "assessments": [{"criterion": a.criterion, "met": a.met, "score": a.score}
-                                for a in event.assessments]}
-            if isinstance(event, VoteRevised):
-                detail |= {"revises": str(event.revises), "reason": event.reason}
-            records.decisions.append({
-                "event_id": envelope.id, "kind": "revision" if isinstance(event, VoteRevised)
-                else "vote", "review_id": event.review_id, "project_id": event.project_id,
-                "gate": gate, "approver": event.approver, "cast_by": event.cast_by,
-                "decision": event.decision, "rationale": event.rationale, "detail": detail,
-                "time": at})
-        case GateDecided():
-            review = records.review(event.review_id)
-            if review is not None:
-                review |= {"status": "decided", "outcome": event.outcome, "closed_at": at}
-            records.decisions.append({
-                "event_id": envelope.id, "kind": "decision", "review_id": event.review_id,
-                "project_id": event.project_id, "gate": event.gate, "approver": None,
-                "cast_by": None, "decision": event.outcome, "rationale": event.rationale,
-                "detail": {"decided_by": list(event.decided_by),
-                           "votes": [str(vote) for vote in event.votes], "rule": event.rule,
-                           "template_version": event.template_version,
-                           "conditions": len(event.conditions)}, "time": at})
-            for c in event.conditions:
-                records.conditions[c.condition_id] = {
-                    "condition_id": c.condition_id, "review_id": event.review_id,
-                    "project_id": event.project_id, "gate": event.gate, "owner": c.owner,
-                    "due_date": c.due_date, "status": "open"}
-                records.new_conditions.add(c.condition_id)
-        case GateReviewWithdrawn():
-            review = records.review(event.review_id)
-            if review is not None:
-                review |= {"status": "withdrawn", "closed_at": at}
-        case GateReviewEscalated():
-            review = records.review(event.review_id)
-            if review is not None:
-                review["escalated_at"] = at
-        case ConditionMet():
-            condition = records.condition(event.condition_id)
-            if condition is not None:
-                condition["status"] = "met"
-        case ConditionBreached():
-            condition = records.condition(event.condition_id)
-            if condition is not None and condition["status"] == "open":
-                condition["status"] = "breached"
 
 
 def _str(value: object | None) -> str | None:

@@ -35,7 +35,7 @@ from gatehouse.events.envelope import EnvelopeDecodeError, EventEnvelope, from_k
 from gatehouse.eventstore.schema import consumer_offsets, dead_letters
 from gatehouse.messaging.kafka import KafkaAdmin
 from gatehouse.personal_keys import SealedEventData
-from reporting.projections import apply_events, hash_keeper
+from reporting.projections import Projection, hash_keeper
 from reporting.tables import LIVE, ReadModel
 
 __all__ = ["RebuildStatus", "Rebuilder", "checksum", "checksums"]
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 SUFFIX = "__shadow"
 BATCH = 2000
+# Events folded in memory between two writes to the shadows, and the rows of each table kept
+# in memory across writes (a project's events arrive from two topics, at their own paces).
+FLUSH_EVERY = 20_000
+KEEP_ROWS = 50_000
 
 State = Literal["idle", "rebuilding", "swapping", "done", "failed"]
 
@@ -67,8 +71,13 @@ class RebuildStatus:
 
 
 @dataclass
-class _Progress:
-    positions: dict[TopicPartition, int] = field(default_factory=dict)
+class _Replay:
+    """Where a rebuild is: the next offset of each partition, the last version applied of each
+    stream, the events to skip, and the fold into the shadows."""
+
+    projection: Projection
+    positions: dict[TopicPartition, int]
+    poisoned: set[tuple[str, int, int]]
     versions: dict[str, int] = field(default_factory=dict)
 
 
@@ -77,7 +86,8 @@ class Rebuilder:
 
     def __init__(self, *, database: Database, bootstrap_servers: str, consumer_name: str,
                  topics: Sequence[str], live: ReadModel = LIVE,
-                 personal_data: SealedEventData | None = None) -> None:
+                 personal_data: SealedEventData | None = None,
+                 flush_every: int = FLUSH_EVERY, keep_rows: int = KEEP_ROWS) -> None:
         self.database = database
         self.personal_data = personal_data
         self.bootstrap_servers = bootstrap_servers
@@ -85,6 +95,8 @@ class Rebuilder:
         self.topics = list(topics)
         self.live = live
         self.shadow = live.shadow(SUFFIX)
+        self.flush_every = flush_every
+        self.keep_rows = keep_rows
         self.status = RebuildStatus(consumer_name)
         self._task: asyncio.Task[None] | None = None
 
@@ -123,11 +135,13 @@ class Rebuilder:
             beginning = await consumer.beginning_offsets(partitions)
             end = await consumer.end_offsets(partitions)
             self.status.total = sum(end[tp] - beginning[tp] for tp in partitions)
-            progress = _Progress(positions=dict(beginning))
-            poisoned = await self._dead_lettered()
-            await self._read(consumer, progress, end, poisoned)
+            replay = _Replay(
+                projection=Projection(self.shadow, self.personal_data, bulk=True,
+                                      keep=self.keep_rows),
+                positions=dict(beginning), poisoned=await self._dead_lettered())
+            await self._read(consumer, replay, end)
             self.status.state = "swapping"
-            await self._swap(consumer, progress, poisoned)
+            await self._swap(consumer, replay)
             self.status.state = "done"
         except asyncio.CancelledError:
             self.status.state = "failed"
@@ -171,11 +185,11 @@ class Rebuilder:
             consumer_offsets.c.consumer == self.consumer_name))
         return {TopicPartition(row.topic, row.partition): row.next_offset for row in rows}
 
-    async def _read(self, consumer: AIOKafkaConsumer, progress: _Progress,
-                    end: dict[TopicPartition, int], poisoned: set[tuple[str, int, int]]) -> None:
+    async def _read(self, consumer: AIOKafkaConsumer, replay: _Replay,
+                    end: dict[TopicPartition, int]) -> None:
         """Apply everything up to the end offsets seen at the start, never past the live
         consumer's position (waiting for it when it lags)."""
-        while any(progress.positions[tp] < end[tp] for tp in end):
+        while any(replay.positions[tp] < end[tp] for tp in end):
             async with self.database.engine.connect() as connection:
                 live = await self._live_positions(connection)
             batches = await consumer.getmany(timeout_ms=500, max_records=BATCH)
@@ -191,12 +205,15 @@ class Rebuilder:
                     ready.append((partition, usable))
             if ready:  # every partition's records in one transaction
                 async with self.database.transaction() as connection:
-                    await self._apply(connection, ready, progress, poisoned)
+                    await self._apply(connection, ready, replay)
+                    if replay.projection.pending >= self.flush_every:
+                        await replay.projection.flush(connection)
             if waiting or not batches:
                 await asyncio.sleep(0.05)
+        async with self.database.transaction() as connection:
+            await replay.projection.flush(connection)
 
-    async def _swap(self, consumer: AIOKafkaConsumer, progress: _Progress,
-                    poisoned: set[tuple[str, int, int]]) -> None:
+    async def _swap(self, consumer: AIOKafkaConsumer, replay: _Replay) -> None:
         async with self.database.transaction() as connection:
             dialect = connection.dialect.name
             if dialect == "postgresql":
@@ -208,30 +225,30 @@ class Rebuilder:
                                      .values(next_offset=consumer_offsets.c.next_offset))
             live = await self._live_positions(connection)
             for partition, target in live.items():
-                if partition not in progress.positions:
+                if partition not in replay.positions:
                     continue
-                while progress.positions[partition] < target:
-                    consumer.seek(partition, progress.positions[partition])
+                while replay.positions[partition] < target:
+                    consumer.seek(partition, replay.positions[partition])
                     batch = await consumer.getmany(partition, timeout_ms=1000,
                                                    max_records=BATCH)
                     records = [r for r in batch.get(partition, []) if r.offset < target]
                     if not records:
                         raise RuntimeError(f"could not read {partition} up to {target}")
-                    await self._apply(connection, [(partition, records)], progress, poisoned)
+                    await self._apply(connection, [(partition, records)], replay)
+            await replay.projection.flush(connection)
             for live_table, shadow_table in zip(self.live.tables, self.shadow.tables,
                                                 strict=True):
                 await _replace(connection, live_table, shadow_table)
 
     async def _apply(self, connection: AsyncConnection,
                      batches: Sequence[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]],
-                     progress: _Progress, poisoned: set[tuple[str, int, int]]) -> None:
-        keep_hashes = hash_keeper(self.shadow)
+                     replay: _Replay) -> None:
         to_apply: list[EventEnvelope] = []
         to_keep: list[EventEnvelope] = []
         for partition, record in ((p, r) for p, records in batches for r in records):
             self.status.read += 1
-            progress.positions[partition] = record.offset + 1
-            if (record.topic, record.partition, record.offset) in poisoned:
+            replay.positions[partition] = record.offset + 1
+            if (record.topic, record.partition, record.offset) in replay.poisoned:
                 self.status.skipped += 1
                 continue
             try:
@@ -239,7 +256,7 @@ class Rebuilder:
             except EnvelopeDecodeError:
                 self.status.skipped += 1
                 continue
-            applied = progress.versions.get(envelope.stream_id, 0)
+            applied = replay.versions.get(envelope.stream_id, 0)
             if envelope.stream_version <= applied:
                 self.status.skipped += 1  # a duplicate (maybe the chained copy of an event)
                 to_keep.append(envelope)
@@ -248,12 +265,16 @@ class Rebuilder:
                 self.status.skipped += 1  # an early copy the relay published again in order
                 continue
             to_apply.append(envelope)
-            progress.versions[envelope.stream_id] = envelope.stream_version
+            replay.versions[envelope.stream_id] = envelope.stream_version
             self.status.applied += 1
-        # The whole batch at once; the copies' hashes after, as they concern applied events.
-        await apply_events(self.shadow, connection, to_apply, self.personal_data)
-        for envelope in to_keep:
-            await keep_hashes(connection, envelope)
+        # The whole batch at once; the copies' hashes after, as they concern applied events
+        # (written first: the copy's hash goes onto the event's row in the log).
+        await replay.projection.apply(connection, to_apply)
+        if any(envelope.hash is not None for envelope in to_keep):
+            await replay.projection.flush(connection)
+            keep_hashes = hash_keeper(self.shadow)
+            for envelope in to_keep:
+                await keep_hashes(connection, envelope)
 
 
 async def _replace(connection: AsyncConnection, live: Table, shadow: Table) -> None:

@@ -9,7 +9,7 @@ never breaks an older reporting.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -137,6 +137,7 @@ class ProjectView:
 
 
 _adapter: TypeAdapter[ProjectView] = TypeAdapter(ProjectView)
+_VIEW_FIELDS = frozenset(each.name for each in fields(ProjectView))
 
 
 def to_document(view: ProjectView) -> dict[str, Any]:
@@ -152,9 +153,22 @@ def from_document(document: Mapping[str, Any]) -> ProjectView:
 def evolve(view: ProjectView, event: DomainEvent, envelope: EventEnvelope) -> ProjectView:
     """The view after one more event about its project."""
     updated_at = max(view.updated_at, envelope.time) if view.updated_at else envelope.time
-    # One copy per event: a view has some thirty fields.
-    return replace(view, updated_at=updated_at, events=view.events + 1,
-                   **_changes(view, event, envelope))
+    return _changed(view, {**_changes(view, event, envelope), "updated_at": updated_at,
+                           "events": view.events + 1})
+
+
+def _changed(view: ProjectView, changes: dict[str, Any]) -> ProjectView:
+    """A copy of ``view`` with ``changes``: what ``dataclasses.replace`` gives, at a fraction
+    of its cost (it passes all thirty fields through ``__init__``, a tenth of a rebuild's
+    time). A view has no ``__post_init__`` and no field computed at init, so copying its
+    fields is the same; ``frozen`` guards attribute assignment, which this does not use."""
+    unknown = changes.keys() - _VIEW_FIELDS
+    if unknown:
+        raise TypeError(f"ProjectView has no field {', '.join(sorted(unknown))}")
+    copy = object.__new__(ProjectView)
+    copy.__dict__.update(view.__dict__)
+    copy.__dict__.update(changes)
+    return copy
 
 
 def _changes(view: ProjectView, event: DomainEvent, envelope: EventEnvelope

@@ -8,12 +8,13 @@ of one aggregate land on one partition in order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
+
+import pydantic_core
 
 __all__ = [
     "CLOUDEVENTS_SPEC_VERSION",
@@ -124,28 +125,32 @@ def to_kafka_record(envelope: EventEnvelope) -> KafkaRecord:
     attributes.update(envelope._extensions())
     headers = [(f"ce_{name}", str(value).encode()) for name, value in attributes.items()]
     headers.append(("content-type", envelope.datacontenttype.encode()))
-    value = json.dumps(envelope.data, separators=(",", ":"), ensure_ascii=False).encode()
+    value = pydantic_core.to_json(envelope.data)
     return KafkaRecord(key=envelope.stream_id.encode(), value=value, headers=headers)
 
 
 def from_kafka_record(value: bytes | None, headers: Headers) -> EventEnvelope:
     """Decode a binary-mode CloudEvent; raises :class:`EnvelopeDecodeError` when it is not one."""
-    attributes = {
-        name[3:]: raw.decode("utf-8", errors="strict")
-        for name, raw in headers
-        if name.startswith("ce_") and raw is not None
-    }
+    attributes: dict[str, str] = {}
+    content_type: str | None = None
+    for name, raw in headers:  # one pass: a consumer decodes every record it reads
+        if raw is None:
+            continue
+        if name[:3] == "ce_":
+            attributes[name[3:]] = raw.decode()
+        elif name == "content-type" and content_type is None:
+            content_type = raw.decode()
     missing = [name for name in _REQUIRED_HEADERS if name not in attributes]
     if missing:
         raise EnvelopeDecodeError(f"missing CloudEvents headers: {', '.join(missing)}")
     if attributes["specversion"] != CLOUDEVENTS_SPEC_VERSION:
         raise EnvelopeDecodeError(f"unsupported specversion {attributes['specversion']!r}")
-    content_type = next((raw.decode() for name, raw in headers if name == "content-type"),
-                        JSON_CONTENT_TYPE)
+    if content_type is None:
+        content_type = JSON_CONTENT_TYPE
     if not content_type.startswith(JSON_CONTENT_TYPE):
         raise EnvelopeDecodeError(f"unsupported content-type {content_type!r}")
     try:
-        data = json.loads(value or b"null")
+        data = pydantic_core.from_json(value or b"null")
         envelope = EventEnvelope(
             id=UUID(attributes["id"]),
             source=attributes["source"],

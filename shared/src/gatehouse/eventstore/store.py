@@ -7,7 +7,6 @@ of its stream (``prev_hash``, ``hash``; see :mod:`gatehouse.eventstore.chain`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from sqlalchemy import Row, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatehouse.database import json_text
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 from gatehouse.eventstore.errors import ConcurrencyError
@@ -223,7 +223,7 @@ class EventStore:
             "versions": [row["version"] for row in rows],
             "types": [row["type"] for row in rows],
             "schema_versions": [row["schema_version"] for row in rows],
-            "data": [json.dumps(row["data"]) for row in rows],
+            "data": [json_text(row["data"]) for row in rows],
             "prev_hashes": [row["prev_hash"] for row in rows],
             "hashes": [row["hash"] for row in rows]})
         return [int(position) for position in result.scalars()]
