@@ -76,15 +76,25 @@ class _Rows(Generic[_Item]):
     """One table's rows by key, as read or made by the fold, and which of them to write.
 
     ``None`` stands for a key looked up and not found, so that it is not looked up again.
+    ``sole_writer``: the table started empty and only this fold writes it (a rebuild's
+    shadows), so the keys it wrote are all the table holds: any other key is known missing
+    without asking the table.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, sole_writer: bool = False) -> None:
+        self.sole_writer = sole_writer
         self.items: dict[UUID, _Item | None] = {}
-        self.stored: set[UUID] = set()  # keys the table holds
+        self.stored: set[UUID] = set()  # keys the table holds (of those in items, or all)
         self.changed: dict[UUID, None] = {}  # keys to write, in the order first changed
 
     def missing(self, keys: Iterable[UUID]) -> list[UUID]:
-        return sorted(key for key in set(keys) if key not in self.items)
+        """The keys to read from the table."""
+        unknown = {key for key in keys if key not in self.items}
+        if not self.sole_writer:
+            return sorted(unknown)
+        for key in unknown - self.stored:
+            self.items[key] = None
+        return sorted(unknown & self.stored)
 
     def loaded(self, keys: Sequence[UUID], found: Mapping[UUID, _Item]) -> None:
         for key in keys:
@@ -115,7 +125,8 @@ class _Rows(Generic[_Item]):
         self.changed.clear()
         for key in list(itertools.islice(self.items, max(len(self.items) - keep, 0))):
             del self.items[key]
-            self.stored.discard(key)
+            if not self.sole_writer:
+                self.stored.discard(key)
 
 
 class Projection:
@@ -126,8 +137,9 @@ class Projection:
     own and flushes it in the batch's transaction. A rebuild keeps one projection for the
     whole replay (``keep`` rows of each table stay in memory between flushes) and flushes it
     every few thousand events: a project's view is then decoded and written once per flush
-    instead of once per batch, and the new rows go in with COPY (``bulk``: only for tables
-    nobody else writes, a rebuild's shadows).
+    instead of once per batch. ``bulk`` is for tables that started empty and that nobody
+    else writes (a rebuild's shadows): new rows go in with COPY, and a row the fold never
+    wrote is known not to be there.
     """
 
     def __init__(self, model: ReadModel, personal_data: SealedEventData | None = None, *,
@@ -138,9 +150,9 @@ class Projection:
         self.keep = keep
         self._log: list[Row] = []
         self._decisions: list[Row] = []
-        self._views = _Rows[ProjectView]()
-        self._reviews = _Rows[Row]()
-        self._conditions = _Rows[Row]()
+        self._views = _Rows[ProjectView](sole_writer=bulk)
+        self._reviews = _Rows[Row](sole_writer=bulk)
+        self._conditions = _Rows[Row](sole_writer=bulk)
 
     @property
     def pending(self) -> int:
