@@ -48,18 +48,19 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def json_text(value: Any) -> str:
-    """The text of a JSON column's value: the same JSON as ``json.dumps`` gives, from
-    pydantic-core's encoder, which is several times faster (events carry their data as JSON
-    into every table that logs them)."""
+    """The text of a JSON column's value: JSON of the same value as ``json.dumps`` gives
+    (compact, UTF-8 as it is), from pydantic-core's encoder, several times faster: events
+    carry their data as JSON into every table that logs them."""
     return pydantic_core.to_json(value).decode()
+
+
+# How every engine writes and reads JSON columns.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": json_text,
+                               "json_deserializer": pydantic_core.from_json}
 
 
 # A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
 PING_AFTER_IDLE_SECONDS = 2.0
-
-
-_JSON_CODEC: dict[str, Any] = {"json_serializer": json_text,
-                               "json_deserializer": pydantic_core.from_json}
 
 
 def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
@@ -182,6 +183,7 @@ async def bulk_insert(connection: AsyncConnection, table: Table,
     on PostgreSQL, several times faster than an INSERT per row; an INSERT elsewhere.
 
     The values are converted as SQLAlchemy converts them for an INSERT (JSON, UTC times).
+    COPY goes to the driver itself: its errors are the driver's (asyncpg's), not SQLAlchemy's.
     """
     if not rows:
         return

@@ -4,7 +4,9 @@
 2. A plain Kafka consumer (no group: it moves nobody's offsets) reads every partition from the
    beginning and applies the events to the shadows with the live projection code. It never goes
    past the live consumer's position on a partition (``consumer_offsets``): the live tables keep
-   serving, and keep moving, meanwhile.
+   serving, and keep moving, meanwhile. One :class:`~reporting.projections.Projection` folds
+   the whole replay in memory and writes it every ``flush_every`` events, with COPY, keeping
+   the ``keep_rows`` newest rows of each table in memory between writes.
 3. The swap, in one transaction: the live tables are locked (the live consumer waits), the
    shadows catch up to exactly the live consumer's positions, the live tables are dropped and
    the shadows take their names (indexes too). The live consumer carries on from its position
