@@ -105,7 +105,7 @@ class _Rows(Generic[_Item]):
         return self.items.get(key)
 
     def put(self, key: UUID, item: _Item) -> None:
-        """A new or changed row (``item``, or a row changed in place)."""
+        """A new row, or a changed copy of one (to write at the next flush)."""
         self.items[key] = item
         self.changed[key] = None
 
