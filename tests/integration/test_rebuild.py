@@ -96,6 +96,17 @@ async def live_checksum(reporting: RunningService) -> dict[str, str]:
         return await checksums(connection)
 
 
+async def settled_portfolio(gatehouse: Gatehouse, projects: int) -> dict[str, str]:
+    """The standard template, ``projects`` projects through intake and governance, reporting
+    caught up: the live model's checksums."""
+    pmo = gatehouse.governance.auth("pat", Role.PMO_ADMIN)
+    assert (await gatehouse.governance.client.put("/v1/gate-templates/standard",
+                                                  json=TEMPLATE, headers=pmo)).status_code == 201
+    await make_projects(gatehouse, 0, projects)
+    await caught_up(gatehouse)
+    return await live_checksum(gatehouse.reporting)
+
+
 async def rebuild(reporting: RunningService) -> dict[str, Any]:
     pmo = reporting.auth("pat", Role.PMO_ADMIN)
     started = await reporting.client.post(
@@ -152,12 +163,7 @@ async def test_a_rebuild_writing_every_few_events_and_keeping_few_rows_equals_th
     """A rebuild folds events in memory, writes them in strides and keeps a bounded number of
     rows between strides. With strides of five events and room for three rows, most rows are
     written, dropped, read back and changed again many times: the model is still the same."""
-    pmo = gatehouse.governance.auth("pat", Role.PMO_ADMIN)
-    assert (await gatehouse.governance.client.put("/v1/gate-templates/standard",
-                                                  json=TEMPLATE, headers=pmo)).status_code == 201
-    await make_projects(gatehouse, 0, 12)
-    await caught_up(gatehouse)
-    before = await live_checksum(gatehouse.reporting)
+    before = await settled_portfolio(gatehouse, 12)
     settings, runtime = gatehouse.reporting_settings, gatehouse.reporting.app.state.runtime
     rebuilder = Rebuilder(database=runtime.database,
                           bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -174,12 +180,7 @@ async def test_a_rebuild_writing_every_few_events_and_keeping_few_rows_equals_th
 
 
 async def test_gatehouse_replay_rebuilds_with_a_progress_bar(gatehouse: Gatehouse) -> None:
-    pmo = gatehouse.governance.auth("pat", Role.PMO_ADMIN)
-    assert (await gatehouse.governance.client.put("/v1/gate-templates/standard",
-                                                  json=TEMPLATE, headers=pmo)).status_code == 201
-    await make_projects(gatehouse, 0, 4)
-    await caught_up(gatehouse)
-    before = await live_checksum(gatehouse.reporting)
+    before = await settled_portfolio(gatehouse, 4)
     async with served(create_reporting(gatehouse.reporting_settings), gatehouse.issuer) as wall:
         token = gatehouse.issuer.issue("pat", [Role.PMO_ADMIN])
         output = io.StringIO()
