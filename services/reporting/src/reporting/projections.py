@@ -165,7 +165,14 @@ class Projection:
         if not envelopes:
             return
         decoded = [(envelope, views.project_id_of(envelope.data)) for envelope in envelopes]
-        self._log.extend(_log_row(envelope, project_id) for envelope, project_id in decoded)
+        log_rows = [_log_row(envelope, project_id) for envelope, project_id in decoded]
+        if self.bulk:
+            self._log.extend(log_rows)
+        else:
+            # The log first, before any read model is read: a rebuild's swap locks the live
+            # tables in that order (event_log, project_views, ...), and a consumer taking
+            # them in another order would deadlock with it.
+            await _insert(connection, self.model.event_log, log_rows)
         if self.personal_data is not None:
             values = await self.personal_data.open_many(
                 connection,
