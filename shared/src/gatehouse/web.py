@@ -5,7 +5,6 @@ Routes stay thin: they parse input, build a command, call a handler and shape th
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 import uuid
@@ -510,8 +509,8 @@ def serve(factory: str, settings: ServiceSettings) -> None:
     """Build the app with ``factory`` (``package.module:create_app``) and run it under uvicorn
     on the settings' address."""
     import uvicorn
+    from uvicorn.importer import import_from_string
 
-    module, name = factory.split(":")
-    app = getattr(importlib.import_module(module), name)()
+    app = import_from_string(factory)()
     tune_garbage_collector()
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)

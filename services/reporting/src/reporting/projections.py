@@ -134,7 +134,8 @@ class Projection:
 
     The rows a run of events changes are read once, changed in memory and written back
     together by :meth:`flush`. The live consumer folds each batch into a projection of its
-    own and flushes it in the batch's transaction. A rebuild keeps one projection for the
+    own and flushes it in the batch's transaction; its log rows are written as the batch is
+    folded (see :meth:`apply`). A rebuild keeps one projection for the
     whole replay (``keep`` rows of each table stay in memory between flushes) and flushes it
     every few thousand events: a project's view is then decoded and written once per flush
     instead of once per batch. ``bulk`` is for tables that started empty and that nobody
@@ -198,7 +199,7 @@ class Projection:
         """Write everything folded since the last flush."""
         model = self.model
         insert_new = bulk_insert if self.bulk else _insert
-        await insert_new(connection, model.event_log, self._log)
+        await bulk_insert(connection, model.event_log, self._log)  # a rebuild's, held back
         self._log = []
         new_views, changed_views = self._views.to_write()
         if self.bulk:
