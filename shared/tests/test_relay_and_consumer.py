@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gatehouse.database import Database
 from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.eventstore import EventStore, NewEvent
-from gatehouse.eventstore.schema import dead_letters, outbox
+from gatehouse.eventstore.schema import (
+    NAMING_CONVENTION,
+    dead_letters,
+    include_event_store_tables,
+    outbox,
+)
 from gatehouse.messaging.consumer import TrackingConsumer, one_by_one
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay, PendingEvent
@@ -267,6 +272,53 @@ async def test_two_relays_on_one_database_publish_each_event_once_woken_by_notif
 
 async def _all_published(relay: OutboxRelay) -> bool:
     return await relay.pending_count() == 0
+
+
+class CountingRelay(OutboxRelay):
+    """Counts the times it looked for events to publish."""
+
+    looked = 0
+
+    async def publish_pending(self) -> int:
+        self.looked += 1
+        return await super().publish_pending()
+
+
+async def test_a_relay_is_woken_by_its_own_event_stores_appends_only(
+        database: Database, ledger: EventStore, kafka_bootstrap: str,
+        new_pg_schema: Callable[[], Awaitable[str]], postgres_url: str) -> None:
+    """Services sharing a database (each in its own schema) share the NOTIFY channel: another
+    schema's appends, and this service's commits that append nothing, leave the relay asleep."""
+    neighbour = Database.from_url(postgres_url, schema=await new_pg_schema())
+    async with neighbour.transaction() as connection:
+        await connection.run_sync(
+            include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)).create_all)
+    relay = CountingRelay(database=database, source="/gatehouse/test", metrics=Metrics("test"),
+                          producer_factory=lambda: create_idempotent_producer(
+                              kafka_bootstrap, client_id="test-relay"),
+                          idle_poll_interval=60.0)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _looked(relay, 1), timeout=10, description="relay started")
+        await append_events(neighbour, ledger, streams=3, per_stream=2)
+        async with database.transaction() as connection:
+            await connection.execute(insert(applied).values(stream_id="x", version=1))
+        await asyncio.sleep(0.5)
+        looked_while_others_wrote = relay.looked
+        await append_events(database, ledger, streams=1, per_stream=1)
+        await eventually(lambda: _all_published(relay), timeout=10, description="published")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await relay.close()
+        await neighbour.dispose()
+
+    assert looked_while_others_wrote == 1, "not woken by the neighbour or a commit without events"
+    assert relay.published_total == 1
+
+
+async def _looked(relay: CountingRelay, times: int) -> bool:
+    return relay.looked >= times
 
 
 async def test_two_owners_of_a_partition_during_a_rebalance_apply_each_event_once(

@@ -35,7 +35,9 @@ __all__ = [
     "envelope_from_row",
 ]
 
-# PostgreSQL NOTIFY channel that wakes outbox relays when an append commits.
+# PostgreSQL NOTIFY channel that wakes outbox relays when an append commits. The payload is the
+# OID of the events table appended to: services sharing one database (each in its own schema)
+# wake only their own relay. Relays also heed an empty payload (writers before the OID was sent).
 OUTBOX_CHANNEL = "gatehouse_outbox"
 
 # The first key of the advisory lock an append holds, shared, until its transaction ends; the
@@ -47,16 +49,16 @@ APPENDING_LOCK_SPACE = 0x47415445  # "GATE"
 # On PostgreSQL an append is this one statement. ``announced`` runs first (a one-time filter of
 # the insert, checked before any row draws a position): it takes the transaction id and the
 # shared lock that name this transaction a writer of this events table, which the feed reader
-# relies on, and asks for the relays to be woken at commit. The insert then stores the events
-# only if the stream is still at the expected version, in version order (positions are drawn in
-# the order unnest yields the rows), and queues each for the relay. No positions back means the
-# stream has moved on: a concurrency error. A new stream (expected version 0) needs no read
-# before it: its first prev_hash is the genesis hash.
+# relies on, and asks for this events table's relay to be woken at commit. The insert then
+# stores the events only if the stream is still at the expected version, in version order
+# (positions are drawn in the order unnest yields the rows), and queues each for the relay.
+# No positions back means the stream has moved on: a concurrency error. A new stream (expected
+# version 0) needs no read before it: its first prev_hash is the genesis hash.
 _APPEND = text(
     "WITH announced AS MATERIALIZED ("
     " SELECT pg_current_xact_id(),"
     "  pg_advisory_xact_lock_shared(:space, CAST(CAST(:events_table AS regclass) AS oid)::int4),"
-    "  pg_notify(:channel, '')),"
+    "  pg_notify(:channel, CAST(CAST(CAST(:events_table AS regclass) AS oid) AS text))),"
     " stored AS ("
     " INSERT INTO events (event_id, stream_id, version, type, schema_version, data,"
     "  recorded_at, correlation_id, causation_id, actor, prev_hash, hash)"

@@ -14,8 +14,9 @@ stored on its outbox row in the transaction that marks it published, so the chai
 across restarts, and a republished event (after a crash, or an outbox row put back by hand)
 carries the same head again.
 
-The relay wakes when a transaction in this process commits, when PostgreSQL notifies an append
-from another process (LISTEN/NOTIFY), and otherwise every ``idle_poll_interval`` seconds.
+The relay wakes when an append to its events table commits: on PostgreSQL through LISTEN/NOTIFY
+(from any process; a notification for another schema's events table is ignored), elsewhere when
+a transaction of this process commits; and otherwise every ``idle_poll_interval`` seconds.
 On PostgreSQL only one relay per database publishes at a time (a session advisory lock).
 """
 
@@ -82,7 +83,8 @@ class OutboxRelay:
         self._waiting_at_gap = False
         self._producer: AIOKafkaProducer | None = None
         self.published_total = 0
-        database.on_commit(self.wake)
+        if database.dialect != "postgresql":
+            database.on_commit(self.wake)  # no NOTIFY: any commit of this process may be an append
 
     def wake(self) -> None:
         self._wake.set()
@@ -234,12 +236,17 @@ class OutboxRelay:
             if not acquired:
                 yield False
                 return
+            own_events_table = str((await connection.execute(
+                text("SELECT CAST(CAST(:events_table AS regclass) AS oid)"),
+                {"events_table": events.name})).scalar_one())
+            await connection.commit()
             raw = await connection.get_raw_connection()
             driver = raw.driver_connection
             assert driver is not None
 
-            def on_notify(*_: object) -> None:
-                self._wake.set()
+            def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+                if payload in (own_events_table, ""):
+                    self._wake.set()
 
             await driver.add_listener(OUTBOX_CHANNEL, on_notify)
             try:
