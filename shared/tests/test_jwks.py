@@ -3,6 +3,7 @@ refreshed on rotation; algorithm allowlist, issuer, audience, expiry and not-bef
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -172,6 +173,42 @@ async def test_unknown_kids_refresh_at_most_once_per_interval(
                                                       key=issuer.keys["rsa-1"][1]))
         assert detail == f"the issuer has no key 'made-up-{n}'"
     assert issuer.jwks_requests == 2  # the first load, and one refresh for all twenty
+
+
+async def test_a_token_accepted_before_is_refused_once_it_expires(issuer: TestIssuer) -> None:
+    verifier = TokenVerifier(JwksKeySource(issuer.url, algorithms=("RS256",)),
+                             issuer=issuer.issuer, audience=issuer.audience,
+                             algorithms=("RS256",), leeway_seconds=0)
+    token = issuer.token("x", kid="rsa-1", lifetime=timedelta(seconds=1))
+    try:
+        assert (await verifier.verify(token)).subject == "x"
+        assert (await verifier.verify(token)).subject == "x"
+        await asyncio.sleep(1.1)
+        assert await refused(verifier, token) == "the bearer token has expired"
+    finally:
+        await verifier.close()
+
+
+async def test_a_token_accepted_before_is_refused_once_its_key_is_retired(
+        issuer: TestIssuer, verifier: TokenVerifier, clock: Clock) -> None:
+    token = issuer.token("x", kid="rsa-1")
+    assert (await verifier.verify(token)).subject == "x"
+    issuer.add_key("rsa-2", "RS256")
+    issuer.retire_key("rsa-1")
+    clock.now += 301  # the held keys are refreshed at the next token
+
+    assert await refused(verifier, token) == "the issuer has no key 'rsa-1'"
+
+
+async def test_a_forged_signature_is_refused_after_the_genuine_token_was_accepted(
+        issuer: TestIssuer, verifier: TokenVerifier) -> None:
+    token = issuer.token("x", kid="ec-1", roles=["requester"])
+    await verifier.verify(token)
+    header_and_claims, _ = token.rsplit(".", 1)
+    elevated = issuer.token("x", kid="ec-1", roles=["admin"])  # a real signature, other claims
+    forged = f"{header_and_claims}.{elevated.rsplit('.', 1)[1]}"
+
+    assert "Signature verification failed" in await refused(verifier, forged)
 
 
 async def test_a_token_without_a_kid_is_refused(issuer: TestIssuer,
