@@ -82,3 +82,26 @@ async def test_a_connection_just_checked_in_is_handed_out_without_a_ping(
     await asyncio.sleep(IDLE_SECONDS * 2)
     await backend_pid(pooled)
     assert len(pings) == 1
+
+
+async def test_each_statement_on_an_autocommit_connection_commits_on_its_own(
+        pooled: Database, postgres_url: str, pg_schema: str) -> None:
+    async with pooled.transaction() as connection:
+        await connection.execute(text("CREATE TABLE marks (n int)"))
+    other = Database.from_url(postgres_url, schema=pg_schema, pool_size=1)
+    try:
+        async with pooled.autocommit() as connection:
+            await connection.execute(text("INSERT INTO marks VALUES (1)"))
+            seen_before_the_block_ends = await count_marks(other)
+            await connection.execute(text("INSERT INTO marks VALUES (2)"))
+            with pytest.raises(DBAPIError):
+                await connection.execute(text("INSERT INTO marks VALUES ('not a number')"))
+        assert seen_before_the_block_ends == 1
+        assert await count_marks(other) == 2, "a failed statement takes nothing else with it"
+    finally:
+        await other.dispose()
+
+
+async def count_marks(database: Database) -> int:
+    async with database.autocommit() as connection:
+        return int((await connection.execute(text("SELECT count(*) FROM marks"))).scalar_one())

@@ -63,7 +63,11 @@ _JSON_CODEC: dict[str, Any] = {"json_serializer": json_text,
 PING_AFTER_IDLE_SECONDS = 2.0
 
 
-def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10,
+# Connections a PostgreSQL engine keeps, and as many more it may open under load.
+POOL_SIZE = 10
+
+
+def create_engine(url: str, *, schema: str | None = None, pool_size: int = POOL_SIZE,
                   ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> AsyncEngine:
     """An async engine for ``url``; ``schema`` sets PostgreSQL's search_path for every session."""
     parsed = make_url(url)
@@ -134,8 +138,9 @@ class Database:
         self._after_commit_hooks: list[Callable[[], None]] = []
 
     @classmethod
-    def from_url(cls, url: str, *, schema: str | None = None) -> Database:
-        return cls(create_engine(url, schema=schema))
+    def from_url(cls, url: str, *, schema: str | None = None,
+                 pool_size: int = POOL_SIZE) -> Database:
+        return cls(create_engine(url, schema=schema, pool_size=pool_size))
 
     @property
     def dialect(self) -> str:
@@ -152,6 +157,19 @@ class Database:
             yield connection
         for hook in self._after_commit_hooks:
             hook()
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on which each statement commits on its own (PostgreSQL): no BEGIN and
+        no ROLLBACK round trips around the work. For reads that need no snapshot in common, and
+        writes of one statement (asyncpg runs an ``executemany`` as one, all or nothing).
+        Elsewhere, one transaction that commits when the block ends. No commit hook runs."""
+        if self.dialect != "postgresql":
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        async with self.engine.connect() as connection:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

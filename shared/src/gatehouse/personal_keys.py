@@ -298,7 +298,7 @@ class KeyPublisher:
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         """Publish and mark every unpublished row; returns how many were published."""
-        async with self._database.engine.connect() as connection:
+        async with self._database.autocommit() as connection:
             rows = list(await connection.execute(
                 select(personal_keys).where(personal_keys.c.published_at.is_(None))
                 .order_by(personal_keys.c.created_at, personal_keys.c.ref)))

@@ -42,6 +42,8 @@ __all__ = ["BackgroundJob", "Clock", "ConsumerSpec", "Readiness", "ServiceRuntim
 log = logging.getLogger(__name__)
 
 SHUTDOWN_STEP_SECONDS = 10.0
+# The outbox relay's own connections (PostgreSQL): its leadership and LISTEN, and one to work.
+RELAY_POOL_SIZE = 2
 
 # Allocations between two collections of the youngest generation (CPython's default is 700).
 YOUNG_COLLECTION_EVERY = 50_000
@@ -123,6 +125,7 @@ class ServiceRuntime:
                                                                   default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _admin: KafkaAdmin | None = field(init=False, default=None)
+    _relay_database: Database | None = field(init=False, default=None)
 
     @classmethod
     def build(cls, *, name: str, settings: ServiceSettings, event_store: EventStore | None,
@@ -142,17 +145,26 @@ class ServiceRuntime:
                       event_store=event_store,
                       consumer_specs=consumer_specs, jobs=jobs, clock=clock,
                       personal_data=personal_data)
-        publisher: KeyPublisher | None = None
+        keys_topic = personal_keys_topic(settings.topic_namespace)
         if personal_data is not None:
-            keys_topic = personal_keys_topic(settings.topic_namespace)
             personal_data.follower = KeyFollower(
                 database=runtime.database, bootstrap_servers=settings.kafka_bootstrap_servers,
                 topic=keys_topic, client_id=f"{name}-personal-keys", keys=personal_data.keys,
                 forget_person=forget_person)
-            publisher = KeyPublisher(runtime.database, keys_topic)
         if event_store is not None:
+            relay_database = runtime.database
+            if relay_database.dialect == "postgresql":
+                # Connections of its own: requests holding all of the service's pool would
+                # otherwise queue each of the relay's statements behind them (under a steady
+                # 200 commands/s, batches waited most of a second to be published).
+                relay_database = Database.from_url(settings.database_url,
+                                                   schema=settings.database_schema,
+                                                   pool_size=RELAY_POOL_SIZE)
+                runtime._relay_database = relay_database
+            publisher = (KeyPublisher(relay_database, keys_topic)
+                         if personal_data is not None else None)
             runtime.relay = OutboxRelay(
-                database=runtime.database, producer_factory=runtime.producer_factory("relay"),
+                database=relay_database, producer_factory=runtime.producer_factory("relay"),
                 source=event_store.source, metrics=runtime.metrics,
                 idle_poll_interval=settings.outbox_idle_poll_seconds,
                 before_publish=publisher.publish_pending if publisher is not None else None)
@@ -205,6 +217,8 @@ class ServiceRuntime:
         if self._admin is not None:
             await _bounded(self._admin.close(), "Kafka admin close")
         await _bounded(self.verifier.close(), "token verifier close")
+        if self._relay_database is not None:
+            await _bounded(self._relay_database.dispose(), "outbox relay database dispose")
         await _bounded(self.database.dispose(), "database dispose")
 
     async def readiness(self) -> Readiness:
