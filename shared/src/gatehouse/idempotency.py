@@ -125,21 +125,33 @@ _LOOKUP = select(idempotency_keys).where(
 @functools.cache
 def _record_statement(dialect: str) -> Any:
     """Insert a record, or replace an expired one (expired when the new one is created); a live
-    one is left alone and no row comes back."""
+    one is left alone and no row comes back.
+
+    On PostgreSQL the purge of expired keys rides along in the same statement (one round trip
+    instead of two); it leaves the key being recorded to the insert, as one statement must not
+    both delete and replace a row.
+    """
     statement = insert_on(dialect, idempotency_keys)
-    return statement.on_conflict_do_update(
+    statement = statement.on_conflict_do_update(
         index_elements=[idempotency_keys.c.principal, idempotency_keys.c.key],
         set_={column.name: statement.excluded[column.name] for column in idempotency_keys.c
               if not column.primary_key},
         where=idempotency_keys.c.expires_at <= statement.excluded.created_at,
     ).returning(idempotency_keys.c.key)
+    if dialect == "postgresql":
+        statement = statement.add_cte(_purge_statement(PURGE_BATCH, but_the_recorded=True)
+                                      .returning(idempotency_keys.c.key).cte("purged"))
+    return statement
 
 
 @functools.cache
-def _purge_statement(limit: int) -> Delete:
+def _purge_statement(limit: int, *, but_the_recorded: bool = False) -> Delete:
+    expired = idempotency_keys.c.expires_at <= bindparam("purge_before")
+    if but_the_recorded:
+        expired &= tuple_(idempotency_keys.c.principal, idempotency_keys.c.key) != tuple_(
+            bindparam("recorded_principal"), bindparam("recorded_key"))
     oldest = (select(idempotency_keys.c.principal, idempotency_keys.c.key)
-              .where(idempotency_keys.c.expires_at <= bindparam("now"))
-              .order_by(idempotency_keys.c.expires_at).limit(limit)
+              .where(expired).order_by(idempotency_keys.c.expires_at).limit(limit)
               .with_for_update(skip_locked=True))  # ignored on SQLite: writers are serial
     return delete(idempotency_keys).where(
         tuple_(idempotency_keys.c.principal, idempotency_keys.c.key).in_(oldest))
@@ -175,10 +187,15 @@ class IdempotencyStore:
         values = {"principal": principal, "key": key, "fingerprint": fingerprint,
                   "status_code": response.status_code, "headers": response.headers,
                   "body": response.body, "created_at": now, "expires_at": now + self.retention}
-        recorded = await connection.execute(_record_statement(connection.dialect.name), values)
+        dialect = connection.dialect.name
+        if dialect == "postgresql":  # the purge is part of the statement
+            values |= {"purge_before": now, "recorded_principal": principal,
+                       "recorded_key": key}
+        recorded = await connection.execute(_record_statement(dialect), values)
         if recorded.first() is None:
             raise IdempotencyKeyRace(f"{principal}/{key}")
-        await self.purge_expired(connection, now=now)
+        if dialect != "postgresql":
+            await self.purge_expired(connection, now=now)
 
     async def purge_expired(self, connection: AsyncConnection, *, now: datetime | None = None,
                             limit: int = PURGE_BATCH) -> int:
@@ -188,5 +205,5 @@ class IdempotencyStore:
         neither wait for each other nor deadlock.
         """
         result = await connection.execute(_purge_statement(limit),
-                                          {"now": now or datetime.now(UTC)})
+                                          {"purge_before": now or datetime.now(UTC)})
         return result.rowcount
