@@ -45,14 +45,17 @@ def payload(n: int) -> dict[str, Any]:
 
 
 async def gatehouse_appends(database: Database, total: int, concurrency: int,
-                            per_transaction: int) -> float:
-    """Events per second appended by ``concurrency`` tasks."""
+                            per_transaction: int, *, on_its_own: bool = False) -> float:
+    """Events per second appended by ``concurrency`` tasks: each append in a transaction
+    block (BEGIN, append, COMMIT), as a command runs it among its other statements, or
+    ``on_its_own`` (the append is one statement on PostgreSQL, a transaction by itself)."""
     store = EventStore(source="/bench", topic="bench.events")
     transactions = iter(range(total // per_transaction))
+    connect = database.autocommit if on_its_own else database.transaction
 
     async def writer() -> None:
         for n in transactions:
-            async with database.transaction() as connection:
+            async with connect() as connection:
                 await store.append(connection, f"bench-{uuid.uuid4()}", [
                     NewEvent(type=EVENT_TYPE, data=payload(n)) for _ in range(per_transaction)],
                     expected_version=0)
@@ -123,6 +126,8 @@ async def run(config: BenchConfig, results: Results) -> None:
                 await asyncio.to_thread(recorder_appends, recorder, 100, concurrency,
                                         per_transaction)
                 ours = await gatehouse_appends(database, total, concurrency, per_transaction)
+                alone = await gatehouse_appends(database, total, concurrency, per_transaction,
+                                                on_its_own=True)
                 theirs = await asyncio.to_thread(recorder_appends, recorder, total,
                                                  concurrency, per_transaction)
             finally:
@@ -130,5 +135,7 @@ async def run(config: BenchConfig, results: Results) -> None:
                 recorder.datastore.close()
             case = f"{per_transaction}/tx, {concurrency} writer{'s' * (concurrency > 1)}"
             results.add(f"append, {case}: Gatehouse", ours, "events/s")
+            results.add(f"append, {case}: Gatehouse, on its own", alone, "events/s")
             results.add(f"append, {case}: eventsourcing", theirs, "events/s")
             results.add(f"append, {case}: ratio", ours / theirs, "x", at_least=2)
+            results.add(f"append, {case}: ratio, on its own", alone / theirs, "x", at_least=2)
