@@ -65,7 +65,7 @@ class Client:
             try:
                 async with self.http.post(f"{self.url}/v1/projects", headers=headers,
                                           json=body) as response:
-                    answer = await response.json()
+                    answer = await response.json(content_type=None)  # problem+json too
                     status = response.status
                 break
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):

@@ -124,7 +124,7 @@ class TokenVerifier:
 
     def __init__(self, keys: KeySource, *, issuer: str, audience: str,
                  algorithms: Iterable[str] = (ALGORITHM,), roles_claim: str = "roles",
-                 leeway_seconds: int = 30, remembered: int = REMEMBERED_TOKENS) -> None:
+                 leeway_seconds: int = 30) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
@@ -132,7 +132,6 @@ class TokenVerifier:
         self._roles_claim = roles_claim
         self._leeway = leeway_seconds
         self._remembered: dict[str, _VerifiedToken] = {}
-        self._remember_at_most = remembered
 
     async def verify(self, token: str) -> Principal:
         """The token's principal. A token verified before is not checked again while it has
@@ -175,7 +174,7 @@ class TokenVerifier:
         return principal
 
     def _remember(self, token: str, verified: _VerifiedToken) -> None:
-        if len(self._remembered) >= self._remember_at_most:
+        if len(self._remembered) >= REMEMBERED_TOKENS:
             del self._remembered[next(iter(self._remembered))]  # the oldest
         self._remembered[token] = verified
 
