@@ -34,7 +34,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import insert, select, text
+from sqlalchemy import String, any_, bindparam, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -367,6 +368,16 @@ class TrackingConsumer:
                             extra={"consumer": self.name})
 
 
+# The versions of a batch's streams, built once. On PostgreSQL the ids travel as one array:
+# an IN list is a new statement for every batch size, prepared and planned again each time.
+_VERSIONS_OF_ANY = select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
+    consumer_streams.c.consumer == bindparam("consumer"),
+    consumer_streams.c.stream_id == any_(bindparam("stream_ids", type_=ARRAY(String))))
+_VERSIONS_OF_LISTED = select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
+    consumer_streams.c.consumer == bindparam("consumer"),
+    consumer_streams.c.stream_id.in_(bindparam("stream_ids", expanding=True)))
+
+
 class _StreamTracker:
     """The last applied version of each stream a transaction touches: read in one query, written
     in one statement."""
@@ -380,10 +391,10 @@ class _StreamTracker:
         wanted = sorted(stream_ids - self._versions.keys())
         if not wanted:
             return
-        query = select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
-            consumer_streams.c.consumer == self._consumer,
-            consumer_streams.c.stream_id.in_(wanted))
-        found = {row.stream_id: row.version for row in await connection.execute(query)}
+        query = (_VERSIONS_OF_ANY if connection.dialect.name == "postgresql"
+                 else _VERSIONS_OF_LISTED)
+        found = {row.stream_id: row.version for row in await connection.execute(
+            query, {"consumer": self._consumer, "stream_ids": wanted})}
         self._versions.update((stream_id, found.get(stream_id, 0)) for stream_id in wanted)
 
     def version(self, stream_id: str) -> int:
