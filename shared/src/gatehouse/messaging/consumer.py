@@ -370,11 +370,11 @@ class TrackingConsumer:
 
 # The versions of a batch's streams, built once. On PostgreSQL the ids travel as one array:
 # an IN list is a new statement for every batch size, prepared and planned again each time.
-_VERSIONS_OF_ANY = select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
-    consumer_streams.c.consumer == bindparam("consumer"),
+_VERSIONS = select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
+    consumer_streams.c.consumer == bindparam("consumer"))
+_VERSIONS_OF_ANY = _VERSIONS.where(
     consumer_streams.c.stream_id == any_(bindparam("stream_ids", type_=ARRAY(String))))
-_VERSIONS_OF_LISTED = select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
-    consumer_streams.c.consumer == bindparam("consumer"),
+_VERSIONS_OF_LISTED = _VERSIONS.where(
     consumer_streams.c.stream_id.in_(bindparam("stream_ids", expanding=True)))
 
 
