@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import DateTime, Dialect, Table, event, insert, text
+from sqlalchemy import DateTime, Dialect, Table, any_, bindparam, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -225,6 +225,15 @@ async def bulk_insert(connection: AsyncConnection, table: Table,
         await connection.execute(text("SELECT 1"))
     await driver.copy_records_to_table(table.name, records=records, columns=names,
                                        schema_name=table.schema)
+
+
+def any_of(column: Any, name: str, dialect: str) -> Any:
+    """``column`` equals one of the list bound as ``name``. On PostgreSQL the list travels as
+    one array (``= ANY``): one statement, prepared and planned once, whatever its length, where
+    an ``IN`` list is a new statement for every length. Elsewhere an expanding ``IN``."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def insert_on(dialect: str, table: Any) -> Any:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,12 +35,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import String, any_, bindparam, insert, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import Database, upsert
+from gatehouse.database import Database, any_of, upsert
 from gatehouse.events.envelope import EnvelopeDecodeError, EventEnvelope, from_kafka_record
 from gatehouse.events.topics import dead_letter_topic
 from gatehouse.eventstore.schema import consumer_offsets, consumer_streams, dead_letters
@@ -368,14 +368,12 @@ class TrackingConsumer:
                             extra={"consumer": self.name})
 
 
-# The versions of a batch's streams, built once. On PostgreSQL the ids travel as one array:
-# an IN list is a new statement for every batch size, prepared and planned again each time.
-_VERSIONS = select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
-    consumer_streams.c.consumer == bindparam("consumer"))
-_VERSIONS_OF_ANY = _VERSIONS.where(
-    consumer_streams.c.stream_id == any_(bindparam("stream_ids", type_=ARRAY(String))))
-_VERSIONS_OF_LISTED = _VERSIONS.where(
-    consumer_streams.c.stream_id.in_(bindparam("stream_ids", expanding=True)))
+@functools.cache
+def _versions_of_streams(dialect: str) -> Select[Any]:
+    """The versions of a batch's streams; built once per dialect."""
+    return select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
+        consumer_streams.c.consumer == bindparam("consumer"),
+        any_of(consumer_streams.c.stream_id, "stream_ids", dialect))
 
 
 class _StreamTracker:
@@ -391,10 +389,9 @@ class _StreamTracker:
         wanted = sorted(stream_ids - self._versions.keys())
         if not wanted:
             return
-        query = (_VERSIONS_OF_ANY if connection.dialect.name == "postgresql"
-                 else _VERSIONS_OF_LISTED)
         found = {row.stream_id: row.version for row in await connection.execute(
-            query, {"consumer": self._consumer, "stream_ids": wanted})}
+            _versions_of_streams(connection.dialect.name),
+            {"consumer": self._consumer, "stream_ids": wanted})}
         self._versions.update((stream_id, found.get(stream_id, 0)) for stream_id in wanted)
 
     def version(self, stream_id: str) -> int:

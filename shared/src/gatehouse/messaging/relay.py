@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -31,10 +32,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import Database
+from gatehouse.database import Database, any_of
 from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.eventstore.chain import GENESIS_HASH, next_log_head
 from gatehouse.eventstore.feed import GapFreeFeedReader
@@ -56,6 +57,13 @@ _TIP = (select(outbox.c.position, outbox.c.log_head).where(outbox.c.log_head.is_
 _MARK_PUBLISHED = (update(outbox).where(outbox.c.position == bindparam("marked_position"))
                    .values(published_at=bindparam("marked_at"),
                            log_head=bindparam("marked_head")))
+
+
+@functools.cache
+def _topics_of(dialect: str) -> Select[Any]:
+    """The topics of a page's events; built once per dialect."""
+    return (select(outbox.c.position, outbox.c.topic)
+            .where(any_of(outbox.c.position, "positions", dialect)))
 
 
 @dataclass(frozen=True)
@@ -178,8 +186,8 @@ class OutboxRelay:
             positions = [envelope.position for envelope in page.events]
             topics: dict[int, str] = {}
             if positions:
-                found = await connection.execute(select(outbox.c.position, outbox.c.topic)
-                                                 .where(outbox.c.position.in_(positions)))
+                found = await connection.execute(_topics_of(connection.dialect.name),
+                                                 {"positions": positions})
                 topics = {row.position: row.topic for row in found}
         pending: list[PendingEvent] = []
         for envelope in page.events:
