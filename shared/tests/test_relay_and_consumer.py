@@ -8,7 +8,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import Database
@@ -16,11 +27,12 @@ from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.eventstore import EventStore, NewEvent
 from gatehouse.eventstore.schema import (
     NAMING_CONVENTION,
+    consumer_offsets,
     dead_letters,
     include_event_store_tables,
     outbox,
 )
-from gatehouse.messaging.consumer import TrackingConsumer, one_by_one
+from gatehouse.messaging.consumer import EventHandler, TrackingConsumer, one_by_one
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay, PendingEvent
 from gatehouse.observability import Metrics
@@ -74,11 +86,11 @@ async def record_application(connection: AsyncConnection, envelope: EventEnvelop
         event_id=str(envelope.id)))
 
 
-def make_consumer(database: Database, kafka_bootstrap: str, topic: str, namespace: str
-                  ) -> TrackingConsumer:
+def make_consumer(database: Database, kafka_bootstrap: str, topic: str, namespace: str, *,
+                  handler: EventHandler = record_application) -> TrackingConsumer:
     return TrackingConsumer(
         name="test.applier", topics=[topic], database=database,
-        handler=one_by_one(record_application),
+        handler=one_by_one(handler),
         bootstrap_servers=kafka_bootstrap, group_id=f"{namespace}applier",
         dlq_producer_factory=lambda: create_idempotent_producer(kafka_bootstrap,
                                                                 client_id="test-dlq"),
@@ -86,9 +98,9 @@ def make_consumer(database: Database, kafka_bootstrap: str, topic: str, namespac
 
 
 async def append_events(database: Database, store: EventStore, streams: int, per_stream: int,
-                        ) -> None:
+                        first_stream: int = 0) -> None:
     for version in range(per_stream):
-        for stream in range(streams):
+        for stream in range(first_stream, first_stream + streams):
             async with database.transaction() as connection:
                 await store.append(connection, f"s-{stream}",
                                    [NewEvent(type="test.Happened", data={"n": version})],
@@ -217,6 +229,88 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
     assert rows == [("p", 2)], "the event after the poisoned one still applies"
 
 
+async def test_a_running_relay_republishes_a_row_put_back_by_hand_within_its_idle_interval(
+        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str) -> None:
+    relay = make_relay(database, kafka_bootstrap, idle_poll_interval=0.3)
+    running = asyncio.create_task(relay.run())
+    try:
+        await append_events(database, ledger, streams=2, per_stream=2)
+        await eventually(lambda: _all_published(relay), timeout=20,
+                         description="the relay published the first events")
+        async with database.transaction() as connection:
+            await connection.execute(update(outbox).where(outbox.c.position == 2)
+                                     .values(published_at=None))
+        # New events keep the relay busy: the row put back still goes out within the interval.
+        for n in range(5):
+            await append_events(database, ledger, streams=1, per_stream=1, first_stream=10 + n)
+            await asyncio.sleep(0.1)
+        await eventually(lambda: _all_published(relay), timeout=20,
+                         description="the relay published the row put back")
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await relay.close()
+    records = await read_topic(kafka_bootstrap, topic, expected=10)
+    copies = [headers for _, _, headers in records if headers["ce_position"] == b"2"]
+    assert len(copies) == 2, "published, put back, published again"
+    assert copies[0]["ce_gatehouseloghead"] == copies[1]["ce_gatehouseloghead"]
+
+
+async def test_a_fetch_from_several_partitions_is_applied_in_one_transaction(
+        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
+        namespace: str) -> None:
+    await append_events(database, ledger, streams=6, per_stream=3)
+    relay = make_relay(database, kafka_bootstrap)
+    await relay.publish_pending()
+    await relay.close()
+    transactions: list[int] = []
+
+    async def apply_noting_the_transaction(connection: AsyncConnection,
+                                           envelope: EventEnvelope) -> None:
+        await record_application(connection, envelope)
+        transactions.append(int((await connection.execute(
+            text("SELECT pg_current_xact_id()::text::bigint"))).scalar_one()))
+
+    consumer = make_consumer(database, kafka_bootstrap, topic, namespace,
+                             handler=apply_noting_the_transaction)
+    await consume_until_offset(consumer, database, total=18)
+
+    partitions = await count(database, select(func.count()).select_from(consumer_offsets))
+    assert partitions > 1, "the streams' events spread over several partitions"
+    assert len(set(transactions)) < partitions, "one transaction took several partitions"
+    rows = await applications(database)
+    assert sorted(rows) == [(f"s-{s}", v) for s in range(6) for v in range(1, 4)]
+    for stream in range(6):
+        assert [v for s, v in rows if s == f"s-{stream}"] == [1, 2, 3], "in version order"
+
+
+async def test_a_failing_event_in_one_partition_holds_back_none_of_the_others(
+        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
+        namespace: str) -> None:
+    await append_events(database, ledger, streams=6, per_stream=2)
+    async with database.transaction() as connection:
+        await ledger.append(connection, "poisoned", [
+            NewEvent(type="test.Happened", data={"poison": True}),
+            NewEvent(type="test.Happened", data={"n": 2})], expected_version=0)
+    relay = make_relay(database, kafka_bootstrap)
+    await relay.publish_pending()
+    await relay.close()
+
+    await consume_until_offset(make_consumer(database, kafka_bootstrap, topic, namespace),
+                               database, total=14)
+
+    assert await count(database, select(func.count()).select_from(dead_letters)) == 1
+    assert sorted(await applications(database)) == sorted(
+        [("poisoned", 2), *((f"s-{s}", v) for s in range(6) for v in range(1, 3))])
+
+
+async def applications(database: Database) -> list[tuple[str, int]]:
+    """(stream, version) of each event the handler applied, in the order applied."""
+    async with database.engine.connect() as connection:
+        return [(row.stream_id, row.version) for row in await connection.execute(
+            select(applied.c.stream_id, applied.c.version).order_by(applied.c.id))]
+
+
 async def consume_until_offset(consumer: TrackingConsumer, database: Database, *,
                                total: int) -> None:
     """Run the consumer until its recorded offsets, summed over partitions, reach ``total``."""
@@ -230,8 +324,6 @@ async def consume_until_offset(consumer: TrackingConsumer, database: Database, *
 
 
 async def _offsets_at_end(database: Database, total: int) -> bool:
-    from gatehouse.eventstore.schema import consumer_offsets
-
     async with database.engine.connect() as connection:
         offsets = (await connection.execute(
             select(func.coalesce(func.sum(consumer_offsets.c.next_offset), 0)))).scalar_one()
@@ -350,9 +442,9 @@ async def test_two_owners_of_a_partition_during_a_rebalance_apply_each_event_onc
 
     async def new_owner_applies() -> None:
         await started.wait()
-        await new_owner._apply_in_transaction(partition, records)
+        await new_owner._apply_in_transaction({partition: records})
 
-    await asyncio.gather(old_owner._apply_in_transaction(partition, records),
+    await asyncio.gather(old_owner._apply_in_transaction({partition: records}),
                          new_owner_applies())
 
     async with database.engine.connect() as connection:

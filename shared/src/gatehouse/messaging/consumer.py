@@ -1,10 +1,12 @@
 """The tracking consumer: applies each event exactly once to a service's database.
 
-For every batch of one partition it opens one transaction that hands the batch's new events, in
-order, to the service's handler (a :data:`BatchHandler`; :func:`one_by_one` makes one of a
-handler of single events), records each stream's last applied version (``consumer_streams``) and the
-partition's next offset (``consumer_offsets``), and commits; only then does it commit the offset
-to Kafka. A redelivered event finds its stream version already applied and is skipped, so a
+For every batch it fetches (records of one or several partitions) it opens one transaction that
+hands the batch's new events to the service's handler (a :data:`BatchHandler`; :func:`one_by_one`
+makes one of a handler of single events), records each stream's last applied version
+(``consumer_streams``) and each partition's next offset (``consumer_offsets``), and commits; only
+then does it commit the offsets to Kafka. The events reach the handler partition by partition,
+each partition's in offset order: a stream's events share a partition, so each stream's arrive
+in version order. A redelivered event finds its stream version already applied and is skipped, so a
 crash anywhere, or the outbox relay publishing twice, never applies an event twice. An event
 whose stream version is ahead of the next expected one is an early copy that the relay will
 publish again in order (see the relay); it is skipped without being recorded.
@@ -12,10 +14,13 @@ publish again in order (see the relay); it is skipped without being recorded.
 Replicas of a service share a consumer group, and Kafka gives each partition to one of them; but
 a rebalance does not wait for a batch in progress, so for a moment the old and the new owner of
 a partition can both be applying it. On PostgreSQL each transaction therefore first takes a
-transaction-scoped advisory lock on (consumer, topic, partition): the second owner waits for the
-first to commit, then reads the stream versions it recorded and skips what it applied.
+transaction-scoped advisory lock on (consumer, topic, partition) for each partition of its batch,
+in one order (topic, partition) so that two transactions never wait on each other: the second
+owner waits for the first to commit, then reads the stream versions it recorded and skips what
+it applied.
 
-A failing batch is retried one event at a time. An event that cannot be decoded, or whose
+A failing batch of several partitions is retried partition by partition, and a failing
+partition's batch one event at a time. An event that cannot be decoded, or whose
 handler keeps failing after ``max_attempts``, goes to ``<topic>.dlq`` with the error in headers,
 is recorded in ``dead_letters``, and the partition moves on. A database that cannot be reached is
 not the event's fault: the consumer backs off and reconnects without dead-lettering anything.
@@ -88,6 +93,16 @@ class PartitionStatus:
     last_event_at: datetime | None
 
 
+# The records of one fetch, by partition, in (topic, partition) order.
+_Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+# The partitions' locks in the order of the array (a function scan yields it in order).
+_LOCK_PARTITIONS = text(
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || :consumer),"
+    " hashtext(partition_key))"
+    " FROM unnest(CAST(:partitions AS text[])) AS partition_key")
+
+
 class _DatabaseUnavailable(Exception):
     """The database could not be reached; nothing about the event is known to be wrong."""
 
@@ -148,19 +163,37 @@ class TrackingConsumer:
             await consumer.start()
             self.started.set()
             while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
-                for partition, records in batches.items():
-                    await self._process_partition_batch(partition, records)
-                    await self._commit(partition, records[-1].offset + 1)
+                fetched = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+                batch = {partition: fetched[partition] for partition in sorted(fetched)}
+                if not batch:
+                    continue
+                await self._process_batch(batch)
+                await self._commit({partition: records[-1].offset + 1
+                                    for partition, records in batch.items()})
+                for partition, records in batch.items():
                     self._update_lag(partition, records[-1].offset + 1, records[-1].timestamp)
         finally:
             # Stopped or failed: leave the group and stop the clients before any restart.
             await self._close()
 
+    async def _process_batch(self, batch: _Batch) -> None:
+        """One transaction for the whole batch; when it fails, one per partition."""
+        if len(batch) > 1:
+            try:
+                await self._apply_in_transaction(batch)
+                return
+            except _DatabaseUnavailable:
+                raise
+            except Exception:
+                log.warning("batch failed; retrying it partition by partition", exc_info=True,
+                            extra={"consumer": self.name, "partitions": len(batch)})
+        for partition, records in batch.items():
+            await self._process_partition_batch(partition, records)
+
     async def _process_partition_batch(self, partition: TopicPartition,
                                        records: list[ConsumerRecord[bytes, bytes]]) -> None:
         try:
-            await self._apply_in_transaction(partition, records)
+            await self._apply_in_transaction({partition: records})
             return
         except _DatabaseUnavailable:
             raise
@@ -178,7 +211,7 @@ class TrackingConsumer:
         error: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await self._apply_in_transaction(partition, [record])
+                await self._apply_in_transaction({partition: [record]})
                 return
             except _DatabaseUnavailable:
                 raise
@@ -192,12 +225,13 @@ class TrackingConsumer:
         assert error is not None
         await self._dead_letter(partition, record, error)
 
-    async def _apply_in_transaction(self, partition: TopicPartition,
-                                    records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """Apply records, their streams' versions and the partition's offset in one transaction."""
-        envelopes = [from_kafka_record(record.value, record.headers) for record in records]
+    async def _apply_in_transaction(self, batch: _Batch) -> None:
+        """Apply records, their streams' versions and their partitions' offsets in one
+        transaction (``batch`` in (topic, partition) order)."""
+        envelopes = [from_kafka_record(record.value, record.headers)
+                     for records in batch.values() for record in records]
         async with self._transaction() as connection:
-            await self._own(connection, partition)
+            await self._own(connection, list(batch))
             tracker = _StreamTracker(self.name)
             await tracker.load(connection, {envelope.stream_id for envelope in envelopes})
             new: list[EventEnvelope] = []
@@ -222,7 +256,8 @@ class TrackingConsumer:
                     tracker.advance(envelope.stream_id, envelope.stream_version)
             await self._apply_new(connection, new)
             await tracker.save(connection)
-            await self._save_offset(connection, partition, records[-1].offset + 1)
+            await self._save_offsets(connection, {partition: records[-1].offset + 1
+                                                  for partition, records in batch.items()})
 
     async def _apply_new(self, connection: AsyncConnection,
                          envelopes: Sequence[EventEnvelope]) -> None:
@@ -246,7 +281,7 @@ class TrackingConsumer:
         await producer.send_and_wait(dead_letter_topic(record.topic), value=record.value,
                                      key=record.key, headers=headers)
         async with self._transaction() as connection:
-            await self._own(connection, partition)
+            await self._own(connection, [partition])
             if envelope is not None:
                 tracker = _StreamTracker(self.name)
                 await tracker.load(connection, {envelope.stream_id})
@@ -260,7 +295,7 @@ class TrackingConsumer:
                 offset=record.offset, event_id=str(envelope.id) if envelope else None,
                 stream_id=envelope.stream_id if envelope else None, error=reason,
                 recorded_at=datetime.now(UTC)))
-            await self._save_offset(connection, partition, record.offset + 1)
+            await self._save_offsets(connection, {partition: record.offset + 1})
         self._metrics.consumed(consumer=self.name, outcome="dead_lettered").inc()
         log.error("event dead-lettered", extra={"consumer": self.name, "topic": record.topic,
                                                 "partition": record.partition,
@@ -278,30 +313,32 @@ class TrackingConsumer:
                 raise _DatabaseUnavailable(str(error)) from error
             raise
 
-    async def _own(self, connection: AsyncConnection, partition: TopicPartition) -> None:
-        """Wait until no other replica's transaction on this partition is open (PostgreSQL).
+    async def _own(self, connection: AsyncConnection, partitions: list[TopicPartition]) -> None:
+        """Wait until no other replica's transaction on these partitions is open (PostgreSQL).
 
-        Two 32-bit keys: a key space apart from the relay's single-key lock.
+        Two 32-bit keys: a key space apart from the relay's single-key lock. One statement
+        takes the locks in the order given, which callers keep to (topic, partition).
         """
         if connection.dialect.name != "postgresql":
             return  # SQLite runs one writer at a time
-        await connection.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || :consumer), "
-                 "hashtext(:partition))"),
-            {"consumer": f":consumer:{self.name}",
-             "partition": f"{partition.topic}:{partition.partition}"})
+        await connection.execute(_LOCK_PARTITIONS, {
+            "consumer": f":consumer:{self.name}",
+            "partitions": [f"{partition.topic}:{partition.partition}"
+                           for partition in partitions]})
 
-    async def _save_offset(self, connection: AsyncConnection, partition: TopicPartition,
-                           next_offset: int) -> None:
-        await upsert(connection, consumer_offsets, {
-            "consumer": self.name, "topic": partition.topic, "partition": partition.partition,
-            "next_offset": next_offset, "updated_at": datetime.now(UTC),
-        }, key=["consumer", "topic", "partition"])
+    async def _save_offsets(self, connection: AsyncConnection,
+                            next_offsets: dict[TopicPartition, int]) -> None:
+        now = datetime.now(UTC)
+        await upsert(connection, consumer_offsets, [
+            {"consumer": self.name, "topic": partition.topic, "partition": partition.partition,
+             "next_offset": next_offset, "updated_at": now}
+            for partition, next_offset in next_offsets.items()],
+            key=["consumer", "topic", "partition"])
 
-    async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+    async def _commit(self, next_offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
         try:
-            await self._consumer.commit({partition: next_offset})
+            await self._consumer.commit(next_offsets)
         except (CommitFailedError, KafkaError) as error:
             # The database already holds the truth; a redelivery is skipped by stream version.
             log.warning("offset commit failed", extra={"consumer": self.name, "error": repr(error)})
