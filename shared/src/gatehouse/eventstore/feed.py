@@ -33,14 +33,14 @@ smaller one is settled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Label, Row, Select, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.envelope import EventEnvelope
-from gatehouse.eventstore.schema import events
+from gatehouse.eventstore.schema import events, outbox
 from gatehouse.eventstore.store import APPENDING_LOCK_SPACE, envelope_from_row
 
 __all__ = ["FeedPage", "GapFreeFeedReader", "Snapshot"]
@@ -69,6 +69,9 @@ class FeedPage:
     """The position to read after next time (unchanged when nothing new is settled)."""
     waiting_at: int | None
     """The first position not yet settled, when the page stopped in front of a gap."""
+    topics: dict[int, str] = field(default_factory=dict)
+    """The topic each event is queued for, by position (read with the page from the outbox;
+    an event without an outbox row has none)."""
 
 @dataclass
 class _Gap:
@@ -111,11 +114,13 @@ class GapFreeFeedReader:
         return [], Snapshot.parse((await connection.execute(select(snapshot_text))).scalar_one())
 
     def _page(self, after_position: int) -> Select[Any]:
-        return (select(events).where(events.c.position > after_position)
+        return (select(events, outbox.c.topic)
+                .join(outbox, outbox.c.position == events.c.position, isouter=True)
+                .where(events.c.position > after_position)
                 .order_by(events.c.position).limit(self.page_size))
 
     def _settle(self, rows: list[Row[Any]], after_position: int, snapshot: Snapshot) -> FeedPage:
-        accepted: list[EventEnvelope] = []
+        accepted: list[Row[Any]] = []
         expected = after_position + 1
         for row in rows:
             if row.position != expected:
@@ -123,18 +128,22 @@ class GapFreeFeedReader:
                 if gap is None or gap.start != expected or not snapshot.finished(gap.writers):
                     # Unsettled, or a hole whose writers are not listed yet (the next read
                     # lists them).
-                    return FeedPage(accepted, expected - 1, waiting_at=expected)
+                    return self._page_of(accepted, expected - 1, waiting_at=expected)
                 self._gap = None
-            accepted.append(envelope_from_row(row, self.source))
+            accepted.append(row)
             expected = row.position + 1
-        return FeedPage(accepted, expected - 1, waiting_at=None)
+        return self._page_of(accepted, expected - 1, waiting_at=None)
 
     async def _read_serialised(self, connection: AsyncConnection, after_position: int) -> FeedPage:
-        rows = await connection.execute(self._page(after_position))
-        page = [envelope_from_row(row, self.source) for row in rows]
-        last = page[-1].position if page else after_position
-        assert last is not None
-        return FeedPage(page, last, waiting_at=None)
+        rows = list(await connection.execute(self._page(after_position)))
+        return self._page_of(rows, rows[-1].position if rows else after_position,
+                             waiting_at=None)
+
+    def _page_of(self, rows: list[Row[Any]], last_position: int, *, waiting_at: int | None
+                 ) -> FeedPage:
+        return FeedPage([envelope_from_row(row, self.source) for row in rows], last_position,
+                        waiting_at, topics={row.position: row.topic for row in rows
+                                            if row.topic is not None})
 
 
 def _first_hole(rows: list[Row[Any]], after_position: int) -> int | None:

@@ -11,8 +11,8 @@ Tamper evidence: the relay reads new events through the gap-free feed, so it pub
 position order, and carries the running head of the log in each record
 (``ce_gatehouseloghead``, see :mod:`gatehouse.eventstore.chain`). The head after each event is
 stored on its outbox row in the transaction that marks it published, so the chain continues
-across restarts, and a republished event (after a crash, or an outbox row put back by hand)
-carries the same head again.
+across restarts, and a republished event (after a crash, or an outbox row put back by hand,
+which a running relay finds within ``idle_poll_interval`` seconds) carries the same head again.
 
 The relay wakes when an append to its events table commits: on PostgreSQL through LISTEN/NOTIFY
 (from any process; a notification for another schema's events table is ignored), elsewhere when
@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import Database, any_of
+from gatehouse.database import Database
 from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.eventstore.chain import GENESIS_HASH, next_log_head
 from gatehouse.eventstore.feed import GapFreeFeedReader
@@ -54,16 +54,17 @@ _LOCK_SUFFIX = ":outbox-relay"
 
 _TIP = (select(outbox.c.position, outbox.c.log_head).where(outbox.c.log_head.is_not(None))
         .order_by(outbox.c.position.desc()).limit(1))
+# Events whose outbox row was put back (published_at cleared) at or before the tip: a crash
+# between publish and mark, or by hand. They go out again first, with the heads they had.
+_PUT_BACK = (select(events, outbox.c.topic, outbox.c.log_head)
+             .join(outbox, outbox.c.position == events.c.position)
+             .where(outbox.c.published_at.is_(None),
+                    outbox.c.position <= bindparam("tip_position"))
+             .order_by(outbox.c.position)
+             .limit(bindparam("batch_size")))
 _MARK_PUBLISHED = (update(outbox).where(outbox.c.position == bindparam("marked_position"))
                    .values(published_at=bindparam("marked_at"),
                            log_head=bindparam("marked_head")))
-
-
-@functools.cache
-def _topics_of(dialect: str) -> Select[Any]:
-    """The topics of a page's events; built once per dialect."""
-    return (select(outbox.c.position, outbox.c.topic)
-            .where(any_of(outbox.c.position, "positions", dialect)))
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ class OutboxRelay:
         # read them: one query less per batch. Another relay marking meanwhile leaves it behind,
         # which only publishes some events again (with the same heads); a failure forgets it.
         self._tip: tuple[int, str] | None = None
+        # When the relay last found no event put back for republishing (monotonic seconds).
+        self._put_back_checked_at: float | None = None
         self._producer: AIOKafkaProducer | None = None
         self.published_total = 0
         if database.dialect != "postgresql":
@@ -170,28 +173,21 @@ class OutboxRelay:
             if self._tip is None:
                 tip = (await connection.execute(_TIP)).first()
                 self._tip = (0, GENESIS_HASH) if tip is None else (tip.position, tip.log_head)
+                self._put_back_checked_at = None
             tip_position, head = self._tip
-            republish = list(await connection.execute(
-                select(events, outbox.c.topic, outbox.c.log_head)
-                .join(outbox, outbox.c.position == events.c.position)
-                .where(outbox.c.published_at.is_(None), outbox.c.position <= tip_position)
-                .order_by(outbox.c.position)
-                .limit(self._batch_size)))
-            if republish:
-                return [PendingEvent(row.topic, replace(envelope_from_row(row, self._source),
-                                                        log_head=row.log_head))
-                        for row in republish]
+            if self._republishing_due():
+                republish = list(await connection.execute(_PUT_BACK, {
+                    "tip_position": tip_position, "batch_size": self._batch_size}))
+                if republish:
+                    return [PendingEvent(row.topic, replace(envelope_from_row(row, self._source),
+                                                            log_head=row.log_head))
+                            for row in republish]
+                self._put_back_checked_at = time.monotonic()
             page = await self._feed.read(connection, tip_position)
             self._waiting_at_gap = page.waiting_at is not None
-            positions = [envelope.position for envelope in page.events]
-            topics: dict[int, str] = {}
-            if positions:
-                found = await connection.execute(_topics_of(connection.dialect.name),
-                                                 {"positions": positions})
-                topics = {row.position: row.topic for row in found}
         pending: list[PendingEvent] = []
         for envelope in page.events:
-            topic = topics.get(envelope.position or 0)
+            topic = page.topics.get(envelope.position or 0)
             if topic is None:
                 log.warning("event without an outbox row is not published",
                             extra={"position": envelope.position})
@@ -200,6 +196,13 @@ class OutboxRelay:
             head = next_log_head(head, envelope.hash)
             pending.append(PendingEvent(topic, replace(envelope, log_head=head)))
         return pending
+
+    def _republishing_due(self) -> bool:
+        """Whether to look for events put back for republishing: with a tip just read (after a
+        failure or a new leadership: a crash between publish and mark leaves them), and
+        otherwise once every ``idle_poll_interval`` (rows put back by hand)."""
+        checked_at = self._put_back_checked_at
+        return checked_at is None or time.monotonic() - checked_at >= self._idle_poll_interval
 
     async def _publish(self, producer: AIOKafkaProducer, batch: list[PendingEvent]
                        ) -> list[PendingEvent]:
