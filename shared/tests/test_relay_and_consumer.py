@@ -284,6 +284,33 @@ async def test_a_fetch_from_several_partitions_is_applied_in_one_transaction(
         assert [v for s, v in rows if s == f"s-{stream}"] == [1, 2, 3], "in version order"
 
 
+async def test_a_consumers_transaction_plans_its_statements_for_each_batch(
+        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
+        namespace: str) -> None:
+    """Generic plans made while the tables were small would outlive their growth."""
+    await append_events(database, ledger, streams=2, per_stream=1)
+    relay = make_relay(database, kafka_bootstrap)
+    await relay.publish_pending()
+    await relay.close()
+    modes: list[str] = []
+
+    async def apply_noting_the_plan_mode(connection: AsyncConnection,
+                                         envelope: EventEnvelope) -> None:
+        await record_application(connection, envelope)
+        modes.append(str((await connection.execute(
+            text("SELECT current_setting('plan_cache_mode')"))).scalar_one()))
+
+    consumer = make_consumer(database, kafka_bootstrap, topic, namespace,
+                             handler=apply_noting_the_plan_mode)
+    await consume_until_offset(consumer, database, total=2)
+
+    assert modes == ["force_custom_plan"] * 2
+    async with database.engine.connect() as connection:
+        setting = (await connection.execute(
+            text("SELECT current_setting('plan_cache_mode')"))).scalar_one()
+    assert setting == "auto", "only for the consumer's transaction"
+
+
 async def test_a_failing_event_in_one_partition_holds_back_none_of_the_others(
         database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
         namespace: str) -> None:

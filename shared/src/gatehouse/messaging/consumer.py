@@ -96,10 +96,12 @@ class PartitionStatus:
 # The records of one fetch, by partition, in (topic, partition) order.
 _Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
-# The partitions' locks in the order of the array (a function scan yields it in order).
+# The partitions' locks in the order of the array (a function scan yields it in order), and
+# custom plans for the rest of the transaction (see TrackingConsumer._own).
 _LOCK_PARTITIONS = text(
     "SELECT pg_advisory_xact_lock(hashtext(current_schema() || :consumer),"
-    " hashtext(partition_key))"
+    " hashtext(partition_key)),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
     " FROM unnest(CAST(:partitions AS text[])) AS partition_key")
 
 
@@ -314,10 +316,18 @@ class TrackingConsumer:
             raise
 
     async def _own(self, connection: AsyncConnection, partitions: list[TopicPartition]) -> None:
-        """Wait until no other replica's transaction on these partitions is open (PostgreSQL).
+        """Wait until no other replica's transaction on these partitions is open (PostgreSQL),
+        and have the rest of the transaction's statements planned for their parameters.
 
         Two 32-bit keys: a key space apart from the relay's single-key lock. One statement
         takes the locks in the order given, which callers keep to (topic, partition).
+
+        A batch's statements take lists of 1 to ``max_batch`` stream ids and rows. PostgreSQL
+        settles on one generic plan for a prepared statement after its fifth run; chosen while
+        the consumer's tables are small (just after a deployment), it stays as they grow. In the
+        benchmark's 30 s at 200 events/s the stream-version read took 6.5 ms a run with the
+        generic plan, 0.7 ms with plans made for each run's ids (0.07 ms once the table has
+        been analysed). The same statement sets ``plan_cache_mode`` for the transaction.
         """
         if connection.dialect.name != "postgresql":
             return  # SQLite runs one writer at a time
