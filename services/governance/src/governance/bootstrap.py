@@ -13,7 +13,6 @@ from gatehouse.events import intake as intake_events
 from gatehouse.events.governance import USER_SEAT
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
 from gatehouse.eventstore.store import EventStore
-from gatehouse.messaging.consumer import one_by_one
 from gatehouse.personal_data import ERASED
 from gatehouse.personal_keys import SealedEventData, erase_from_tables, opening
 from gatehouse.runtime import BackgroundJob, Clock, ConsumerSpec, ServiceRuntime, utc_now
@@ -36,7 +35,7 @@ def build_runtime(settings: GovernanceSettings, *, clock: Clock = utc_now) -> Se
                        personal_data=personal_data)
     known_projects = ConsumerSpec(
         name="governance.known-projects", topics=[intake_events_topic(namespace)],
-        handler=opening(personal_data, learning_api_keys(one_by_one(intake_event_handler(store)))))
+        handler=opening(personal_data, learning_api_keys(intake_event_handler(store))))
     timers = GateTimers(event_store=store, interval_seconds=settings.timer_interval_seconds)
     return ServiceRuntime.build(name="governance", settings=settings, event_store=store,
                                 consumer_specs=[known_projects],

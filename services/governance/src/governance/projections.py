@@ -8,6 +8,9 @@ to vote on a project that no longer exists.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,7 +25,7 @@ from gatehouse.events.intake import (
     intake_events,
 )
 from gatehouse.eventstore.store import EventMetadata, EventStore
-from gatehouse.messaging.consumer import EventHandler
+from gatehouse.messaging.consumer import BatchHandler, EventHandler, one_by_one
 from gatehouse.unit_of_work import UnitOfWork
 from governance import handlers
 from governance.tables import known_projects
@@ -35,22 +38,52 @@ log = logging.getLogger(__name__)
 ENDED = frozenset({"withdrawn", "rejected", "killed", "closed"})
 
 
-def intake_event_handler(event_store: EventStore) -> EventHandler:
-    """Consumes ``gatehouse.intake.events`` into ``known_projects``."""
+def intake_event_handler(event_store: EventStore) -> BatchHandler:
+    """Consumes ``gatehouse.intake.events`` into ``known_projects``.
+
+    New projects are written together, one statement for a run of ``ProjectRequested``; any
+    other event first writes the projects requested before it, then applies on its own.
+    """
+    apply_change = one_by_one(_project_change_handler(event_store))
+
+    async def apply(connection: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
+        requested: dict[UUID, dict[str, Any]] = {}
+        changes: list[EventEnvelope] = []
+        for envelope in envelopes:
+            if envelope.type not in intake_events:
+                continue
+            event = intake_events.deserialize(envelope.type, envelope.data)
+            if not isinstance(event, ProjectRequested):
+                changes.append(envelope)
+                continue
+            if changes or event.project_id in requested:
+                await _record_requested(connection, requested)
+                await apply_change(connection, changes)
+                changes = []
+            requested[event.project_id] = {
+                "project_id": event.project_id, "title": event.title,
+                "sponsor": event.sponsor, "requested_by": event.requested_by,
+                "business_unit": event.business_unit, "project_type": event.project_type,
+                "status": "draft", "updated_at": envelope.time,
+                "version": envelope.stream_version}
+        await _record_requested(connection, requested)
+        await apply_change(connection, changes)
+
+    return apply
+
+
+async def _record_requested(connection: AsyncConnection,
+                            requested: dict[UUID, dict[str, Any]]) -> None:
+    await upsert(connection, known_projects, list(requested.values()), key=["project_id"])
+    requested.clear()
+
+
+def _project_change_handler(event_store: EventStore) -> EventHandler:
+    """Applies one of intake's events other than ``ProjectRequested``."""
 
     async def apply(connection: AsyncConnection, envelope: EventEnvelope) -> None:
-        if envelope.type not in intake_events:
-            return
         event = intake_events.deserialize(envelope.type, envelope.data)
         match event:
-            case ProjectRequested():
-                await upsert(connection, known_projects, {
-                    "project_id": event.project_id, "title": event.title,
-                    "sponsor": event.sponsor, "requested_by": event.requested_by,
-                    "business_unit": event.business_unit, "project_type": event.project_type,
-                    "status": "draft", "updated_at": envelope.time,
-                    "version": envelope.stream_version,
-                }, key=["project_id"])
             case ProjectEdited():
                 # Who sponsors a project matters to segregation of duties; its type to its gates.
                 tracked = ("title", "sponsor", "business_unit", "project_type")
