@@ -6,10 +6,10 @@ makes one of a handler of single events), records each stream's last applied ver
 (``consumer_streams``) and each partition's next offset (``consumer_offsets``), and commits; only
 then does it commit the offsets to Kafka. The events reach the handler partition by partition,
 each partition's in offset order: a stream's events share a partition, so each stream's arrive
-in version order. A redelivered event finds its stream version already applied and is skipped, so a
-crash anywhere, or the outbox relay publishing twice, never applies an event twice. An event
-whose stream version is ahead of the next expected one is an early copy that the relay will
-publish again in order (see the relay); it is skipped without being recorded.
+in version order. A redelivered event finds its stream version already applied and is skipped,
+so a crash anywhere, or the outbox relay publishing twice, never applies an event twice. An
+event whose stream version is ahead of the next expected one is an early copy that the relay
+will publish again in order (see the relay); it is skipped without being recorded.
 
 Replicas of a service share a consumer group, and Kafka gives each partition to one of them; but
 a rebalance does not wait for a batch in progress, so for a moment the old and the new owner of
