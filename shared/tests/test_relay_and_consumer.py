@@ -78,6 +78,12 @@ def make_relay(database: Database, kafka_bootstrap: str, **options: object) -> O
                        **options)  # type: ignore[arg-type]
 
 
+async def publish_all(database: Database, kafka_bootstrap: str) -> None:
+    relay = make_relay(database, kafka_bootstrap)
+    await relay.publish_pending()
+    await relay.close()
+
+
 async def record_application(connection: AsyncConnection, envelope: EventEnvelope) -> None:
     if envelope.data.get("poison"):
         raise ValueError("this event always fails")
@@ -211,9 +217,7 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
                                                        data={"poison": True}),
                                               NewEvent(type="test.Happened", data={"n": 2})],
                             expected_version=0)
-    relay = make_relay(database, kafka_bootstrap)
-    await relay.publish_pending()
-    await relay.close()
+    await publish_all(database, kafka_bootstrap)
 
     await consume_until_offset(make_consumer(database, kafka_bootstrap, topic, namespace),
                                database, total=3)
@@ -260,20 +264,9 @@ async def test_a_fetch_from_several_partitions_is_applied_in_one_transaction(
         database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
         namespace: str) -> None:
     await append_events(database, ledger, streams=6, per_stream=3)
-    relay = make_relay(database, kafka_bootstrap)
-    await relay.publish_pending()
-    await relay.close()
-    transactions: list[int] = []
-
-    async def apply_noting_the_transaction(connection: AsyncConnection,
-                                           envelope: EventEnvelope) -> None:
-        await record_application(connection, envelope)
-        transactions.append(int((await connection.execute(
-            text("SELECT pg_current_xact_id()::text::bigint"))).scalar_one()))
-
-    consumer = make_consumer(database, kafka_bootstrap, topic, namespace,
-                             handler=apply_noting_the_transaction)
-    await consume_until_offset(consumer, database, total=18)
+    await publish_all(database, kafka_bootstrap)
+    transactions = await consume_noting(database, kafka_bootstrap, topic, namespace, total=18,
+                                        query="SELECT pg_current_xact_id()::text")
 
     partitions = await count(database, select(func.count()).select_from(consumer_offsets))
     assert partitions > 1, "the streams' events spread over several partitions"
@@ -289,20 +282,9 @@ async def test_a_consumers_transaction_plans_its_statements_for_each_batch(
         namespace: str) -> None:
     """Generic plans made while the tables were small would outlive their growth."""
     await append_events(database, ledger, streams=2, per_stream=1)
-    relay = make_relay(database, kafka_bootstrap)
-    await relay.publish_pending()
-    await relay.close()
-    modes: list[str] = []
-
-    async def apply_noting_the_plan_mode(connection: AsyncConnection,
-                                         envelope: EventEnvelope) -> None:
-        await record_application(connection, envelope)
-        modes.append(str((await connection.execute(
-            text("SELECT current_setting('plan_cache_mode')"))).scalar_one()))
-
-    consumer = make_consumer(database, kafka_bootstrap, topic, namespace,
-                             handler=apply_noting_the_plan_mode)
-    await consume_until_offset(consumer, database, total=2)
+    await publish_all(database, kafka_bootstrap)
+    modes = await consume_noting(database, kafka_bootstrap, topic, namespace, total=2,
+                                 query="SELECT current_setting('plan_cache_mode')")
 
     assert modes == ["force_custom_plan"] * 2
     async with database.engine.connect() as connection:
@@ -319,9 +301,7 @@ async def test_a_failing_event_in_one_partition_holds_back_none_of_the_others(
         await ledger.append(connection, "poisoned", [
             NewEvent(type="test.Happened", data={"poison": True}),
             NewEvent(type="test.Happened", data={"n": 2})], expected_version=0)
-    relay = make_relay(database, kafka_bootstrap)
-    await relay.publish_pending()
-    await relay.close()
+    await publish_all(database, kafka_bootstrap)
 
     await consume_until_offset(make_consumer(database, kafka_bootstrap, topic, namespace),
                                database, total=14)
@@ -329,6 +309,21 @@ async def test_a_failing_event_in_one_partition_holds_back_none_of_the_others(
     assert await count(database, select(func.count()).select_from(dead_letters)) == 1
     assert sorted(await applications(database)) == sorted(
         [("poisoned", 2), *((f"s-{s}", v) for s in range(6) for v in range(1, 3))])
+
+
+async def consume_noting(database: Database, kafka_bootstrap: str, topic: str, namespace: str,
+                         *, total: int, query: str) -> list[str]:
+    """Consume up to offset ``total``, noting what ``query`` answers in the transaction that
+    applies each event."""
+    noted: list[str] = []
+
+    async def apply_noting(connection: AsyncConnection, envelope: EventEnvelope) -> None:
+        await record_application(connection, envelope)
+        noted.append(str((await connection.execute(text(query))).scalar_one()))
+
+    await consume_until_offset(make_consumer(database, kafka_bootstrap, topic, namespace,
+                                             handler=apply_noting), database, total=total)
+    return noted
 
 
 async def applications(database: Database) -> list[tuple[str, int]]:
