@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, event, insert, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from gatehouse.database import Database
@@ -194,6 +194,29 @@ async def test_one_person_gets_one_key_across_events(database: Database) -> None
         "alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"]
     bob_in_first = parse_token(first["seats"][0]["approvers"][0]).ref
     assert parse_token(second["sponsor"]).ref == bob_in_first
+
+
+async def test_a_key_lookup_is_one_statement_whatever_the_number_of_people(
+        database: Database) -> None:
+    """On PostgreSQL the subjects travel as one array: no new statement to prepare for each
+    number of people (elsewhere, an IN list)."""
+    keys, statements = PersonalKeys(), []
+
+    def note(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        async with database.transaction() as connection:
+            for people in (["ann@example.com"], ["ann@example.com", "ben@example.com"],
+                           ["ann@example.com", "ben@example.com", "cy@example.com"]):
+                found = await keys.keys_for(connection, people, now=NOW)
+                assert sorted(found) == people
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    lookups = {statement for statement in statements if statement.startswith("SELECT")}
+    assert len(lookups) == (1 if database.dialect == "postgresql" else 3)
 
 
 async def test_forgetting_a_person_erases_their_values_and_no_one_elses(

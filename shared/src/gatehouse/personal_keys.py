@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -40,6 +41,7 @@ from sqlalchemy import (
     Index,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -51,7 +53,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import Database, UtcDateTime
+from gatehouse.database import Database, UtcDateTime, any_of
 from gatehouse.events.base import EventRegistry
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.messaging.restarts import run_restarting
@@ -122,14 +124,20 @@ personal_keys = Table(
     Index("ix_personal_keys_subject", "subject"),
 )
 
-# The key lookups of every append and read, built once: building one costs more than running it.
-_KEYS_OF_REFS = select(personal_keys.c.ref, personal_keys.c.key).where(
-    personal_keys.c.ref.in_(bindparam("refs", expanding=True)))
-_LIVE_KEYS_OF_SUBJECTS = (
-    select(personal_keys.c.ref, personal_keys.c.subject, personal_keys.c.key)
-    .where(personal_keys.c.subject.in_(bindparam("subjects", expanding=True)),
-           personal_keys.c.key.is_not(None))
-    .order_by(personal_keys.c.created_at, personal_keys.c.ref))
+# The key lookups of every append and read, built once per dialect: building one costs more
+# than running it, and an IN list would be a new statement for every number of refs.
+@functools.cache
+def _keys_of_refs(dialect: str) -> Select[Any]:
+    return select(personal_keys.c.ref, personal_keys.c.key).where(
+        any_of(personal_keys.c.ref, "refs", dialect))
+
+
+@functools.cache
+def _live_keys_of_subjects(dialect: str) -> Select[Any]:
+    return (select(personal_keys.c.ref, personal_keys.c.subject, personal_keys.c.key)
+            .where(any_of(personal_keys.c.subject, "subjects", dialect),
+                   personal_keys.c.key.is_not(None))
+            .order_by(personal_keys.c.created_at, personal_keys.c.ref))
 
 
 def include_personal_key_tables(metadata: MetaData) -> MetaData:
@@ -208,7 +216,8 @@ class PersonalKeys:
                        elsewhere: KeyFollower | None) -> dict[str, bytes | None]:
         """The key of each ref, ``None`` for one that is forgotten (or was never published)."""
         keys: dict[str, bytes | None] = {
-            row.ref: row.key for row in await connection.execute(_KEYS_OF_REFS, {"refs": refs})}
+            row.ref: row.key for row in await connection.execute(
+                _keys_of_refs(connection.dialect.name), {"refs": sorted(refs)})}
         others = refs - keys.keys()
         if others and elsewhere is not None:
             if not all(elsewhere.knows(ref) for ref in others):
@@ -225,7 +234,8 @@ class PersonalKeys:
         if not wanted:
             return {}
         found: dict[str, PersonalKey] = {}
-        for row in await connection.execute(_LIVE_KEYS_OF_SUBJECTS, {"subjects": wanted}):
+        for row in await connection.execute(_live_keys_of_subjects(connection.dialect.name),
+                                            {"subjects": sorted(wanted)}):
             found.setdefault(row.subject, PersonalKey(ref=row.ref, subject=row.subject,
                                                       key=row.key))
         missing = sorted(wanted - found.keys())

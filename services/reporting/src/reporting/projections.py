@@ -7,16 +7,17 @@ counts twice and every read model moves together with the consumer's position.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Column, Table, insert, select, update
+from sqlalchemy import Column, Select, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import bulk_insert, upsert
+from gatehouse.database import any_of, bulk_insert, upsert
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.events.governance import (
@@ -228,11 +229,9 @@ class Projection:
             # A project's events come from two topics, whose partitions two reporting
             # instances may share out: lock the rows (in one order) so that their
             # read-modify-writes take turns.
-            table = model.project_views
             rows = await connection.execute(
-                select(table.c.project_id, table.c.view)
-                .where(table.c.project_id.in_(project_ids))
-                .order_by(table.c.project_id).with_for_update())
+                _views_for_update(model.project_views, connection.dialect.name),
+                {"ids": sorted(project_ids)})
             self._views.loaded(project_ids, {row.project_id: views.from_document(row.view)
                                              for row in rows})
         review_ids = self._reviews.missing(event.review_id for event, _, _ in batch
@@ -354,8 +353,23 @@ async def _rows(connection: AsyncConnection, table: Table, key: Column[Any], ids
                 ) -> dict[UUID, Row]:
     if not ids:
         return {}
-    rows = await connection.execute(select(table).where(key.in_(ids)))
+    rows = await connection.execute(_rows_of(table, key, connection.dialect.name),
+                                    {"ids": ids})
     return {row._mapping[key.name]: dict(row._mapping) for row in rows}
+
+
+# The batch reads, built once per table and dialect (the live tables and each rebuild's
+# shadows); on PostgreSQL the ids travel as one array, one statement whatever their number.
+@functools.lru_cache(maxsize=64)
+def _views_for_update(table: Table, dialect: str) -> Select[Any]:
+    return (select(table.c.project_id, table.c.view)
+            .where(any_of(table.c.project_id, "ids", dialect))
+            .order_by(table.c.project_id).with_for_update())
+
+
+@functools.lru_cache(maxsize=64)
+def _rows_of(table: Table, key: Column[Any], dialect: str) -> Select[Any]:
+    return select(table).where(any_of(key, "ids", dialect))
 
 
 def _str(value: object | None) -> str | None:
