@@ -260,6 +260,32 @@ async def test_a_running_relay_republishes_a_row_put_back_by_hand_within_its_idl
     assert copies[0]["ce_gatehouseloghead"] == copies[1]["ce_gatehouseloghead"]
 
 
+async def test_the_step_before_publishing_runs_only_while_its_condition_says_work_waits(
+        database: Database, ledger: EventStore, kafka_bootstrap: str) -> None:
+    waiting = Table("waiting", MetaData(), Column("id", Integer, primary_key=True))
+    async with database.transaction() as connection:
+        await connection.run_sync(waiting.metadata.create_all)
+    steps: list[int] = []
+
+    async def before_publish(_: AIOKafkaProducer) -> None:
+        steps.append(1)
+
+    relay = make_relay(database, kafka_bootstrap, before_publish=before_publish,
+                       before_publish_waiting=select(waiting.c.id).exists())
+    try:
+        await append_events(database, ledger, streams=2, per_stream=1)
+        assert await relay.publish_pending() == 2
+        assert steps == [], "nothing waited: no round trip for it"
+
+        async with database.transaction() as connection:
+            await connection.execute(insert(waiting).values(id=1))
+        await append_events(database, ledger, streams=2, per_stream=1, first_stream=5)
+        assert await relay.publish_pending() == 2
+        assert steps == [1]
+    finally:
+        await relay.close()
+
+
 async def test_a_fetch_from_several_partitions_is_applied_in_one_transaction(
         database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str,
         namespace: str) -> None:

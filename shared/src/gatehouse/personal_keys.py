@@ -38,6 +38,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from sqlalchemy import (
     JSON,
     Column,
+    ColumnElement,
     Index,
     LargeBinary,
     MetaData,
@@ -301,6 +302,10 @@ def _read_key_record(value: bytes) -> tuple[PersonalKey, datetime]:
 
 class KeyPublisher:
     """Puts the keys (and tombstones) a service has not published yet on the keys topic."""
+
+    # True while a key or tombstone waits to be published (for the relay's page reads).
+    WAITING: ColumnElement[bool] = (select(personal_keys.c.ref)
+                                    .where(personal_keys.c.published_at.is_(None)).exists())
 
     def __init__(self, database: Database, topic: str) -> None:
         self._database = database

@@ -167,7 +167,8 @@ class ServiceRuntime:
                 database=relay_database, producer_factory=runtime.producer_factory("relay"),
                 source=event_store.source, metrics=runtime.metrics,
                 idle_poll_interval=settings.outbox_idle_poll_seconds,
-                before_publish=publisher.publish_pending if publisher is not None else None)
+                before_publish=publisher.publish_pending if publisher is not None else None,
+                before_publish_waiting=KeyPublisher.WAITING if publisher is not None else None)
         for spec in consumer_specs:
             runtime.consumers.append(TrackingConsumer(
                 name=spec.name, topics=spec.topics, database=runtime.database,

@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Label, Row, Select, literal_column, select, text
+from sqlalchemy import ColumnElement, Label, Row, Select, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.envelope import EventEnvelope
@@ -72,6 +72,8 @@ class FeedPage:
     topics: dict[int, str] = field(default_factory=dict)
     """The topic each event is queued for, by position (read with the page from the outbox;
     an event without an outbox row has none)."""
+    flag: bool | None = None
+    """The reader's ``flag`` as of the page's snapshot (``None`` without a flag or events)."""
 
 @dataclass
 class _Gap:
@@ -81,9 +83,13 @@ class _Gap:
 class GapFreeFeedReader:
     """Reads the feed of one database in position order; keeps the state of one open gap."""
 
-    def __init__(self, *, source: str, page_size: int = 500) -> None:
+    def __init__(self, *, source: str, page_size: int = 500,
+                 flag: ColumnElement[bool] | None = None) -> None:
+        """``flag``: a condition read with each page, in its snapshot (e.g. whether something
+        that must be published before the page's events is still waiting)."""
         self.source = source
         self.page_size = page_size
+        self._flag = flag
         self._gap: _Gap | None = None
 
     async def read(self, connection: AsyncConnection, after_position: int) -> FeedPage:
@@ -114,8 +120,9 @@ class GapFreeFeedReader:
         return [], Snapshot.parse((await connection.execute(select(snapshot_text))).scalar_one())
 
     def _page(self, after_position: int) -> Select[Any]:
-        return (select(events, _TOPIC).where(events.c.position > after_position)
+        page = (select(events, _TOPIC).where(events.c.position > after_position)
                 .order_by(events.c.position).limit(self.page_size))
+        return page if self._flag is None else page.add_columns(self._flag.label("flag"))
 
     def _settle(self, rows: list[Row[Any]], after_position: int, snapshot: Snapshot) -> FeedPage:
         accepted: list[Row[Any]] = []
@@ -141,7 +148,8 @@ class GapFreeFeedReader:
                  ) -> FeedPage:
         return FeedPage([envelope_from_row(row, self.source) for row in rows], last_position,
                         waiting_at, topics={row.position: row.topic for row in rows
-                                            if row.topic is not None})
+                                            if row.topic is not None},
+                        flag=bool(rows[0].flag) if rows and self._flag is not None else None)
 
 
 # An event's outbox topic, looked up row by row: a join let PostgreSQL's generic plan merge

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import Database
@@ -85,7 +85,12 @@ class OutboxRelay:
         idle_poll_interval: float = 5.0,
         after_publish: Callable[[list[PendingEvent]], Awaitable[None]] | None = None,
         before_publish: Callable[[AIOKafkaProducer], Awaitable[object]] | None = None,
+        before_publish_waiting: ColumnElement[bool] | None = None,
     ) -> None:
+        """``before_publish`` runs before each batch goes out (e.g. the keys that open the
+        batch's personal data go first). ``before_publish_waiting``, when given, is an SQL
+        condition that holds while it has work: read with each page, in the page's snapshot, it
+        lets the relay skip ``before_publish`` (a round trip) when nothing waits."""
         self._database = database
         self._producer_factory = producer_factory
         self._source = source
@@ -95,7 +100,9 @@ class OutboxRelay:
         self._after_publish = after_publish
         self._before_publish = before_publish
         self._wake = asyncio.Event()
-        self._feed = GapFreeFeedReader(source=source, page_size=batch_size)
+        self._feed = GapFreeFeedReader(source=source, page_size=batch_size,
+                                       flag=before_publish_waiting)
+        self._before_publish_due = True
         self._waiting_at_gap = False
         # The last position published and the log head after it, as this relay last marked or
         # read them: one query less per batch. Another relay marking meanwhile leaves it behind,
@@ -136,7 +143,7 @@ class OutboxRelay:
             if not batch:
                 return marked
             producer = await self._ensure_producer()
-            if self._before_publish is not None:
+            if self._before_publish is not None and self._before_publish_due:
                 # E.g. the keys that open the batch's personal data: on Kafka before the events.
                 await self._before_publish(producer)
             published = await self._publish(producer, batch)
@@ -179,12 +186,16 @@ class OutboxRelay:
                 republish = list(await connection.execute(_PUT_BACK, {
                     "tip_position": tip_position, "batch_size": self._batch_size}))
                 if republish:
+                    self._before_publish_due = True
                     return [PendingEvent(row.topic, replace(envelope_from_row(row, self._source),
                                                             log_head=row.log_head))
                             for row in republish]
                 self._put_back_checked_at = time.monotonic()
             page = await self._feed.read(connection, tip_position)
             self._waiting_at_gap = page.waiting_at is not None
+            # What the page's events need was committed with them or before: a snapshot that
+            # sees them and nothing waiting means it is out already.
+            self._before_publish_due = page.flag is not False
         pending: list[PendingEvent] = []
         for envelope in page.events:
             topic = page.topics.get(envelope.position or 0)
