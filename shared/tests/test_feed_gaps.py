@@ -131,6 +131,44 @@ async def test_reader_waits_for_an_earlier_position_that_commits_later(
     assert (seen, last, waiting_at) == (["slow", "fast"], 2, None)
 
 
+async def test_reader_waits_for_a_writer_whose_id_is_past_the_snapshots_range(
+        database: Database, store: EventStore, open_append: OpenAppend) -> None:
+    """A snapshot's range ends at the latest completed transaction (PostgreSQL 14+): a writer
+    that took its id after that transaction is running, yet not among the snapshot's
+    in-progress ids. It still holds the reader in front of its position."""
+    reader = GapFreeFeedReader(source=store.source)
+    early = await open_append("early")  # takes its id, draws position 1
+    late = await open_append("late")    # takes a later id, draws position 2, stays open
+    await store.append(early, "early-again", [NewEvent(type="test.Happened", data={})],
+                       expected_version=0)  # position 3
+    await early.commit()
+
+    late_id = int((await late.execute(text("SELECT pg_current_xact_id()::text"))).scalar_one())
+    async with database.engine.connect() as connection:
+        snapshot = Snapshot.parse((await connection.execute(
+            text("SELECT pg_current_snapshot()::text"))).scalar_one())
+    # The case under test: a running writer that the snapshot does not list.
+    assert late_id >= snapshot.xmax
+    assert late_id not in snapshot.in_progress
+
+    seen, last, waiting_at = await read_all(database, reader)
+    assert (seen, last, waiting_at) == (["early"], 1, 2)
+
+    await late.commit()
+    seen, last, waiting_at = await read_all(database, reader, after=1)
+    assert (seen, last, waiting_at) == (["late", "early-again"], 3, None)
+
+
+@pytest.mark.parametrize(("low_bits", "near", "full"), [
+    (1_000, 2**32 * 3 + 2_000, 2**32 * 3 + 1_000),
+    (2**32 - 10, 2**32 * 3 + 5, 2**32 * 2 + 2**32 - 10),  # just before the epoch turned
+    (5, 2**32 * 3 - 10, 2**32 * 3 + 5),                  # just after it
+])
+def test_a_lock_tables_32_bit_id_widens_to_the_running_transactions_full_id(
+        low_bits: int, near: int, full: int) -> None:
+    assert feed._full_id(low_bits, near) == full
+
+
 async def test_reader_moves_past_a_rolled_back_position_once_its_writer_ended(
         database: Database, store: EventStore, open_append: OpenAppend) -> None:
     reader = GapFreeFeedReader(source=store.source)

@@ -11,11 +11,14 @@ ends). A reader that sees position q but not p < q meets a hole, and asks who ma
 1. Positions come from a sequence (no per-session cache), so p was drawn before q, and q's
    writer committed before the reader's snapshot S1. The writer W of p therefore had its
    transaction id and its lock before S1 was taken. If W had committed by then, p would be
-   visible; so W was either running at S1, its id among S1's in-progress transactions
-   (``pg_current_snapshot()``), or had already rolled back.
+   visible; so W was either running at S1 or had already rolled back. Running at S1 means
+   its id is among S1's in-progress ids (``pg_current_snapshot()``) or at or past S1's xmax:
+   since PostgreSQL 14 a snapshot's xmax follows the latest *completed* transaction, so a
+   transaction that took its id after that one is running but not listed.
 2. After S1, the reader lists the transactions holding this table's lock (``pg_locks``, which
    shows the live lock table, not a snapshot of it). If W is still running, it is on that
-   list. The gap's writers are the in-progress transactions of S1 that are on the list.
+   list. The gap's writers are the transactions on the list that were running at S1 as above
+   (counting some that began after S1 only makes the reader wait for them too).
 3. The reader judges the gap with a snapshot taken after the list: once none of the gap's
    writers is in progress, W has ended (it was on the list, or had ended before the list was
    read), so p is either visible now or never will be (rolled back, or a sequence value that
@@ -106,7 +109,7 @@ class GapFreeFeedReader:
         if hole is not None and (self._gap is None or self._gap.start != hole):
             # First sight of this hole: list who may still fill it, then look again with a
             # snapshot taken after that list (see the module docstring).
-            self._gap = _Gap(hole, await _appending_among(connection, snapshot.in_progress))
+            self._gap = _Gap(hole, await _appending_among(connection, snapshot))
             rows, snapshot = await self._read_page(connection, after_position)
         return self._settle(rows, after_position, snapshot)
 
@@ -188,12 +191,24 @@ _APPENDING_TRANSACTIONS = text("""
 """)
 
 
-async def _appending_among(connection: AsyncConnection, in_progress: frozenset[int]
-                           ) -> frozenset[int]:
-    """Those of ``in_progress`` (full 64-bit ids) that are appending to this events table now."""
+async def _appending_among(connection: AsyncConnection, snapshot: Snapshot) -> frozenset[int]:
+    """The transactions appending to this events table now that were running at ``snapshot``
+    (full 64-bit ids): those it lists in progress, and those with ids from its xmax on."""
     result = await connection.execute(_APPENDING_TRANSACTIONS,
                                       {"space": APPENDING_LOCK_SPACE, "events_table": events.name})
-    # pg_locks shows 32-bit ids. Transactions in progress together are less than 2^31 ids
-    # apart (wraparound protection), so the low 32 bits tell them apart.
-    appending = {int(transaction_id) for transaction_id in result.scalars()}
-    return frozenset(xid for xid in in_progress if xid % 2**32 in appending)
+    appending = {_full_id(int(transaction_id), snapshot.xmax)
+                 for transaction_id in result.scalars()}
+    return frozenset(xid for xid in appending
+                     if xid in snapshot.in_progress or xid >= snapshot.xmax)
+
+
+def _full_id(low_bits: int, near: int) -> int:
+    """The 64-bit id of a running transaction from the 32 bits ``pg_locks`` shows. Running
+    transactions are less than 2^31 ids from each other and from ``near`` (a snapshot's xmax;
+    wraparound protection), so the nearest id with these low bits is the one."""
+    candidate = (near & ~0xFFFF_FFFF) | low_bits
+    if candidate > near + 2**31:
+        return candidate - 2**32
+    if candidate < near - 2**31:
+        return candidate + 2**32
+    return candidate
