@@ -103,10 +103,13 @@ class OutboxRelay:
         self._feed = GapFreeFeedReader(source=source, page_size=batch_size,
                                        flag=before_publish_waiting)
         self._before_publish_due = True
+        # Settle a batch while reading the next one: PostgreSQL only (SQLite has one writer).
+        self._pipelined = database.dialect == "postgresql"
         self._waiting_at_gap = False
-        # The last position published and the log head after it, as this relay last marked or
-        # read them: one query less per batch. Another relay marking meanwhile leaves it behind,
-        # which only publishes some events again (with the same heads); a failure forgets it.
+        # The last position sent and the log head after it, as this relay last sent or read
+        # them: one query less per batch. Another relay marking meanwhile leaves it behind,
+        # which only publishes some events again (with the same heads); a failure forgets it,
+        # and the next read starts after the last position marked.
         self._tip: tuple[int, str] | None = None
         # When the relay last found no event put back for republishing (monotonic seconds).
         self._put_back_checked_at: float | None = None
@@ -136,23 +139,47 @@ class OutboxRelay:
             await self._publish_until_cancelled()
 
     async def publish_pending(self) -> int:
-        """Publish everything pending now; returns how many events were marked published."""
+        """Publish everything pending now; returns how many events were marked published.
+
+        On PostgreSQL a batch's acknowledgements and mark (its settling) run while the next
+        batch is read and sent; batches settle one after the other, so the marks never leave a
+        hole, and a failure to settle one stops the relay before a later one is marked (the
+        later one goes out again, with the same heads, after the restart).
+        """
         marked = 0
-        while True:
-            batch = await self._fetch_pending()
-            if not batch:
-                return marked
-            producer = await self._ensure_producer()
-            if self._before_publish is not None and self._before_publish_due:
-                # E.g. the keys that open the batch's personal data: on Kafka before the events.
-                await self._before_publish(producer)
-            published = await self._publish(producer, batch)
-            if self._after_publish is not None:
-                await self._after_publish(published)
-            await self._mark_published(published)
-            marked += len(published)
-            if len(published) < len(batch):
-                raise RuntimeError("publishing stopped at a failed event; it will be retried")
+        settling: asyncio.Task[int] | None = None
+        try:
+            while True:
+                look_for_put_back = self._republishing_due()
+                if settling is not None and look_for_put_back:
+                    # Rows put back are told apart from rows in flight only once marks landed.
+                    marked += await settling
+                    settling = None
+                batch = await self._fetch_pending(look_for_put_back=look_for_put_back)
+                if not batch:
+                    break
+                producer = await self._ensure_producer()
+                if self._before_publish is not None and self._before_publish_due:
+                    # E.g. the keys that open the batch's personal data: on Kafka before it.
+                    await self._before_publish(producer)
+                deliveries = await self._send(producer, batch)
+                if settling is not None:
+                    marked += await settling
+                settling = asyncio.create_task(self._settle(batch, deliveries))
+                if not self._pipelined:
+                    marked += await settling
+                    settling = None
+            if settling is not None:
+                marked += await settling
+                settling = None
+        except BaseException:
+            self._tip = None  # sent is not marked: read on from the last position marked
+            raise
+        finally:
+            if settling is not None:
+                settling.cancel()
+                await asyncio.gather(settling, return_exceptions=True)
+        return marked
 
     async def pending_count(self) -> int:
         async with self._database.engine.connect() as connection:
@@ -174,15 +201,15 @@ class OutboxRelay:
                 async with asyncio.timeout(interval):
                     await self._wake.wait()
 
-    async def _fetch_pending(self) -> list[PendingEvent]:
-        """Events put back for republishing first, then the next new events in position order."""
+    async def _fetch_pending(self, *, look_for_put_back: bool) -> list[PendingEvent]:
+        """Events put back for republishing first (when told to look, with no batch in
+        flight), then the next new events in position order."""
         async with self._database.autocommit() as connection:
             if self._tip is None:
                 tip = (await connection.execute(_TIP)).first()
                 self._tip = (0, GENESIS_HASH) if tip is None else (tip.position, tip.log_head)
-                self._put_back_checked_at = None
             tip_position, head = self._tip
-            if self._republishing_due():
+            if look_for_put_back:
                 republish = list(await connection.execute(_PUT_BACK, {
                     "tip_position": tip_position, "batch_size": self._batch_size}))
                 if republish:
@@ -209,30 +236,46 @@ class OutboxRelay:
         return pending
 
     def _republishing_due(self) -> bool:
-        """Whether to look for events put back for republishing: with a tip just read (after a
+        """Whether to look for events put back for republishing: with a tip to read (after a
         failure or a new leadership: a crash between publish and mark leaves them), and
         otherwise once every ``idle_poll_interval`` (rows put back by hand)."""
         checked_at = self._put_back_checked_at
-        return checked_at is None or time.monotonic() - checked_at >= self._idle_poll_interval
+        return (self._tip is None or checked_at is None
+                or time.monotonic() - checked_at >= self._idle_poll_interval)
 
-    async def _publish(self, producer: AIOKafkaProducer, batch: list[PendingEvent]
-                       ) -> list[PendingEvent]:
-        """Send the batch; return the prefix the broker acknowledged."""
+    async def _send(self, producer: AIOKafkaProducer, batch: list[PendingEvent]
+                    ) -> list[asyncio.Future[Any]]:
+        """Hand the batch to the producer (in order); the next batch is read after it."""
         deliveries = []
         for pending in batch:
             record = to_kafka_record(pending.envelope)
             deliveries.append(await producer.send(pending.topic, value=record.value,
                                                   key=record.key, headers=record.headers))
+        last = batch[-1].envelope
+        assert last.position is not None
+        assert last.log_head is not None
+        if self._tip is not None and last.position > self._tip[0]:
+            self._tip = (last.position, last.log_head)
+        return deliveries
+
+    async def _settle(self, batch: list[PendingEvent], deliveries: list[asyncio.Future[Any]]
+                      ) -> int:
+        """Wait for the broker; mark the prefix it acknowledged. Raises when that is not all."""
         outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
-        acknowledged: list[PendingEvent] = []
+        published: list[PendingEvent] = []
         for pending, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 log.warning("publish failed", extra={"position": pending.envelope.position,
                                                      "error": repr(outcome)})
                 await self._close_producer()
                 break
-            acknowledged.append(pending)
-        return acknowledged
+            published.append(pending)
+        if self._after_publish is not None:
+            await self._after_publish(published)
+        await self._mark_published(published)
+        if len(published) < len(batch):
+            raise RuntimeError("publishing stopped at a failed event; it will be retried")
+        return len(published)
 
     async def _mark_published(self, published: list[PendingEvent]) -> None:
         if not published:
@@ -243,11 +286,6 @@ class OutboxRelay:
                 {"marked_at": now, "marked_position": pending.envelope.position,
                  "marked_head": pending.envelope.log_head}
                 for pending in published])
-        last = published[-1].envelope
-        assert last.position is not None
-        assert last.log_head is not None
-        if self._tip is not None and last.position > self._tip[0]:
-            self._tip = (last.position, last.log_head)
         self.published_total += len(published)
         self._metrics.outbox_published.inc(len(published))
 
