@@ -300,12 +300,15 @@ def _read_key_record(value: bytes) -> tuple[PersonalKey, datetime]:
     return key, datetime.fromisoformat(document["created_at"])
 
 
+# A key (or tombstone) not yet on the keys topic.
+_UNPUBLISHED = personal_keys.c.published_at.is_(None)
+
+
 class KeyPublisher:
     """Puts the keys (and tombstones) a service has not published yet on the keys topic."""
 
     # True while a key or tombstone waits to be published (for the relay's page reads).
-    WAITING: ColumnElement[bool] = (select(personal_keys.c.ref)
-                                    .where(personal_keys.c.published_at.is_(None)).exists())
+    WAITING: ColumnElement[bool] = select(personal_keys.c.ref).where(_UNPUBLISHED).exists()
 
     def __init__(self, database: Database, topic: str) -> None:
         self._database = database
@@ -315,7 +318,7 @@ class KeyPublisher:
         """Publish and mark every unpublished row; returns how many were published."""
         async with self._database.autocommit() as connection:
             rows = list(await connection.execute(
-                select(personal_keys).where(personal_keys.c.published_at.is_(None))
+                select(personal_keys).where(_UNPUBLISHED)
                 .order_by(personal_keys.c.created_at, personal_keys.c.ref)))
         if not rows:
             return 0
@@ -331,7 +334,7 @@ class KeyPublisher:
             await connection.execute(
                 update(personal_keys)
                 .where(personal_keys.c.ref == bindparam("published_ref"),
-                       personal_keys.c.published_at.is_(None),
+                       _UNPUBLISHED,
                        (personal_keys.c.key.is_(None)) == bindparam("was_forgotten"))
                 .values(published_at=now),
                 [{"published_ref": row.ref, "was_forgotten": row.key is None} for row in rows])

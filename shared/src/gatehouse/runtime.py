@@ -42,8 +42,10 @@ __all__ = ["BackgroundJob", "Clock", "ConsumerSpec", "Readiness", "ServiceRuntim
 log = logging.getLogger(__name__)
 
 SHUTDOWN_STEP_SECONDS = 10.0
-# The outbox relay's own connections (PostgreSQL): its leadership and LISTEN, and one to work.
-RELAY_POOL_SIZE = 2
+# The outbox relay's own connections (PostgreSQL): its leadership and LISTEN, one to read the
+# next batch, and one to mark the batch before it (they run together). Fewer, and the overflow
+# connection would be opened and closed again on every batch.
+RELAY_POOL_SIZE = 3
 
 # Allocations between two collections of the youngest generation (CPython's default is 700).
 YOUNG_COLLECTION_EVERY = 50_000
