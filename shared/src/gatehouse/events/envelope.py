@@ -110,6 +110,13 @@ class KafkaRecord:
 
 _REQUIRED_HEADERS = ("id", "source", "type", "specversion", "time", "subject", "streamid",
                      "streamversion")
+_CONTENT_TYPE = "content-type"
+# The headers a decoder reads, and the attribute each carries.
+_ATTRIBUTE_OF_HEADER = {
+    **{f"ce_{name}": name for name in (
+        *_REQUIRED_HEADERS, "position", "correlationid", "causationid", "actor",
+        "schemaversion", "gatehousehash", "gatehouseprevhash", "gatehouseloghead")},
+    _CONTENT_TYPE: _CONTENT_TYPE}
 
 
 def to_kafka_record(envelope: EventEnvelope) -> KafkaRecord:
@@ -132,14 +139,14 @@ def to_kafka_record(envelope: EventEnvelope) -> KafkaRecord:
 def from_kafka_record(value: bytes | None, headers: Headers) -> EventEnvelope:
     """Decode a binary-mode CloudEvent; raises :class:`EnvelopeDecodeError` when it is not one."""
     attributes: dict[str, str] = {}
-    content_type: str | None = None
-    for name, raw in headers:  # one pass: a consumer decodes every record it reads
-        if raw is None:
-            continue
-        if name[:3] == "ce_":
-            attributes[name[3:]] = raw.decode()
-        elif name == "content-type" and content_type is None:
-            content_type = raw.decode()
+    for name, raw in headers:  # one pass, one lookup a header: a consumer reads every record
+        attribute = _ATTRIBUTE_OF_HEADER.get(name)
+        if attribute is None or raw is None:
+            continue  # an extension this version does not read, or no value
+        if attribute == _CONTENT_TYPE and attribute in attributes:
+            continue  # the first content type counts; for the others, the last header
+        attributes[attribute] = raw.decode()
+    content_type = attributes.get(_CONTENT_TYPE)
     missing = [name for name in _REQUIRED_HEADERS if name not in attributes]
     if missing:
         raise EnvelopeDecodeError(f"missing CloudEvents headers: {', '.join(missing)}")
