@@ -7,17 +7,18 @@ counts twice and every read model moves together with the consumer's position.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Column, Select, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import any_of, bulk_insert, upsert
+from gatehouse.database import Database, any_of, bulk_insert, upsert
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.envelope import EventEnvelope
 from gatehouse.events.governance import (
@@ -71,6 +72,20 @@ async def apply_events(model: ReadModel, connection: AsyncConnection,
 
 Row = dict[str, Any]
 _Item = TypeVar("_Item")
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """The rows of one flush, per table: new ones (inserted) and changed ones (upserted)."""
+
+    log: list[Row]
+    new_views: list[Row]
+    changed_views: list[Row]
+    new_reviews: list[Row]
+    changed_reviews: list[Row]
+    decisions: list[Row]
+    new_conditions: list[Row]
+    changed_conditions: list[Row]
 
 
 class _Rows(Generic[_Item]):
@@ -155,6 +170,7 @@ class Projection:
         self._views = _Rows[ProjectView](sole_writer=bulk)
         self._reviews = _Rows[Row](sole_writer=bulk)
         self._conditions = _Rows[Row](sole_writer=bulk)
+        self._behind: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
@@ -197,34 +213,83 @@ class Projection:
             self._record_gate_event(event, envelope)
 
     async def flush(self, connection: AsyncConnection) -> None:
-        """Write everything folded since the last flush."""
-        model = self.model
-        insert_new = bulk_insert if self.bulk else _insert
-        await bulk_insert(connection, model.event_log, self._log)  # a rebuild's, held back
-        self._log = []
+        """Write everything folded since the last flush (after a write behind in flight)."""
+        await self.written_behind()
+        await self._write(connection, self._take())
+
+    async def write_behind(self, database: Database) -> None:
+        """Start writing everything folded so far in a transaction of its own, and return:
+        the fold goes on while the database writes (``bulk`` only: a rebuild's shadows).
+
+        A write behind starts after the one before has ended, and the fold reads a row back
+        from the table only after the write in flight has ended (see :meth:`_load`), so it
+        never misses a row. :meth:`written_behind` waits for it and raises its error.
+        """
+        assert self.bulk, "only a projection that is the tables' sole writer writes behind"
+        await self.written_behind()
+        writes = self._take()
+
+        async def write() -> None:
+            async with database.transaction() as connection:
+                await self._write(connection, writes)
+
+        self._behind = asyncio.create_task(write(), name="projection-write-behind")
+
+    async def written_behind(self) -> None:
+        """Wait for the write behind in flight, if any; raise its error."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            await behind
+
+    async def abandon(self) -> None:
+        """Cancel the write behind in flight, if any (the fold is being given up)."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            behind.cancel()
+            await asyncio.gather(behind, return_exceptions=True)
+
+    def _take(self) -> _Writes:
+        """The rows folded since the last take, to write; the fold forgets they are pending."""
         new_views, changed_views = self._views.to_write()
-        if self.bulk:
-            await insert_new(connection, model.project_views, [_view_row(v) for v in new_views])
-        else:  # another instance may have made the row meanwhile (see _load)
-            changed_views = new_views + changed_views
-        await upsert(connection, model.project_views,
-                     [_view_row(view) for view in changed_views], key=["project_id"])
+        if not self.bulk:  # another instance may have made the row meanwhile (see _load)
+            new_views, changed_views = [], new_views + changed_views
         new_reviews, changed_reviews = self._reviews.to_write()
-        await insert_new(connection, model.review_records, new_reviews)
-        await upsert(connection, model.review_records, changed_reviews, key=["review_id"])
-        await insert_new(connection, model.decision_records, self._decisions)
-        self._decisions = []
         new_conditions, changed_conditions = self._conditions.to_write()
-        await insert_new(connection, model.condition_records, new_conditions)
-        await upsert(connection, model.condition_records, changed_conditions,
-                     key=["condition_id"])
+        writes = _Writes(
+            log=self._log, new_views=[_view_row(view) for view in new_views],
+            changed_views=[_view_row(view) for view in changed_views],
+            new_reviews=new_reviews, changed_reviews=changed_reviews,
+            decisions=self._decisions, new_conditions=new_conditions,
+            changed_conditions=changed_conditions)
+        self._log, self._decisions = [], []
         for rows in (self._views, self._reviews, self._conditions):
             rows.written(self.keep)
+        return writes
+
+    async def _write(self, connection: AsyncConnection, writes: _Writes) -> None:
+        model = self.model
+        insert_new = bulk_insert if self.bulk else _insert
+        await bulk_insert(connection, model.event_log, writes.log)  # a rebuild's, held back
+        await insert_new(connection, model.project_views, writes.new_views)
+        await upsert(connection, model.project_views, writes.changed_views, key=["project_id"])
+        await insert_new(connection, model.review_records, writes.new_reviews)
+        await upsert(connection, model.review_records, writes.changed_reviews,
+                     key=["review_id"])
+        await insert_new(connection, model.decision_records, writes.decisions)
+        await insert_new(connection, model.condition_records, writes.new_conditions)
+        await upsert(connection, model.condition_records, writes.changed_conditions,
+                     key=["condition_id"])
 
     async def _load(self, connection: AsyncConnection,
                     batch: Sequence[tuple[DomainEvent, EventEnvelope, UUID]]) -> None:
         model = self.model
         project_ids = self._views.missing(project_id for _, _, project_id in batch)
+        review_ids = self._reviews.missing(event.review_id for event, _, _ in batch
+                                           if isinstance(event, _ABOUT_A_REVIEW))
+        condition_ids = self._conditions.missing(event.condition_id for event, _, _ in batch
+                                                 if isinstance(event, _ABOUT_A_CONDITION))
+        if project_ids or review_ids or condition_ids:
+            await self.written_behind()  # a row to read back may be in the write in flight
         if project_ids:
             # A project's events come from two topics, whose partitions two reporting
             # instances may share out: lock the rows (in one order) so that their
@@ -234,13 +299,9 @@ class Projection:
                 {"ids": sorted(project_ids)})
             self._views.loaded(project_ids, {row.project_id: views.from_document(row.view)
                                              for row in rows})
-        review_ids = self._reviews.missing(event.review_id for event, _, _ in batch
-                                           if isinstance(event, _ABOUT_A_REVIEW))
         self._reviews.loaded(review_ids, await _rows(connection, model.review_records,
                                                      model.review_records.c.review_id,
                                                      review_ids))
-        condition_ids = self._conditions.missing(event.condition_id for event, _, _ in batch
-                                                 if isinstance(event, _ABOUT_A_CONDITION))
         self._conditions.loaded(condition_ids, await _rows(
             connection, model.condition_records, model.condition_records.c.condition_id,
             condition_ids))

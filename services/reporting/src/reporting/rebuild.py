@@ -141,9 +141,12 @@ class Rebuilder:
                 projection=Projection(self.shadow, self.personal_data, bulk=True,
                                       keep=self.keep_rows),
                 positions=dict(beginning), poisoned=await self._dead_lettered())
-            await self._read(consumer, replay, end)
-            self.status.state = "swapping"
-            await self._swap(consumer, replay)
+            try:
+                await self._read(consumer, replay, end)
+                self.status.state = "swapping"
+                await self._swap(consumer, replay)
+            finally:
+                await replay.projection.abandon()  # a write behind left by a failure
             self.status.state = "done"
         except asyncio.CancelledError:
             self.status.state = "failed"
@@ -190,7 +193,11 @@ class Rebuilder:
     async def _read(self, consumer: AIOKafkaConsumer, replay: _Replay,
                     end: dict[TopicPartition, int]) -> None:
         """Apply everything up to the end offsets seen at the start, never past the live
-        consumer's position (waiting for it when it lags)."""
+        consumer's position (waiting for it when it lags).
+
+        On PostgreSQL the folded rows are written behind: the next events are read and
+        folded while the database writes (SQLite has one writer at a time)."""
+        write_behind = self.database.dialect == "postgresql"
         while any(replay.positions[tp] < end[tp] for tp in end):
             async with self.database.engine.connect() as connection:
                 live = await self._live_positions(connection)
@@ -208,8 +215,10 @@ class Rebuilder:
             if ready:  # every partition's records in one transaction
                 async with self.database.transaction() as connection:
                     await self._apply(connection, ready, replay)
-                    if replay.projection.pending >= self.flush_every:
+                    if replay.projection.pending >= self.flush_every and not write_behind:
                         await replay.projection.flush(connection)
+                if replay.projection.pending >= self.flush_every and write_behind:
+                    await replay.projection.write_behind(self.database)
             if waiting or not batches:
                 await asyncio.sleep(0.05)
         async with self.database.transaction() as connection:
