@@ -37,6 +37,7 @@ from gatehouse.events.envelope import EnvelopeDecodeError, EventEnvelope, from_k
 from gatehouse.eventstore.schema import consumer_offsets, dead_letters
 from gatehouse.messaging.kafka import KafkaAdmin
 from gatehouse.personal_keys import SealedEventData
+from gatehouse.runtime import bulk_allocations
 from reporting.projections import Projection, hash_keeper
 from reporting.tables import LIVE, ReadModel
 
@@ -142,7 +143,8 @@ class Rebuilder:
                                       keep=self.keep_rows),
                 positions=dict(beginning), poisoned=await self._dead_lettered())
             try:
-                await self._read(consumer, replay, end)
+                with bulk_allocations():
+                    await self._read(consumer, replay, end)
                 self.status.state = "swapping"
                 await self._swap(consumer, replay)
             finally:
