@@ -217,9 +217,10 @@ class Rebuilder:
             if ready:  # every partition's records in one transaction
                 async with self.database.transaction() as connection:
                     await self._apply(connection, ready, replay)
-                    if replay.projection.pending >= self.flush_every and not write_behind:
+                    due = replay.projection.pending >= self.flush_every
+                    if due and not write_behind:
                         await replay.projection.flush(connection)
-                if replay.projection.pending >= self.flush_every and write_behind:
+                if due and write_behind:
                     await replay.projection.write_behind(self.database)
             if waiting or not batches:
                 await asyncio.sleep(0.05)
