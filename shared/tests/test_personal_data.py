@@ -5,13 +5,25 @@ they read as erased."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, event, insert, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from gatehouse.database import Database
@@ -481,3 +493,31 @@ async def test_a_forgotten_persons_seat_is_erased_in_values_and_object_keys(
     assert rows[1].panel == {"seats": [f"user:{ERASED}", "role:alice"],
                              "ballots": {f"user:{ERASED}": "go", "user:bob": "hold"}}
     assert (rows[2].seat, rows[2].panel) == ("user:alicia", {"seats": ["user:alicia"]})
+
+
+@pytest.mark.postgres
+async def test_whether_a_key_waits_is_answered_from_the_waiting_keys_alone(
+        postgres_url: str, pg_schema: str) -> None:
+    """The relay asks with every page it reads: among 20,000 published keys and one waiting,
+    the answer reads the partial index of the waiting keys, not the table."""
+    database = Database.from_url(postgres_url, schema=pg_schema)
+    metadata = include_personal_key_tables(MetaData())
+    try:
+        async with database.transaction() as connection:
+            await connection.run_sync(metadata.create_all)
+            await connection.execute(insert(personal_keys), [
+                {"ref": new_ref(), "subject": f"person-{n}", "key": new_key(),
+                 "created_at": NOW, "published_at": None if n == 0 else NOW}
+                for n in range(20_000)])
+        async with database.autocommit() as connection:
+            await connection.execute(text("ANALYZE personal_keys"))
+            question = select(KeyPublisher.WAITING)
+            waiting = (await connection.execute(question)).scalar_one()
+            plan = json.dumps((await connection.execute(text(
+                f"EXPLAIN (FORMAT JSON) {question.compile(dialect=connection.dialect)}"))
+            ).scalar_one())
+        assert waiting is True
+        assert "ix_personal_keys_unpublished" in plan
+        assert "Seq Scan" not in plan
+    finally:
+        await database.dispose()

@@ -50,6 +50,7 @@ from sqlalchemy import (
     cast,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -123,6 +124,11 @@ personal_keys = Table(
     # When the key (or, once forgotten, its tombstone) was last put on the keys topic.
     Column("published_at", UtcDateTime, nullable=True),
     Index("ix_personal_keys_subject", "subject"),
+    # The keys not yet on the topic, in the order they go out: the relay asks whether one
+    # waits with every page it reads, and the publisher reads them.
+    Index("ix_personal_keys_unpublished", "created_at", "ref",
+          postgresql_where=text("published_at IS NULL"),
+          sqlite_where=text("published_at IS NULL")),
 )
 
 # The key lookups of every append and read, built once per dialect: building one costs more

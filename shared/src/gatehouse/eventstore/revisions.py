@@ -18,9 +18,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 
 __all__ = ["add_event_hash_chain_v1", "create_api_keys_v1", "create_event_store_v1",
-           "create_idempotency_keys_v1", "create_personal_keys_v1", "drop_api_keys_v1",
+           "create_idempotency_keys_v1", "create_personal_keys_v1",
+           "create_unpublished_personal_keys_index_v1", "drop_api_keys_v1",
            "drop_event_hash_chain_v1", "drop_event_store_v1", "drop_idempotency_keys_v1",
-           "drop_personal_keys_v1"]
+           "drop_personal_keys_v1", "drop_unpublished_personal_keys_index_v1"]
 
 _position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _json = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -159,6 +160,17 @@ def create_personal_keys_v1() -> None:
 def drop_personal_keys_v1() -> None:
     op.drop_index("ix_personal_keys_subject", table_name="personal_keys")
     op.drop_table("personal_keys")
+
+
+def create_unpublished_personal_keys_index_v1() -> None:
+    """The keys not yet on the keys topic, indexed (the relay asks with every page it reads)."""
+    op.create_index("ix_personal_keys_unpublished", "personal_keys", ["created_at", "ref"],
+                    postgresql_where=sa.text("published_at IS NULL"),
+                    sqlite_where=sa.text("published_at IS NULL"))
+
+
+def drop_unpublished_personal_keys_index_v1() -> None:
+    op.drop_index("ix_personal_keys_unpublished", table_name="personal_keys")
 
 
 def add_event_hash_chain_v1(source: str) -> None:
