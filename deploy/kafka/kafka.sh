@@ -179,6 +179,10 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# One partition for the group offsets (the default is 50): made when the first consumer group
+# asks for its coordinator, and until then every consumer logs "Marking the coordinator dead"
+# (24 lines at a first make run with 50; none with 1).
+offsets.topic.num.partitions=1
 EOF
 
     # ${sys:kafka.logs.dir} is resolved by log4j from the -D option at launch.
