@@ -298,6 +298,9 @@ class ServiceRuntime:
                         [personal_keys_topic(self.settings.topic_namespace)], partitions=1,
                         replication_factor=self.settings.topic_replication_factor,
                         configs=KEYS_TOPIC_CONFIG)
+                if not await self._admin.until_coordinators(
+                        consumer.group_id for consumer in self.consumers):
+                    log.info("no coordinator yet for a consumer group; the consumers retry")
                 self.topics_ready.set()
                 return
             except asyncio.CancelledError:

@@ -131,7 +131,7 @@ class TrackingConsumer:
         self._database = database
         self._handler = handler
         self._bootstrap_servers = bootstrap_servers
-        self._group_id = group_id
+        self.group_id = group_id
         self._dlq_producer_factory = dlq_producer_factory
         self._metrics = metrics
         self._max_attempts = max_attempts
@@ -153,8 +153,8 @@ class TrackingConsumer:
         consumer = AIOKafkaConsumer(
             *self._topics,
             bootstrap_servers=self._bootstrap_servers,
-            group_id=self._group_id,
-            client_id=f"{self._group_id}-consumer",
+            group_id=self.group_id,
+            client_id=f"{self.group_id}-consumer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",

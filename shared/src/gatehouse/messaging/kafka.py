@@ -66,20 +66,39 @@ class KafkaAdmin:
                      topic_configs={**UNLIMITED_RETENTION, **(configs or {})})
             for topic in wanted
         ]
+        created = []
         try:
             response = await self._client.create_topics(new_topics)
         except TopicAlreadyExistsError:
-            return
-        created = []
-        for topic, code, message in _topic_errors(response):
-            if code == 0:
-                created.append(topic)
-            elif code != TopicAlreadyExistsError.errno:
-                raise KafkaError(f"cannot create topic {topic}: error {code} {message}")
+            pass
+        else:
+            for topic, code, message in _topic_errors(response):
+                if code == 0:
+                    created.append(topic)
+                elif code != TopicAlreadyExistsError.errno:
+                    raise KafkaError(f"cannot create topic {topic}: error {code} {message}")
+        # Also the topics that existed: another service may have made one a moment ago.
+        await self._until_known(wanted)
         if created:
-            await self._until_known(created)
             log.info("created topics", extra={"topics": created, "partitions": partitions,
                                               "replication_factor": replication_factor})
+
+    async def until_coordinators(self, groups: Iterable[str], within_seconds: float = 30.0
+                                 ) -> bool:
+        """Wait until the cluster names a coordinator for each consumer group; False when it
+        has not within ``within_seconds``. A fresh cluster makes its group-offsets topic when
+        the first group asks, and until then a starting consumer logs every retry."""
+        deadline = asyncio.get_running_loop().time() + within_seconds
+        for group in sorted(set(groups)):
+            while True:
+                try:
+                    await self._client.find_coordinator(group)
+                    break
+                except KafkaError:
+                    if asyncio.get_running_loop().time() > deadline:
+                        return False
+                    await asyncio.sleep(0.1)
+        return True
 
     async def _until_known(self, topics: list[str], within_seconds: float = 10.0) -> None:
         """Wait until the broker's metadata has the topics just created: the controller accepts
