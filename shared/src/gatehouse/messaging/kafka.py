@@ -101,8 +101,9 @@ class KafkaAdmin:
         return True
 
     async def _until_known(self, topics: list[str], within_seconds: float = 10.0) -> None:
-        """Wait until the broker's metadata has the topics just created: the controller accepts
-        a creation before every broker knows of it, and "ensured" should mean usable."""
+        """Wait until the broker's metadata has the topics, just created here or by another
+        service: the controller accepts a creation before every broker knows of it, and
+        "ensured" should mean usable."""
         deadline = asyncio.get_running_loop().time() + within_seconds
         while True:
             described = await self._client.describe_topics(topics)
