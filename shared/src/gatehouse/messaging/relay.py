@@ -165,10 +165,11 @@ class OutboxRelay:
                 deliveries = await self._send(producer, batch)
                 if settling is not None:
                     marked += await settling
-                settling = asyncio.create_task(self._settle(batch, deliveries))
-                if not self._pipelined:
-                    marked += await settling
                     settling = None
+                if self._pipelined:
+                    settling = asyncio.create_task(self._settle(batch, deliveries))
+                else:
+                    marked += await self._settle(batch, deliveries)
             if settling is not None:
                 marked += await settling
                 settling = None
