@@ -1,8 +1,9 @@
 """Engines and transactions. One transaction per command or consumed batch, owned here.
 
 The same code runs on PostgreSQL (asyncpg) and SQLite (aiosqlite). On SQLite every
-transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock
-instead of failing when a reader upgrades to a writer.
+transaction that may write starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on the
+database lock instead of failing when a reader upgrades to a writer; reads
+(:meth:`Database.read`) take no lock and go on while a writer works (WAL).
 """
 
 from __future__ import annotations
@@ -113,6 +114,10 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
             raise
 
 
+# The execution option that marks a connection from Database.read.
+_READS_ONLY = "gatehouse_reads_only"
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -127,7 +132,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reads_only = connection.get_execution_options().get(_READS_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -135,6 +141,8 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # The same pool; its connections' transactions begin without a lock on SQLite.
+        self._reading = engine.execution_options(**{_READS_ONLY: True})
         self._after_commit_hooks: list[Callable[[], None]] = []
 
     @classmethod
@@ -171,8 +179,18 @@ class Database:
         async with self.engine.connect() as connection:
             yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only: its statements see one snapshot, and nothing it runs
+        is committed. On SQLite its transaction takes no lock (a plain BEGIN, deferred): it
+        reads the last committed state while a writer holds the write lock, and a writer
+        does not wait for it. Writing through it is a mistake that SQLite may refuse with
+        "database is locked" when another writer committed since the read began."""
+        async with self._reading.connect() as connection:
+            yield connection
+
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
+        async with self._reading.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -42,7 +42,7 @@ from gatehouse.observability import configure_logging, correlation_id, current_a
 from gatehouse.ratelimit import TooManyRequests
 from gatehouse.runtime import ServiceRuntime, tune_garbage_collector
 from gatehouse.settings import ServiceSettings
-from gatehouse.unit_of_work import UnitOfWork, unit_of_work
+from gatehouse.unit_of_work import UnitOfWork
 
 __all__ = ["AnyRole", "Approver", "ApproverOrPmoAdmin", "AuditorOrPmoAdmin", "CurrentPrincipal",
            "IdempotencyKey", "IfMatch", "OptionalIfMatch",
@@ -103,7 +103,7 @@ async def authenticate(
         if credentials is not None and credentials.scheme.lower() == "bearer":
             principal = await runtime.verifier.verify(credentials.credentials)
         elif api_key is not None:
-            async with runtime.database.engine.connect() as connection:
+            async with runtime.database.read() as connection:
                 principal = await authenticate_api_key(connection, api_key, now=runtime.clock())
         else:
             raise Unauthenticated(f"send an Authorization: Bearer <token> header or an "
@@ -150,12 +150,14 @@ ApproverOrPmoAdmin = Annotated[Principal, allow(Role.APPROVER, Role.PMO_ADMIN)]
 AuditorOrPmoAdmin = Annotated[Principal, allow(Role.AUDITOR, Role.PMO_ADMIN)]
 
 
-def read_unit_of_work(runtime: ServiceRuntime, registry: EventRegistry, principal: Principal
-                      ) -> AbstractAsyncContextManager[UnitOfWork]:
-    """A unit of work for a route that reads streams (it commits nothing it did not write)."""
+@asynccontextmanager
+async def read_unit_of_work(runtime: ServiceRuntime, registry: EventRegistry,
+                            principal: Principal) -> AsyncIterator[UnitOfWork]:
+    """A unit of work for a route that only reads streams, on a read connection
+    (:meth:`Database.read`): it writes and commits nothing."""
     assert runtime.event_store is not None
-    return unit_of_work(runtime.database, runtime.event_store, registry,
-                        actor=principal.subject)
+    async with runtime.database.read() as connection:
+        yield UnitOfWork.on(connection, runtime.event_store, registry, actor=principal.subject)
 
 
 async def run_command(runtime: ServiceRuntime, registry: EventRegistry, request: Request,

@@ -216,7 +216,7 @@ async def list_reviews(
                                          "withdrawn", location="query")
     now = runtime.clock()
     where = ReviewFilter(status=status_ or (), project_id=project_id, gate=gate)
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         if assignee is None:
             page = await queries.list_reviews(connection, where, cursor=cursor, limit=limit)
         else:

@@ -58,7 +58,7 @@ class GateTimers:
             await asyncio.sleep(self.interval_seconds)
 
     async def sweep(self, database: Database, now: datetime) -> SweepResult:
-        async with database.engine.connect() as connection:
+        async with database.read() as connection:
             due_reviews = await queries.reviews_past_sla(connection, now,
                                                          limit=self.batch_size)
             due_conditions = await queries.conditions_past_due(connection, now,

@@ -186,7 +186,7 @@ async def list_projects(
     where = ProjectFilter(status=status_ or (), stage=stage or (),
                           business_unit=business_unit or (), project_type=project_type or (),
                           sponsor=sponsor, requested_by=requested_by)
-    async with runtime.database.transaction() as connection:
+    async with runtime.database.read() as connection:
         page = await registry.list_projects(connection, where, sort=sort, cursor=cursor,
                                             limit=limit)
     return ProjectPageView(items=[_summary(row._mapping) for row in page.rows],

@@ -105,7 +105,7 @@ CSV_COLUMNS = ("time", "kind", "project_id", "gate", "review_id", "approver", "c
 async def get_portfolio(principal: AnyRole, runtime: Runtime,
                         as_of: AsOf = None) -> PortfolioView:
     moment = _checked_as_of(as_of)
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         if moment is None:
             found = await queries.all_views(connection)
         else:
@@ -134,7 +134,7 @@ async def get_portfolio(principal: AnyRole, runtime: Runtime,
 async def get_project(project_id: UUID, principal: AnyRole, runtime: Runtime,
                       as_of: AsOf = None) -> ProjectReportView:
     moment = _checked_as_of(as_of)
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         if moment is None:
             view = await queries.project_view(connection, project_id)
         else:
@@ -154,7 +154,7 @@ async def get_project(project_id: UUID, principal: AnyRole, runtime: Runtime,
 async def get_timeline(project_id: UUID, principal: AnyRole, runtime: Runtime,
                        cursor: Annotated[str | None, Query(max_length=500)] = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> TimelinePageView:
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         page = await queries.timeline_page(connection, project_id, cursor=cursor, limit=limit)
         entries = await queries.opened(connection, [queries.envelope_of(row)
                                                     for row in page.rows],
@@ -176,7 +176,7 @@ async def get_timeline(project_id: UUID, principal: AnyRole, runtime: Runtime,
             summary="Gate cycle times, decision rates, SLA, conditions, throughput, "
             "tolerance breaches", responses=AUTH_PROBLEMS)
 async def get_kpis(principal: AnyRole, runtime: Runtime) -> KpisView:
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         reviews = [dict(row._mapping) for row in await queries.review_rows(connection)]
         conditions = [dict(row._mapping) for row in await queries.condition_rows(connection)]
         found = await queries.all_views(connection)
@@ -197,7 +197,7 @@ async def get_kpis(principal: AnyRole, runtime: Runtime) -> KpisView:
             summary="Approver workload: open reviews waiting for each seat, and their age",
             responses=AUTH_PROBLEMS)
 async def get_workload(principal: AnyRole, runtime: Runtime) -> list[SeatLoadView]:
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         reviews = [dict(row._mapping) for row in await queries.review_rows(connection)]
     return [SeatLoadView(seat=load.seat, open_reviews=len(load.reviews),
                          oldest_hours=load.oldest_hours,
@@ -247,7 +247,7 @@ async def audit_decisions(
         return StreamingResponse(_csv(runtime, where), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition":
                                           'attachment; filename="gate-decisions.csv"'})
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         page = await queries.decision_page(connection, where, cursor=cursor, limit=limit)
     body = AuditPageView(items=[_decision(row) for row in page.rows],
                          next_cursor=page.next_cursor)
@@ -258,7 +258,7 @@ async def _csv(runtime: ServiceRuntime, where: DecisionFilter) -> AsyncIterator[
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         async for row in queries.decisions(connection, where):
             writer.writerow([row.time.isoformat(), row.kind, row.project_id, row.gate,
                              row.review_id, row.approver or "", row.cast_by or "", row.decision,
@@ -283,7 +283,7 @@ async def verify_chains(principal: AuditorOrPmoAdmin, runtime: Runtime) -> Verif
                 for view in _partition_views(consumer, stored)]
     caught_up = bool(statuses) and all(view.lag_events == 0 for view in statuses)
     verifiers: dict[str, ChainVerifier] = {}
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         async for row in queries.whole_log(connection):
             verifier = verifiers.setdefault(row.source, ChainVerifier(check_log=caught_up))
             verifier.add(queries.envelope_of(row))
@@ -311,7 +311,7 @@ async def verify_chains(principal: AuditorOrPmoAdmin, runtime: Runtime) -> Verif
             responses=AUTH_PROBLEMS)
 async def get_projections(request: Request, principal: AnyRole, runtime: Runtime
                           ) -> list[ProjectionView]:
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         applied = int((await connection.execute(
             select(func.count()).select_from(event_log))).scalar_one())
     stored = await _stored_offsets(runtime)
@@ -389,7 +389,7 @@ async def event_stream(
 
 
 async def _stored_offsets(runtime: ServiceRuntime) -> dict[tuple[str, str, int], int]:
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.read() as connection:
         return {(row.consumer, row.topic, row.partition): row.next_offset
                 for row in await connection.execute(select(consumer_offsets))}
 

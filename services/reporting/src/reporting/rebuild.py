@@ -181,7 +181,7 @@ class Rebuilder:
             await admin.close()
 
     async def _dead_lettered(self) -> set[tuple[str, int, int]]:
-        async with self.database.engine.connect() as connection:
+        async with self.database.read() as connection:
             rows = await connection.execute(
                 select(dead_letters.c.topic, dead_letters.c.partition, dead_letters.c.offset)
                 .where(dead_letters.c.consumer == self.consumer_name))
@@ -201,7 +201,7 @@ class Rebuilder:
         folded while the database writes (SQLite has one writer at a time)."""
         write_behind = self.database.dialect == "postgresql"
         while any(replay.positions[tp] < end[tp] for tp in end):
-            async with self.database.engine.connect() as connection:
+            async with self.database.read() as connection:
                 live = await self._live_positions(connection)
             batches = await consumer.getmany(timeout_ms=500, max_records=BATCH)
             waiting = False

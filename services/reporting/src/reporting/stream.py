@@ -63,13 +63,13 @@ class LiveLog:
         self._changed.clear()
 
     async def head(self) -> int:
-        async with self.database.engine.connect() as connection:
+        async with self.database.read() as connection:
             return int((await connection.execute(
                 select(func.coalesce(func.max(event_log.c.seq), 0)))).scalar_one())
 
     async def after(self, seq: int) -> list[Any]:
         """The next logged events after ``seq``, their people opened."""
-        async with self.database.engine.connect() as connection:
+        async with self.database.read() as connection:
             rows = list((await connection.execute(
                 select(event_log).where(event_log.c.seq > seq)
                 .order_by(event_log.c.seq).limit(PAGE))).all())

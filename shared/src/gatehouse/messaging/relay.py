@@ -183,7 +183,7 @@ class OutboxRelay:
         return marked
 
     async def pending_count(self) -> int:
-        async with self._database.engine.connect() as connection:
+        async with self._database.read() as connection:
             query = select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             return int((await connection.execute(query)).scalar_one())
 
