@@ -112,7 +112,9 @@ def load_api(tmp_path: Path, kafka_bootstrap: str, namespace: str, dev_issuer: D
         settings = settings_class(
             database_url=f"sqlite+aiosqlite:///{tmp_path / f'{service}.db'}",
             kafka_bootstrap_servers=kafka_bootstrap, topic_namespace=namespace,
-            auth_dev_key_file=dev_issuer.key_file, log_json=False,
+            # JSON log lines carry each request's path, status and duration: a failure's
+            # captured log shows which request took how long.
+            auth_dev_key_file=dev_issuer.key_file, log_json=True,
             # One client sending as fast as it can: on a fast run it passed 100 requests a second
             # and got 429s in place of the answers under test. The limiter has tests of its own.
             rate_limit_per_second=0)

@@ -62,13 +62,10 @@ async def test_a_batch_writes_its_new_projects_together_and_each_change_in_its_p
     def note(*args: Any) -> None:
         statements.append(args[2])
 
-    engine = runtime.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        async with runtime.database.transaction() as connection:
-            await intake_event_handler(runtime.event_store)(connection, batch)
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
+    async with runtime.database.transaction() as connection:
+        # The batch's own statements: the service's reads go on beside it (on SQLite too).
+        event.listen(connection.sync_connection, "before_cursor_execute", note)
+        await intake_event_handler(runtime.event_store)(connection, batch)
 
     writes = [statement.split()[0] for statement in statements
               if statement.split()[0] not in ("BEGIN", "COMMIT")]
