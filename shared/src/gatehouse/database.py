@@ -181,16 +181,17 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads only: its statements see one snapshot, and nothing it runs
-        is committed. On SQLite its transaction takes no lock (a plain BEGIN, deferred): it
-        reads the last committed state while a writer holds the write lock, and a writer
-        does not wait for it. Writing through it is a mistake that SQLite may refuse with
-        "database is locked" when another writer committed since the read began."""
+        """A connection for reads only: nothing it runs is committed. On SQLite its
+        transaction takes no lock (a plain BEGIN, deferred) and reads one snapshot, the last
+        commit before its first statement, while a writer holds the write lock; a writer does
+        not wait for it either. Writing through it is a mistake that SQLite may refuse with
+        "database is locked" when another writer committed since the read began. On
+        PostgreSQL it is an ordinary connection (read committed)."""
         async with self._reading.connect() as connection:
             yield connection
 
     async def ping(self) -> None:
-        async with self._reading.connect() as connection:
+        async with self.read() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

@@ -11,8 +11,10 @@ from typing import TypeVar
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from gatehouse.auth import DevIssuer, Role
+from gatehouse.eventstore.schema import consumer_offsets
 from gatehouse.testing.statuses import record_statuses
 
 __all__ = ["RunningService", "TestDatabase", "eventually", "running_service", "served"]
@@ -40,6 +42,23 @@ class RunningService:
 
     def auth(self, subject: str, *roles: Role | str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.issuer.issue(subject, roles)}"}
+
+    async def statuses_while_a_writer_holds_the_database(
+            self, paths: list[str], *, within_seconds: float = 3.0) -> dict[str, int]:
+        """The status of a GET of each path (by someone with every role), all sent while a
+        transaction that has written holds the service's database: on SQLite, its one write
+        lock, as a command or a consumed batch holds it until it commits. Raises TimeoutError
+        when they are not all answered ``within_seconds`` (far below SQLite's 30 s busy
+        timeout, which a read queuing for the lock would wait out)."""
+        everyone = self.auth("rita", *Role)
+        database = self.app.state.runtime.database
+        async with database.transaction() as writer:
+            await writer.execute(update(consumer_offsets)
+                                 .values(next_offset=consumer_offsets.c.next_offset))
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(self.client.get(path, headers=everyone) for path in paths)),
+                within_seconds)
+        return {path: answer.status_code for path, answer in zip(paths, answers, strict=True)}
 
 
 @asynccontextmanager
