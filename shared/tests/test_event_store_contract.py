@@ -53,6 +53,21 @@ async def test_streams_are_independent(database: Database, store: EventStore) ->
         assert await store.stream_version(connection, "unknown") == 0
 
 
+async def test_the_last_event_of_a_stream_loads_alone(database: Database,
+                                                     store: EventStore) -> None:
+    async with database.transaction() as connection:
+        await store.append(connection, "doc", [event(1), event(2)], expected_version=0)
+        await store.append(connection, "other", [event(9)], expected_version=0)
+        await store.append(connection, "doc", [event(3)], expected_version=2)
+    async with database.read() as connection:
+        last = await store.load_last(connection, "doc")
+        nothing = await store.load_last(connection, "unknown")
+        whole = await store.load_stream(connection, "doc")
+    assert last == whole[-1]
+    assert (last.stream_version, last.data) == (3, {"n": 3})
+    assert nothing is None
+
+
 async def test_a_stale_expected_version_is_a_concurrency_error(database: Database,
                                                                store: EventStore) -> None:
     async with database.transaction() as connection:

@@ -422,6 +422,8 @@ async def test_the_store_keeps_people_sealed_and_its_chain_still_verifies_once_o
         async with event_database.transaction() as connection:
             rows = (await connection.execute(select(events))).all()
             loaded = await store.load_stream(connection, "project-1")
+            assert await store.load_last(connection, "project-1") == loaded[-1], \
+                "the last event alone is opened (or read as erased) as the stream is"
         return [envelope_from_row(row, store.source) for row in rows], loaded
 
     stored, loaded = await stored_and_loaded()

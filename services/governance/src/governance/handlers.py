@@ -104,12 +104,12 @@ class VersionedDelegation:
 
 async def get_template(project_type: str, uow: UnitOfWork, *, version: int | None = None
                        ) -> VersionedTemplate:
-    history = await uow.load(templates.stream_id(project_type))
+    history = await uow.load_for_version(templates.stream_id(project_type), version)
     template = templates.template_at((event for event, _ in history), version)
     if template is None:
         which = f"version {version} of the " if version is not None else ""
         raise NotFound(f"there is no {which}gate template for project type {project_type}")
-    return VersionedTemplate(template, len(history))
+    return VersionedTemplate(template, history[-1][1].stream_version or 0)
 
 
 async def list_templates(uow: UnitOfWork) -> list[VersionedTemplate]:

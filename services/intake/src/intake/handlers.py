@@ -218,9 +218,13 @@ async def _merged_custom_values(uow: UnitOfWork, project: Project, patch: Any) -
 
 
 async def get_custom_fields(uow: UnitOfWork) -> VersionedDefinitions:
-    history = await uow.load(custom_fields.STREAM_ID)
-    return VersionedDefinitions(custom_fields.current_definitions(e for e, _ in history),
-                                history[-1][1].stream_version or 0 if history else 0)
+    # Each definition replaces the whole set: the last one is the set in force.
+    last = await uow.load_last(custom_fields.STREAM_ID)
+    if last is None:
+        return VersionedDefinitions((), 0)
+    event, envelope = last
+    return VersionedDefinitions(custom_fields.current_definitions([event]),
+                                envelope.stream_version or 0)
 
 
 async def define_custom_fields(command: DefineCustomFields, uow: UnitOfWork, *,
@@ -282,14 +286,14 @@ async def list_api_keys(uow: UnitOfWork) -> Sequence[ApiKeyRow]:
 
 async def get_scoring_model(model_key: str, uow: UnitOfWork, *, version: int | None = None,
                             missing_is_input_error: bool = False) -> VersionedModel:
-    history = await uow.load(scoring.stream_id(model_key))
+    history = await uow.load_for_version(scoring.stream_id(model_key), version)
     model = scoring.model_at((event for event, _ in history), version)
     if model is None:
         which = f"version {version} of " if version is not None else ""
         if missing_is_input_error:
             raise InvalidInput.for_field("model", f"there is no scoring model {model_key}")
         raise NotFound(f"there is no {which}scoring model {model_key}")
-    return VersionedModel(model, len(history))
+    return VersionedModel(model, history[-1][1].stream_version or 0)
 
 
 async def list_scoring_models(uow: UnitOfWork) -> list[VersionedModel]:

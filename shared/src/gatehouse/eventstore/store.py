@@ -86,6 +86,8 @@ _LOAD_STREAM = (select(events)
                 .where(events.c.stream_id == bindparam("stream_id"),
                        events.c.version > bindparam("after_version"))
                 .order_by(events.c.version))
+_LAST_OF_STREAM = (select(events).where(events.c.stream_id == bindparam("stream_id"))
+                   .order_by(events.c.version.desc()).limit(1))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -264,6 +266,20 @@ class EventStore:
             return stored
         # One key lookup for the whole stream: fewer queries, and one view of who is forgotten.
         return await self.personal_data.open_all(connection, stored)
+
+    async def load_last(self, connection: AsyncConnection, stream_id: str
+                        ) -> EventEnvelope | None:
+        """The stream's last event, None for a stream with none. For a stream whose every
+        event replaces all that came before (a configuration defined whole each time), its
+        state, read in one row however long its history has grown."""
+        row = (await connection.execute(_LAST_OF_STREAM, {"stream_id": stream_id})).first()
+        if row is None:
+            return None
+        stored = envelope_from_row(row, self.source)
+        if self.personal_data is None:
+            return stored
+        (opened,) = await self.personal_data.open_all(connection, [stored])
+        return opened
 
 
 def envelope_from_row(row: Row[Any], source: str) -> EventEnvelope:
