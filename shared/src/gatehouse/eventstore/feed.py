@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Label, Row, Select, literal_column, select, text
+from sqlalchemy import ColumnElement, Label, Row, bindparam, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.envelope import EventEnvelope
@@ -94,6 +94,12 @@ class GapFreeFeedReader:
         self.page_size = page_size
         self._flag = flag
         self._gap: _Gap | None = None
+        # Built once: building a page's statement (and its cache key) cost more than the rest
+        # of reading it.
+        page = (select(events, _TOPIC).where(events.c.position > bindparam("after_position"))
+                .order_by(events.c.position).limit(page_size))
+        self._page = page if flag is None else page.add_columns(flag.label("flag"))
+        self._page_and_snapshot = self._page.add_columns(_SNAPSHOT)
 
     async def read(self, connection: AsyncConnection, after_position: int) -> FeedPage:
         """The settled events after ``after_position``, in position order, up to a page.
@@ -116,16 +122,11 @@ class GapFreeFeedReader:
     async def _read_page(self, connection: AsyncConnection, after_position: int
                          ) -> tuple[list[Row[Any]], Snapshot]:
         """The next page of the feed and the snapshot that the page was read with."""
-        snapshot_text: Label[str] = literal_column("pg_current_snapshot()::text").label("snapshot")
-        rows = list(await connection.execute(self._page(after_position).add_columns(snapshot_text)))
+        rows = list(await connection.execute(self._page_and_snapshot,
+                                             {"after_position": after_position}))
         if rows:
             return rows, Snapshot.parse(rows[0].snapshot)
-        return [], Snapshot.parse((await connection.execute(select(snapshot_text))).scalar_one())
-
-    def _page(self, after_position: int) -> Select[Any]:
-        page = (select(events, _TOPIC).where(events.c.position > after_position)
-                .order_by(events.c.position).limit(self.page_size))
-        return page if self._flag is None else page.add_columns(self._flag.label("flag"))
+        return [], Snapshot.parse((await connection.execute(_SNAPSHOT_ALONE)).scalar_one())
 
     def _settle(self, rows: list[Row[Any]], after_position: int, snapshot: Snapshot) -> FeedPage:
         accepted: list[Row[Any]] = []
@@ -143,7 +144,7 @@ class GapFreeFeedReader:
         return self._page_of(accepted, expected - 1, waiting_at=None)
 
     async def _read_serialised(self, connection: AsyncConnection, after_position: int) -> FeedPage:
-        rows = list(await connection.execute(self._page(after_position)))
+        rows = list(await connection.execute(self._page, {"after_position": after_position}))
         return self._page_of(rows, rows[-1].position if rows else after_position,
                              waiting_at=None)
 
@@ -154,6 +155,10 @@ class GapFreeFeedReader:
                                             if row.topic is not None},
                         flag=bool(rows[0].flag) if rows and self._flag is not None else None)
 
+
+# The snapshot a page is read with (PostgreSQL).
+_SNAPSHOT: Label[str] = literal_column("pg_current_snapshot()::text").label("snapshot")
+_SNAPSHOT_ALONE = select(_SNAPSHOT)
 
 # An event's outbox topic, looked up row by row: a join let PostgreSQL's generic plan merge
 # with the whole outbox index on every page, growing with the log.
