@@ -42,22 +42,15 @@ class UnitOfWork:
         return [(self.registry.deserialize(envelope.type, envelope.data), envelope)
                 for envelope in envelopes]
 
-    async def load_last(self, stream_id: str) -> tuple[DomainEvent, EventEnvelope] | None:
-        """The stream's last event, decoded, with its envelope; None for an empty stream."""
-        envelope = await self.event_store.load_last(self.connection, stream_id)
-        if envelope is None:
-            return None
-        return self.registry.deserialize(envelope.type, envelope.data), envelope
-
     async def load_for_version(self, stream_id: str, version: int | None
                                ) -> list[tuple[DomainEvent, EventEnvelope]]:
-        """For a stream whose every event defines its document whole (a gate template, a
-        scoring model): the events that hold ``version`` of it, which for the latest
-        (``version`` None) is the last event alone."""
+        """For a stream whose every event defines its document whole (the custom fields, a
+        gate template, a scoring model): the events that hold ``version`` of it, which for
+        the latest (``version`` None) is the last event alone."""
         if version is not None:
             return await self.load(stream_id)
-        last = await self.load_last(stream_id)
-        return [] if last is None else [last]
+        last = await self.event_store.load_last(self.connection, stream_id)
+        return [] if last is None else [(self.registry.deserialize(last.type, last.data), last)]
 
     async def append(self, stream_id: str, new_events: Sequence[DomainEvent], *,
                      expected_version: int) -> list[EventEnvelope]:

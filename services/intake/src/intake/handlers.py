@@ -218,13 +218,9 @@ async def _merged_custom_values(uow: UnitOfWork, project: Project, patch: Any) -
 
 
 async def get_custom_fields(uow: UnitOfWork) -> VersionedDefinitions:
-    # Each definition replaces the whole set: the last one is the set in force.
-    last = await uow.load_last(custom_fields.STREAM_ID)
-    if last is None:
-        return VersionedDefinitions((), 0)
-    event, envelope = last
-    return VersionedDefinitions(custom_fields.current_definitions([event]),
-                                envelope.stream_version or 0)
+    history = await uow.load_for_version(custom_fields.STREAM_ID, None)
+    return VersionedDefinitions(custom_fields.current_definitions(e for e, _ in history),
+                                history[-1][1].stream_version or 0 if history else 0)
 
 
 async def define_custom_fields(command: DefineCustomFields, uow: UnitOfWork, *,
