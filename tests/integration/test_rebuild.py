@@ -65,13 +65,29 @@ async def make_projects(gatehouse: Gatehouse, first: int, count: int) -> None:
     await asyncio.gather(*(one(n) for n in range(first, first + count)))
 
 
+async def quiet(gatehouse: Gatehouse) -> bool:
+    """Nothing in flight anywhere: every relay has published what its service stored, and
+    every consumer has applied what it has seen on its partitions."""
+    for service in (gatehouse.intake, gatehouse.governance, gatehouse.reporting):
+        runtime = service.app.state.runtime
+        if runtime.relay is not None and await runtime.relay.pending_count():
+            return False
+        if any(status.end_offset and (status.next_offset or 0) < status.end_offset
+               for consumer in runtime.consumers for status in consumer.partitions()):
+            return False
+    return True
+
+
 async def caught_up(gatehouse: Gatehouse) -> None:
-    """Wait until reporting holds every event both services stored (intake keeps storing a
-    little while after the last vote: it applies the decisions)."""
+    """Wait until reporting holds every event both services stored, and nothing is in flight:
+    intake keeps storing a while after the last vote (it applies the decisions), and on a busy
+    machine its consumer may still hold a decision when the counts first agree."""
     database = gatehouse.reporting.app.state.runtime.database
     seen: list[tuple[int, int]] = []
 
     async def applied_all() -> bool:
+        if not await quiet(gatehouse):
+            return False
         produced = 0
         for service in (gatehouse.intake, gatehouse.governance):
             async with service.app.state.runtime.database.engine.connect() as connection:
@@ -87,6 +103,9 @@ async def caught_up(gatehouse: Gatehouse) -> None:
         await eventually(applied_all, timeout=60, interval=0.2,
                          description="reporting applied every event")
     except AssertionError:
+        if not seen:
+            raise AssertionError("events still in flight (a relay or a consumer behind)"
+                                 ) from None
         raise AssertionError(f"reporting holds {seen[-1][0]} events of {seen[-1][1]}"
                              ) from None
 
