@@ -79,15 +79,13 @@ _APPEND = text(
     " SELECT position FROM stored ORDER BY version")
 
 # The reads of every command, built once: building a statement costs more than running it.
-_STREAM_HEAD = (select(events.c.version, events.c.hash)
-                .where(events.c.stream_id == bindparam("stream_id"))
-                .order_by(events.c.version.desc()).limit(1))
+_LAST_OF_STREAM = (select(events).where(events.c.stream_id == bindparam("stream_id"))
+                   .order_by(events.c.version.desc()).limit(1))
+_STREAM_HEAD = _LAST_OF_STREAM.with_only_columns(events.c.version, events.c.hash)
 _LOAD_STREAM = (select(events)
                 .where(events.c.stream_id == bindparam("stream_id"),
                        events.c.version > bindparam("after_version"))
                 .order_by(events.c.version))
-_LAST_OF_STREAM = (select(events).where(events.c.stream_id == bindparam("stream_id"))
-                   .order_by(events.c.version.desc()).limit(1))
 
 
 @dataclass(frozen=True, kw_only=True)
