@@ -50,13 +50,20 @@ CONDITIONAL_REQUESTS = {
 }
 # Operations whose input a JSON Schema cannot fully describe, so that schema-valid input may
 # still get 422 naming the field: a time that must lie ahead, a cursor or event id only the
-# service can have issued, one field that must come after, differ from or count another.
+# service can have issued, one field that must come after, differ from or count another, a
+# name that must be one the service holds now. Each rule names one operation ("METHOD path"):
+# the filters of one rule widen each other (method or path), they do not narrow.
 RULES_NO_SCHEMA_CAN_STATE: list[dict[str, object]] = [
-    {"include-method": method, "include-path": path, "checks": {
+    {"include-name": f"{method} {path}", "checks": {
         "positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, "412", "428", "422"]}}}
     for method, path in (
         ("POST", "/v1/api-keys"),  # expires_at in the future
+        ("POST", "/v1/projects"),  # custom fields: those the PMO has defined; dates in order
+        ("PATCH", "/v1/projects/{project_id}"),  # the same, against the stored request
         ("GET", "/v1/projects"),  # cursor
+        ("PUT", "/v1/scoring-models/{model_key}"),  # a weighted model has criteria
+        ("POST", "/v1/projects/{project_id}/scores"),  # a model that exists; mandatory: a reason
+        ("GET", "/v1/gate-reviews"),  # cursor
         ("GET", "/v1/projects/{project_id}/timeline"),  # cursor
         ("GET", "/v1/audit/decisions"),  # cursor
         ("GET", "/v1/events/stream"),  # Last-Event-ID
@@ -67,12 +74,15 @@ RULES_NO_SCHEMA_CAN_STATE: list[dict[str, object]] = [
 
 # Readiness answers 503 by design while a service is still creating its topics (the fuzzing may
 # reach it first): that 5xx is the probe's documented meaning, not a server fault.
-READINESS = {"include-method": "GET", "include-path": "/readyz",
+READINESS = {"include-name": "GET /readyz",
              "checks": {"not_a_server_error": {"enabled": False}}}
 
 # The live stream never ends: a second of it shows its status, headers and first frames.
-LIVE_STREAM = {"include-method": "GET", "include-path": "/v1/events/stream",
+LIVE_STREAM = {"include-name": "GET /v1/events/stream",
                "request-timeout": 1}
+
+# Each names one operation, as "METHOD path" (include-name).
+OPERATION_RULES = [*RULES_NO_SCHEMA_CAN_STATE, LIVE_STREAM, READINESS]
 
 SERVICES: dict[str, tuple[type[Any], Callable[[Any], None], Callable[[Any], FastAPI]]] = {
     "intake": (IntakeSettings, migrate_intake, create_intake),
@@ -125,10 +135,16 @@ def load_api(tmp_path: Path, kafka_bootstrap: str, namespace: str, dev_issuer: D
             "seed": SEED,
             "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
             "checks": CONDITIONAL_REQUESTS,
-            "operations": [*RULES_NO_SCHEMA_CAN_STATE, LIVE_STREAM, READINESS],
+            "operations": OPERATION_RULES,
         })
         return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings),
                                               config=config)
 
     yield load
     asgi.shutdown_lifespans()
+
+
+@pytest.fixture
+def operation_rules() -> list[dict[str, Any]]:
+    """The rules that change the checks or the timeout of one operation each."""
+    return OPERATION_RULES

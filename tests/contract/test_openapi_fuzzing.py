@@ -4,6 +4,7 @@ default (examples, coverage, fuzzing, stateful) and every default check, zero fa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from schemathesis.engine import Status, StopReason, from_schema
@@ -48,3 +49,32 @@ def test_every_answer_matches_the_openapi_document(
         problems.extend(problems_in(event))
     assert scenarios > 0
     assert not problems, f"{len(problems)} problems:\n\n" + "\n\n".join(problems)
+
+
+def test_each_operation_rule_reaches_the_one_operation_it_names(
+        load_api: Callable[[str], OpenApiSchema], operation_rules: list[dict[str, Any]]) -> None:
+    """schemathesis joins the filters of one rule with "or": a rule naming a method and a path
+    reached every operation with that method. So a one-second timeout meant for the live stream
+    cut every GET short (a loaded machine then saw a slow answer as a network error), and the
+    checks loosened for a few operations were loosened for all."""
+    named = {str(rule["include-name"]) for rule in operation_rules}
+    seen: set[str] = set()
+    for service in ("intake", "governance", "reporting"):
+        schema = load_api(service)
+        for operation in (result.ok() for result in schema.get_all_operations()):
+            rules = [rule for rule in operation_rules if rule["include-name"] == operation.label]
+            seen.update(rule["include-name"] for rule in rules)
+            timeout = next((rule["request-timeout"] for rule in rules
+                            if "request-timeout" in rule), None)
+            checks = schema.config.checks_config_for(operation=operation)
+            may_refuse = any("422" in rule.get("checks", {}).get(
+                "positive_data_acceptance", {}).get("expected-statuses", []) for rule in rules)
+            server_errors_ignored = any(rule.get("checks", {}).get(
+                "not_a_server_error", {}).get("enabled") is False for rule in rules)
+            assert schema.config.request_timeout_for(operation=operation) == timeout, \
+                operation.label
+            assert ("422" in checks.positive_data_acceptance.expected_statuses) == may_refuse, \
+                operation.label
+            assert (not checks.not_a_server_error.enabled) == server_errors_ignored, \
+                operation.label
+    assert seen == named, f"rules naming no operation: {sorted(named - seen)}"

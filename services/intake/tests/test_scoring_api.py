@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -86,6 +87,25 @@ async def test_an_invalid_scoring_model_is_refused_naming_the_field(
     response = await intake.client.put("/v1/scoring-models/fit", json=body, headers=intake.pmo)
     assert_problem(response, 422, field=field)
     assert (await intake.row_counts())["events"] == 0
+
+
+async def test_a_weight_is_accepted_exactly_when_its_documented_pattern_allows_it(
+        intake: Intake) -> None:
+    document = (await intake.client.get("/openapi.json")).json()
+    weight = document["components"]["schemas"]["CriterionBody-Input"]["properties"]["weight"]
+    pattern = next(branch["pattern"] for branch in weight["anyOf"] if branch["type"] == "string")
+    answers: dict[str, tuple[bool, int]] = {}
+    for n, text in enumerate(["0", "0.0000", "000.0", "0.0001", "0.10", "00.5", "1", "007",
+                              "999.9999", "1000", "1000.0000", "1000.0001", "1001", "5.12345",
+                              "-1", "1e2", " 5", ".5", "1."]):
+        body = {**STRATEGIC_FIT, "criteria": [{**STRATEGIC_FIT["criteria"][0], "weight": text}]}
+        response = await intake.client.put(f"/v1/scoring-models/w{n}", json=body,
+                                           headers=intake.pmo)
+        answers[text] = (re.search(pattern, text) is not None, response.status_code)
+    assert answers == {text: (documented, 200 if documented else 422)
+                       for text, (documented, _) in answers.items()}
+    assert [text for text, (documented, _) in answers.items() if documented] == [
+        "0.0001", "0.10", "00.5", "1", "007", "999.9999", "1000", "1000.0000"]
 
 
 async def test_only_the_pmo_defines_scoring_models(intake: Intake) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BeforeValidator
 
-__all__ = ["JSON_INTEGER", "IsoAwareDatetime", "IsoDate", "IsoDateTime"]
+__all__ = ["JSON_INTEGER", "NOT_BLANK", "IsoAwareDatetime", "IsoDate", "IsoDateTime"]
 
 
 def _json_number(value: object) -> object:
@@ -34,3 +34,10 @@ JSON_INTEGER = BeforeValidator(_json_number)
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_text)]
 IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+# The pattern of a text that must not be blank, beside ``strip_whitespace`` and ``min_length=1``:
+# the minimum length counts what is left after stripping, which JSON Schema cannot say, so the
+# pattern says it. Unanchored: somewhere a character that is not white space as pydantic strips
+# it (Unicode's White_Space), spelled out because ``\s`` means other sets in Python's and
+# ECMAScript's regular expressions (U+0085, U+001C to U+001F), and clients read either.
+NOT_BLANK = r"[^\t\n\x0b\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"

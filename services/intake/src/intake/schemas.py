@@ -5,7 +5,8 @@ Every request body forbids unknown fields; a 422 names each field that is wrong.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -15,15 +16,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StrictBool,
     StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from gatehouse.iso4217 import CURRENCY_CODES
-from gatehouse.json_types import JSON_INTEGER, IsoAwareDatetime, IsoDate
+from gatehouse.json_types import JSON_INTEGER, NOT_BLANK, IsoAwareDatetime, IsoDate
 
 __all__ = [
     "AdvanceBody",
@@ -57,8 +62,10 @@ __all__ = [
     "TolerancesBody",
 ]
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
+                                             max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
+                                            max_length=10_000)]
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 Rag = Literal["green", "amber", "red"]
@@ -77,25 +84,48 @@ def _fields_not_nullable(schema: dict[str, Any]) -> None:
     schema["minProperties"] = 1
 
 
-def _decimal(pattern: str, places: int) -> Callable[[dict[str, Any]], None]:
-    """Document a Decimal field as it is read: a JSON number in steps of ``places`` decimals,
-    or a string of digits matching ``pattern`` (pydantic alone documents any string)."""
+@dataclass(frozen=True)
+class _DecimalText:
+    """A Decimal field read as it is documented: a JSON number in steps of ``places``
+    decimals, or a string of digits matching ``pattern``. pydantic alone documents any string
+    and reads more than digits ("1e2", " 5")."""
 
-    def document(schema: dict[str, Any]) -> None:
-        if "anyOf" not in schema:
-            return  # a response's decimal: always a string, as pydantic documents it
-        number = next(branch for branch in schema["anyOf"] if branch.get("type") == "number")
-        number["multipleOf"] = 10.0 ** -places
-        schema["anyOf"] = [number, {"type": "string", "pattern": pattern}]
+    pattern: str
+    places: int
 
-    return document
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler
+                                     ) -> core_schema.CoreSchema:
+        matches = re.compile(self.pattern).search
+
+        def as_documented(value: object) -> object:
+            if isinstance(value, str) and not matches(value):
+                raise ValueError(f"expected a decimal number as {self.pattern} spells it")
+            return value
+
+        return core_schema.no_info_before_validator_function(as_documented, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        document = handler(schema)
+        if "anyOf" not in document:
+            return document  # a response's decimal: always a string, as pydantic documents it
+        number = next(branch for branch in document["anyOf"] if branch.get("type") == "number")
+        number["multipleOf"] = 10.0 ** -self.places
+        document["anyOf"] = [number, {"type": "string", "pattern": self.pattern}]
+        return document
 
 
 # Non-negative, two decimals: money (18 digits in all) and percentages or ratings up to 1000.
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2, json_schema_extra=_decimal(
-    r"^\d{1,16}(\.\d{1,2})?$", places=2))]
-UpTo1000 = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=2, json_schema_extra=_decimal(
-    r"^(\d{1,3}(\.\d{1,2})?|1000(\.0{1,2})?)$", places=2))]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2),
+                   _DecimalText(r"^\d{1,16}(\.\d{1,2})?$", places=2)]
+UpTo1000 = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=2),
+                     _DecimalText(r"^(\d{1,3}(\.\d{1,2})?|1000(\.0{1,2})?)$", places=2)]
+# A criterion's weight: above 0, up to 1000, four decimals. The pattern spells "not zero" as
+# the three places a non-zero digit can stand: in the whole part, in the fraction, or 1000.
+Weight = Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4), _DecimalText(
+    r"^(([1-9]\d{0,2}|0[1-9]\d?|00[1-9])(\.\d{1,4})?"
+    r"|0{1,3}\.([1-9]\d{0,3}|0[1-9]\d{0,2}|00[1-9]\d?|000[1-9])"
+    r"|1000(\.0{1,4})?)$", places=4)]
 
 
 class _Body(BaseModel):
@@ -279,7 +309,7 @@ class CustomFieldsBody(_Body):
 class CriterionBody(_Body):
     key: Key
     name: ShortText
-    weight: Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4)]
+    weight: Weight
     scale: Literal[5, 10]
     description: OptionalText = ""
 
@@ -429,7 +459,8 @@ RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
 class ApiKeyBody(_Body):
     """A key for a machine client; it acts as ``subject`` with ``roles``."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           pattern=NOT_BLANK, max_length=100),
                     Field(description="What the key is for, e.g. \"ERP connector\"")]
     subject: Annotated[Subject | None, Field(
         description="Who the key acts as, in events and audit (default: the key's id, as "
@@ -444,8 +475,8 @@ class ErasureBody(_Body):
     """Whom to forget, exactly as events name them (a subject, e-mail or name)."""
 
     subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              max_length=200)]
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              pattern=NOT_BLANK, max_length=200)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
                                              max_length=500), Field(
         description="The request's reference, kept in the audit log: never the person's name")]
 
@@ -458,7 +489,7 @@ class ErasureView(BaseModel):
 
 
 class RevokeApiKeyBody(_Body):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
                                              max_length=1000)]
 
 
