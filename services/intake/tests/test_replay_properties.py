@@ -251,14 +251,18 @@ request_actions: st.SearchStrategy[Action] = st.one_of(
     forward, forward, steps, gate_decisions, gate_decisions, edits, scores(), scores(),
     tolerance_changes,
     raid_additions(), raid_on_items, status_reports)
-delivery_actions: st.SearchStrategy[Action] = st.one_of(
-    forward, steps, interruptions, gate_decisions, status_reports, status_reports,
-    status_reports, tolerance_changes, raid_additions(), raid_on_items, raid_on_items, edits,
-    scores())
+# Reports in a row: a breach is recovered only by a later report, and single reports drawn among
+# the other actions seldom follow one that breached (a recovery in 3 runs of 400).
+report_runs = st.lists(status_reports, min_size=2, max_size=3)
+delivery_actions: st.SearchStrategy[Action | list[Action]] = st.one_of(
+    forward, steps, interruptions, gate_decisions, status_reports, status_reports, report_runs,
+    tolerance_changes, raid_additions(), raid_on_items, raid_on_items, edits, scores())
 
 
-def _phases(before: list[Action], forwards: int, after: list[Action]) -> list[Action]:
-    return [*before, *[Forward()] * forwards, *after]
+def _phases(before: list[Action], forwards: int, after: list[Action | list[Action]]
+            ) -> list[Action]:
+    return [*before, *[Forward()] * forwards,
+            *(action for step in after for action in (step if isinstance(step, list) else [step]))]
 
 
 # Random commands on the request, a push forward (usually into delivery), random commands
@@ -362,7 +366,10 @@ def test_the_random_sequences_reach_every_corner_of_the_lifecycle() -> None:
     happened: set[str] = set()
 
     # Enough examples that reaching every corner does not hang on one lucky draw (150 once
-    # missed RaidItemClosed in a full run).
+    # missed RaidItemClosed in a full run). derandomize fixes the seed, not the examples:
+    # Hypothesis also draws constants from the source of every module loaded, so the examples
+    # change with what else the run imported (ToleranceRecovered, in 2 of 400 alone, was
+    # missed in a full run until reports came in runs; it is in 40-58 now).
     @settings(max_examples=400, deadline=None, database=None, derandomize=True)
     @given(requests(), sequences)
     def explore(request: RequestProject, sequence: list[Action]) -> None:
