@@ -45,6 +45,20 @@ class Gatehouse:
     issuer: DevIssuer
     stack: AsyncExitStack
 
+    async def quiet(self) -> bool:
+        """Nothing in flight anywhere: every relay has published what its service stored, and
+        every consumer has applied what it has seen on its partitions. A read model that
+        matches what a test expects may still be short of events on their way; once quiet,
+        it holds them all."""
+        for service in (self.intake, self.governance, self.reporting):
+            runtime = service.app.state.runtime
+            if runtime.relay is not None and await runtime.relay.pending_count():
+                return False
+            if any(status.end_offset and (status.next_offset or 0) < status.end_offset
+                   for consumer in runtime.consumers for status in consumer.partitions()):
+                return False
+        return True
+
     async def intake_replica(self) -> RunningService:
         """Another intake instance on the same database and consumer group."""
         return await self._replica(create_intake(self.intake_settings))

@@ -65,19 +65,6 @@ async def make_projects(gatehouse: Gatehouse, first: int, count: int) -> None:
     await asyncio.gather(*(one(n) for n in range(first, first + count)))
 
 
-async def quiet(gatehouse: Gatehouse) -> bool:
-    """Nothing in flight anywhere: every relay has published what its service stored, and
-    every consumer has applied what it has seen on its partitions."""
-    for service in (gatehouse.intake, gatehouse.governance, gatehouse.reporting):
-        runtime = service.app.state.runtime
-        if runtime.relay is not None and await runtime.relay.pending_count():
-            return False
-        if any(status.end_offset and (status.next_offset or 0) < status.end_offset
-               for consumer in runtime.consumers for status in consumer.partitions()):
-            return False
-    return True
-
-
 async def caught_up(gatehouse: Gatehouse) -> None:
     """Wait until reporting holds every event both services stored, and nothing is in flight:
     intake keeps storing a while after the last vote (it applies the decisions), and on a busy
@@ -86,7 +73,7 @@ async def caught_up(gatehouse: Gatehouse) -> None:
     seen: list[tuple[int, int]] = []
 
     async def applied_all() -> bool:
-        if not await quiet(gatehouse):
+        if not await gatehouse.quiet():
             return False
         produced = 0
         for service in (gatehouse.intake, gatehouse.governance):
