@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gatehouse.database import Database
 from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.eventstore import EventStore, NewEvent
+from gatehouse.eventstore.feed import FeedPage, GapFreeFeedReader
 from gatehouse.eventstore.schema import (
     NAMING_CONVENTION,
     consumer_offsets,
@@ -286,6 +287,30 @@ async def test_batches_in_flight_are_never_taken_for_rows_put_back(
     records = await read_topic(kafka_bootstrap, topic, expected=60)
     assert len(records) == 60, "each event once"
     assert all(headers.get("ce_gatehouseloghead") for _, _, headers in records)
+
+
+@pytest.mark.parametrize(("events", "pages"), [(2, [2]), (6, [3, 3, 0]), (7, [3, 3, 1])])
+async def test_a_relay_reads_again_only_after_a_full_page(
+        database: Database, ledger: EventStore, kafka_bootstrap: str,
+        monkeypatch: pytest.MonkeyPatch, events: int, pages: list[int]) -> None:
+    """A page shorter than the batch is the feed's end as of its snapshot: what commits after
+    it wakes the relay, which need not read once more to find nothing."""
+    read = GapFreeFeedReader.read
+    sizes: list[int] = []
+
+    async def counted(reader: GapFreeFeedReader, *args: object, **kwargs: object) -> FeedPage:
+        page = await read(reader, *args, **kwargs)  # type: ignore[arg-type]
+        sizes.append(len(page.events))
+        return page
+
+    monkeypatch.setattr(GapFreeFeedReader, "read", counted)
+    relay = make_relay(database, kafka_bootstrap, batch_size=3)
+    try:
+        await append_events(database, ledger, streams=events, per_stream=1)
+        assert await relay.publish_pending() == events
+        assert sizes == pages
+    finally:
+        await relay.close()
 
 
 async def test_the_step_before_publishing_runs_only_while_its_condition_says_work_waits(

@@ -106,6 +106,10 @@ class OutboxRelay:
         # Settle a batch while reading the next one: PostgreSQL only (SQLite has one writer).
         self._pipelined = database.dialect == "postgresql"
         self._waiting_at_gap = False
+        # Whether the last read found the feed's end: fewer events than a page, no gap. What
+        # commits after its snapshot wakes the relay (NOTIFY, or this process's commit hook),
+        # so the relay need not read again to learn that nothing more is there.
+        self._read_to_the_end = False
         # The last position sent and the log head after it, as this relay last sent or read
         # them: one query less per batch. Another relay marking meanwhile leaves it behind,
         # which only publishes some events again (with the same heads); a failure forgets it,
@@ -139,7 +143,8 @@ class OutboxRelay:
             await self._publish_until_cancelled()
 
     async def publish_pending(self) -> int:
-        """Publish everything pending now; returns how many events were marked published.
+        """Publish everything pending now (committed before its last read, which found the
+        feed's end); returns how many events were marked published.
 
         On PostgreSQL a batch's acknowledgements and mark (its settling) run while the next
         batch is read and sent; batches settle one after the other, so the marks never leave a
@@ -170,6 +175,8 @@ class OutboxRelay:
                     settling = asyncio.create_task(self._settle(batch, deliveries))
                 else:
                     marked += await self._settle(batch, deliveries)
+                if self._read_to_the_end:
+                    break
             if settling is not None:
                 marked += await settling
                 settling = None
@@ -215,12 +222,15 @@ class OutboxRelay:
                     "tip_position": tip_position, "batch_size": self._batch_size}))
                 if republish:
                     self._before_publish_due = True
+                    self._read_to_the_end = False  # new events may wait behind these
                     return [PendingEvent(row.topic, replace(envelope_from_row(row, self._source),
                                                             log_head=row.log_head))
                             for row in republish]
                 self._put_back_checked_at = time.monotonic()
             page = await self._feed.read(connection, tip_position)
             self._waiting_at_gap = page.waiting_at is not None
+            self._read_to_the_end = (not self._waiting_at_gap
+                                     and len(page.events) < self._batch_size)
             # What the page's events need was committed with them or before: a snapshot that
             # sees them and nothing waiting means it is out already.
             self._before_publish_due = page.flag is not False
