@@ -99,7 +99,8 @@ class _DecimalText:
 
         def as_documented(value: object) -> object:
             if isinstance(value, str) and not matches(value):
-                raise ValueError(f"expected a decimal number as {self.pattern} spells it")
+                raise ValueError(f"must be a JSON number or a string of digits with at most "
+                                 f"{self.places} decimals, in range ({self.pattern})")
             return value
 
         return core_schema.no_info_before_validator_function(as_documented, handler(source))
