@@ -108,7 +108,8 @@ class OutboxRelay:
         self._waiting_at_gap = False
         # Whether the last read found the feed's end: fewer events than a page, no gap. What
         # commits after its snapshot wakes the relay (NOTIFY, or this process's commit hook),
-        # so the relay need not read again to learn that nothing more is there.
+        # so unless a wake came since, the relay need not read again to learn that nothing more
+        # is there. Under load one has always come, and the relay reads on as before.
         self._read_to_the_end = False
         # The last position sent and the log head after it, as this relay last sent or read
         # them: one query less per batch. Another relay marking meanwhile leaves it behind,
@@ -176,7 +177,9 @@ class OutboxRelay:
                 else:
                     marked += await self._settle(batch, deliveries)
                 if self._read_to_the_end:
-                    break
+                    if not self._wake.is_set():
+                        break  # nothing committed since: no read to find the feed empty
+                    self._wake.clear()  # read on, with the batch settling meanwhile
             if settling is not None:
                 marked += await settling
                 settling = None
