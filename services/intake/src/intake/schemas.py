@@ -84,23 +84,26 @@ def _fields_not_nullable(schema: dict[str, Any]) -> None:
     schema["minProperties"] = 1
 
 
+# A decimal as text: digits, and a decimal point between digits. No sign, exponent or spaces.
+_DECIMAL_DIGITS = re.compile(r"\d+(\.\d+)?")
+
+
 @dataclass(frozen=True)
 class _DecimalText:
     """A Decimal field read as it is documented: a JSON number in steps of ``places``
-    decimals, or a string of digits matching ``pattern``. pydantic alone documents any string
-    and reads more than digits ("1e2", " 5")."""
+    decimals, or a string of digits matching ``pattern`` (which spells the field's range and
+    places for JSON Schema). pydantic alone documents any string and reads more than digits
+    ("1e2", " 5", ".5"); the form is checked here, the range and places by the field's own
+    constraints, whose messages say which bound was crossed."""
 
     pattern: str
     places: int
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler
                                      ) -> core_schema.CoreSchema:
-        matches = re.compile(self.pattern).search
-
         def as_documented(value: object) -> object:
-            if isinstance(value, str) and not matches(value):
-                raise ValueError(f"must be a JSON number or a string of digits with at most "
-                                 f"{self.places} decimals, in range ({self.pattern})")
+            if isinstance(value, str) and not _DECIMAL_DIGITS.fullmatch(value):
+                raise ValueError('must be a JSON number or a string of digits, such as "2.50"')
             return value
 
         return core_schema.no_info_before_validator_function(as_documented, handler(source))
