@@ -106,11 +106,6 @@ class OutboxRelay:
         # Settle a batch while reading the next one: PostgreSQL only (SQLite has one writer).
         self._pipelined = database.dialect == "postgresql"
         self._waiting_at_gap = False
-        # Whether the last read found the feed's end: fewer events than a page, no gap. What
-        # commits after its snapshot wakes the relay (NOTIFY, or this process's commit hook),
-        # so unless a wake came since, the relay need not read again to learn that nothing more
-        # is there. Under load one has always come, and the relay reads on as before.
-        self._read_to_the_end = False
         # The last position sent and the log head after it, as this relay last sent or read
         # them: one query less per batch. Another relay marking meanwhile leaves it behind,
         # which only publishes some events again (with the same heads); a failure forgets it,
@@ -161,7 +156,7 @@ class OutboxRelay:
                     # Rows put back are told apart from rows in flight only once marks landed.
                     marked += await settling
                     settling = None
-                batch = await self._fetch_pending(look_for_put_back=look_for_put_back)
+                batch, at_the_end = await self._fetch_pending(look_for_put_back=look_for_put_back)
                 if not batch:
                     break
                 producer = await self._ensure_producer()
@@ -176,10 +171,13 @@ class OutboxRelay:
                     settling = asyncio.create_task(self._settle(batch, deliveries))
                 else:
                     marked += await self._settle(batch, deliveries)
-                if self._read_to_the_end:
+                # At the feed's end, what commits after the read wakes the relay (NOTIFY, or
+                # this process's commit hook): with no wake since, reading again would only
+                # find nothing. Under load one has always come; read on, the batch settling.
+                if at_the_end:
                     if not self._wake.is_set():
-                        break  # nothing committed since: no read to find the feed empty
-                    self._wake.clear()  # read on, with the batch settling meanwhile
+                        break
+                    self._wake.clear()
             if settling is not None:
                 marked += await settling
                 settling = None
@@ -212,9 +210,11 @@ class OutboxRelay:
                 async with asyncio.timeout(interval):
                     await self._wake.wait()
 
-    async def _fetch_pending(self, *, look_for_put_back: bool) -> list[PendingEvent]:
+    async def _fetch_pending(self, *, look_for_put_back: bool
+                             ) -> tuple[list[PendingEvent], bool]:
         """Events put back for republishing first (when told to look, with no batch in
-        flight), then the next new events in position order."""
+        flight), then the next new events in position order; and whether the read found the
+        feed's end (fewer new events than a page, no gap)."""
         async with self._database.autocommit() as connection:
             if self._tip is None:
                 tip = (await connection.execute(_TIP)).first()
@@ -225,15 +225,12 @@ class OutboxRelay:
                     "tip_position": tip_position, "batch_size": self._batch_size}))
                 if republish:
                     self._before_publish_due = True
-                    self._read_to_the_end = False  # new events may wait behind these
                     return [PendingEvent(row.topic, replace(envelope_from_row(row, self._source),
                                                             log_head=row.log_head))
-                            for row in republish]
+                            for row in republish], False  # new events may wait behind these
                 self._put_back_checked_at = time.monotonic()
             page = await self._feed.read(connection, tip_position)
             self._waiting_at_gap = page.waiting_at is not None
-            self._read_to_the_end = (not self._waiting_at_gap
-                                     and len(page.events) < self._batch_size)
             # What the page's events need was committed with them or before: a snapshot that
             # sees them and nothing waiting means it is out already.
             self._before_publish_due = page.flag is not False
@@ -247,7 +244,7 @@ class OutboxRelay:
             assert envelope.hash is not None, "stored events always carry their hash"
             head = next_log_head(head, envelope.hash)
             pending.append(PendingEvent(topic, replace(envelope, log_head=head)))
-        return pending
+        return pending, not self._waiting_at_gap and len(page.events) < self._batch_size
 
     def _republishing_due(self) -> bool:
         """Whether to look for events put back for republishing: with a tip to read (after a
