@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import (
     Column,
     Integer,
@@ -37,7 +38,7 @@ from gatehouse.messaging.consumer import EventHandler, TrackingConsumer, one_by_
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay, PendingEvent
 from gatehouse.observability import Metrics
-from gatehouse.testing.harness import TestDatabase, eventually
+from gatehouse.testing.harness import TestDatabase, eventually, kafka_clients_left_unclosed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -232,6 +233,21 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_mov
     async with database.engine.connect() as connection:
         rows = list(await connection.execute(select(applied.c.stream_id, applied.c.version)))
     assert rows == [("p", 2)], "the event after the poisoned one still applies"
+
+
+async def test_a_relay_that_cannot_reach_the_broker_leaves_no_client_behind_per_attempt(
+        database: Database, ledger: EventStore) -> None:
+    await append_events(database, ledger, streams=1, per_stream=1)
+    relay = make_relay(database, "127.0.0.1:1")
+
+    with kafka_clients_left_unclosed() as unclosed:
+        for _ in range(3):
+            with pytest.raises(KafkaConnectionError):
+                await relay.publish_pending()
+        await relay.close()
+
+    assert unclosed == []
+    assert await relay.pending_count() == 1
 
 
 async def test_a_running_relay_republishes_a_row_put_back_by_hand_within_its_idle_interval(

@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import select, update
 
 from gatehouse import cli
@@ -19,6 +20,7 @@ from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay, PendingEvent
 from gatehouse.messaging.verify import verify_topic
 from gatehouse.observability import Metrics
+from gatehouse.testing.harness import kafka_clients_left_unclosed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -165,3 +167,10 @@ async def test_gatehouse_verify_defaults_to_the_service_topics_and_reports_error
 async def test_an_unreachable_broker_is_exit_code_2() -> None:
     code, _ = await run_cli("--bootstrap-servers", "127.0.0.1:1", "--timeout", "10")
     assert code == 2
+
+
+async def test_a_check_that_cannot_reach_the_broker_leaves_no_client_open() -> None:
+    with kafka_clients_left_unclosed() as unclosed, pytest.raises(KafkaConnectionError):
+        await verify_topic("127.0.0.1:1", "gatehouse.intake.events")
+
+    assert unclosed == []

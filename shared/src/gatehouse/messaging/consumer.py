@@ -48,6 +48,7 @@ from gatehouse.database import Database, any_of, upsert
 from gatehouse.events.envelope import EnvelopeDecodeError, EventEnvelope, from_kafka_record
 from gatehouse.events.topics import dead_letter_topic
 from gatehouse.eventstore.schema import consumer_offsets, consumer_streams, dead_letters
+from gatehouse.messaging.kafka import started
 from gatehouse.messaging.restarts import run_restarting
 from gatehouse.observability import Metrics, correlation_id
 
@@ -391,9 +392,7 @@ class TrackingConsumer:
 
     async def _ensure_dlq_producer(self) -> AIOKafkaProducer:
         if self._dlq_producer is None:
-            producer = self._dlq_producer_factory()
-            await producer.start()
-            self._dlq_producer = producer
+            self._dlq_producer = await started(self._dlq_producer_factory())
         return self._dlq_producer
 
     async def _close(self) -> None:

@@ -3,19 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-__all__ = ["KafkaAdmin", "create_idempotent_producer"]
+__all__ = ["KafkaAdmin", "create_idempotent_producer", "started"]
 
 log = logging.getLogger(__name__)
 
 # The log is the record: topics keep every event for ever.
 UNLIMITED_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+class _Client(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=_Client)
+
+
+async def started(client: ClientT) -> ClientT:
+    """``client`` (an aiokafka producer or consumer), started. A start that fails or is
+    cancelled stops it again: aiokafka leaves what a failed start opened (connections, the
+    metadata task) to ``stop``, and a client retried through a broker outage would otherwise
+    leave one of each behind per attempt."""
+    try:
+        await client.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await client.stop()
+        raise
+    return client
 
 
 def create_idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:

@@ -41,6 +41,7 @@ from gatehouse.eventstore.chain import GENESIS_HASH, next_log_head
 from gatehouse.eventstore.feed import GapFreeFeedReader
 from gatehouse.eventstore.schema import events, outbox
 from gatehouse.eventstore.store import OUTBOX_CHANNEL, envelope_from_row
+from gatehouse.messaging.kafka import started
 from gatehouse.messaging.restarts import run_restarting
 from gatehouse.observability import Metrics
 
@@ -302,9 +303,7 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = self._producer_factory()
-            await producer.start()
-            self._producer = producer
+            self._producer = await started(self._producer_factory())
         return self._producer
 
     async def _close_producer(self) -> None:

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 from gatehouse.events.envelope import EnvelopeDecodeError, from_kafka_record
 from gatehouse.eventstore.chain import ChainReport, ChainVerifier
+from gatehouse.messaging.kafka import started
 
 __all__ = ["TopicNotFoundError", "TopicVerification", "verify_topic"]
 
@@ -38,16 +39,14 @@ class TopicVerification:
 async def verify_topic(bootstrap_servers: str, topic: str) -> TopicVerification:
     """Check every event on ``topic`` up to its current end; raises KafkaError when unreachable."""
     # Listing topics never creates one; subscribing to a missing topic might (auto-creation).
-    probe = _consumer(bootstrap_servers)
-    await probe.start()
+    probe = await started(_consumer(bootstrap_servers))
     try:
         if topic not in await probe.topics():
             raise TopicNotFoundError(f"topic {topic!r} does not exist")
     finally:
         await probe.stop()
     # Without a group, a subscribed consumer is assigned every partition when it starts.
-    consumer = _consumer(bootstrap_servers, topic)
-    await consumer.start()
+    consumer = await started(_consumer(bootstrap_servers, topic))
     try:
         partitions: list[TopicPartition] = sorted(consumer.assignment())
         await consumer.seek_to_beginning(*partitions)

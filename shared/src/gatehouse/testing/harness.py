@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -17,7 +19,14 @@ from gatehouse.auth import DevIssuer, Role
 from gatehouse.eventstore.schema import consumer_offsets
 from gatehouse.testing.statuses import record_statuses
 
-__all__ = ["RunningService", "TestDatabase", "eventually", "running_service", "served"]
+__all__ = [
+    "RunningService",
+    "TestDatabase",
+    "eventually",
+    "kafka_clients_left_unclosed",
+    "running_service",
+    "served",
+]
 
 T = TypeVar("T")
 
@@ -32,6 +41,19 @@ class TestDatabase:
     @property
     def dialect(self) -> str:
         return "sqlite" if self.url.startswith("sqlite") else "postgresql"
+
+
+@contextmanager
+def kafka_clients_left_unclosed() -> Iterator[list[str]]:
+    """Collects the warnings of the aiokafka clients that were dropped without being stopped
+    while the block ran (or are garbage when it ends): each warns as it goes."""
+    left: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield left
+        gc.collect()
+    left.extend(str(warning.message) for warning in caught
+                if str(warning.message).startswith("Unclosed AIOKafka"))
 
 
 @dataclass
