@@ -46,21 +46,25 @@ class EventFilter:
 
 
 class LiveLog:
-    """Wakes the streams when the consumer commits new events (they also poll, for events
+    """Tells the streams when the consumer commits new events (they also poll, for events
     another instance applied)."""
 
     def __init__(self, database: Database, personal_data: SealedEventData | None = None
                  ) -> None:
         self.database = database
         self.personal_data = personal_data
-        self._changed = asyncio.Event()
-        database.on_commit(self._changed.set)
+        self._next_commit = asyncio.Event()
+        database.on_commit(self._committed)
 
-    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._changed.wait()
-        self._changed.clear()
+    def next_commit(self) -> asyncio.Event:
+        """Set by the next commit. A stream takes it before it reads and waits on it after,
+        so a commit that lands while it reads wakes it, whatever the other streams do: each
+        commit sets the one event the streams took, and the next commit has a new one."""
+        return self._next_commit
+
+    def _committed(self) -> None:
+        self._next_commit.set()
+        self._next_commit = asyncio.Event()
 
     async def head(self) -> int:
         async with self.database.read() as connection:
@@ -90,6 +94,7 @@ async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,
     gap_seen_at: float | None = None
     last_sent = time.monotonic()
     while True:
+        committed = live.next_commit()
         rows = await live.after(cursor)
         sent_any = False
         for row in rows:
@@ -112,7 +117,9 @@ async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,
         if len(rows) < PAGE or gap_seen_at is not None:
             wait = min(poll_seconds, heartbeat_seconds,
                        gap_grace_seconds if gap_seen_at is not None else poll_seconds)
-            await live.wait(wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await committed.wait()
 
 
 def _frame(row: Any) -> str:
