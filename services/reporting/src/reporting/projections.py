@@ -34,6 +34,7 @@ from gatehouse.events.governance import (
 from gatehouse.messaging.consumer import BatchHandler, EventHandler
 from gatehouse.personal_keys import SealedEventData
 from reporting import views
+from reporting.log_numbers import keep_live_numbers
 from reporting.tables import LIVE, ReadModel
 from reporting.views import ProjectView
 
@@ -160,11 +161,13 @@ class Projection:
     """
 
     def __init__(self, model: ReadModel, personal_data: SealedEventData | None = None, *,
-                 bulk: bool = False, keep: int = 0) -> None:
+                 bulk: bool = False, keep: int = 0, numbered_by: Table | None = None) -> None:
         self.model = model
         self.personal_data = personal_data
         self.bulk = bulk
         self.keep = keep
+        # A rebuild's: the live log whose numbers the log rows keep (reporting.log_numbers).
+        self.numbered_by = numbered_by
         self._log: list[Row] = []
         self._decisions: list[Row] = []
         self._views = _Rows[ProjectView](sole_writer=bulk)
@@ -269,6 +272,8 @@ class Projection:
     async def _write(self, connection: AsyncConnection, writes: _Writes) -> None:
         model = self.model
         insert_new = bulk_insert if self.bulk else _insert
+        if self.numbered_by is not None:
+            await keep_live_numbers(connection, writes.log, self.numbered_by)
         await bulk_insert(connection, model.event_log, writes.log)  # a rebuild's, held back
         await insert_new(connection, model.project_views, writes.new_views)
         await upsert(connection, model.project_views, writes.changed_views, key=["project_id"])

@@ -38,6 +38,7 @@ from gatehouse.eventstore.schema import consumer_offsets, dead_letters
 from gatehouse.messaging.kafka import KafkaAdmin
 from gatehouse.personal_keys import SealedEventData
 from gatehouse.runtime import bulk_allocations
+from reporting.log_numbers import continue_live_numbering
 from reporting.projections import Projection, hash_keeper
 from reporting.tables import LIVE, ReadModel
 
@@ -140,7 +141,7 @@ class Rebuilder:
             self.status.total = sum(end[tp] - beginning[tp] for tp in partitions)
             replay = _Replay(
                 projection=Projection(self.shadow, self.personal_data, bulk=True,
-                                      keep=self.keep_rows),
+                                      keep=self.keep_rows, numbered_by=self.live.event_log),
                 positions=dict(beginning), poisoned=await self._dead_lettered())
             try:
                 with bulk_allocations():
@@ -250,6 +251,7 @@ class Rebuilder:
                         raise RuntimeError(f"could not read {partition} up to {target}")
                     await self._apply(connection, [(partition, records)], replay)
             await replay.projection.flush(connection)
+            await continue_live_numbering(connection, self.live.event_log, self.shadow.event_log)
             for live_table, shadow_table in zip(self.live.tables, self.shadow.tables,
                                                 strict=True):
                 await _replace(connection, live_table, shadow_table)
