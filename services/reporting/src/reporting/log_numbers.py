@@ -39,12 +39,10 @@ async def keep_live_numbers(connection: AsyncConnection, rows: Sequence[dict[str
     for start in range(0, len(ids), LOOKUP):  # SQLite binds each id: fewer than its limit
         result = await connection.execute(lookup, {"ids": ids[start:start + LOOKUP]})
         found.update((row.event_id, row.seq) for row in result)
-    missing = [row for row in rows if row["event_id"] not in found]
+    fresh = iter(await _new_numbers(connection, live, len(ids) - len(found)))
     for row in rows:
-        row["seq"] = found.get(row["event_id"])
-    for row, number in zip(missing, await _new_numbers(connection, live, len(missing)),
-                           strict=True):
-        row["seq"] = number
+        kept = found.get(row["event_id"])
+        row["seq"] = kept if kept is not None else next(fresh)
 
 
 async def continue_live_numbering(connection: AsyncConnection, live: Table, shadow: Table
