@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from gatehouse.runtime import Clock, utc_now
+from gatehouse.runtime import BackgroundJob, Clock, utc_now
 from gatehouse.web import create_service_app
 from reporting.api import router
 from reporting.bootstrap import build_runtime, projection_topics
@@ -29,7 +29,9 @@ def create_app(settings: ReportingSettings | None = None, *, clock: Clock = utc_
         runtime=runtime, title="Gatehouse reporting",
         description="Read models of every service's events: portfolio, timelines, audit.",
         routers=[router])
-    app.state.live_log = LiveLog(runtime.database, runtime.personal_data)
+    live_log = LiveLog(runtime.database, runtime.personal_data)
+    app.state.live_log = live_log
+    runtime.jobs = [*runtime.jobs, BackgroundJob(name="live-log", run=lambda _: live_log.follow())]
     rebuilder = Rebuilder(database=runtime.database,
                           bootstrap_servers=settings.kafka_bootstrap_servers,
                           consumer_name=PROJECTIONS_CONSUMER,

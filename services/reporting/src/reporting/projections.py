@@ -35,6 +35,7 @@ from gatehouse.messaging.consumer import BatchHandler, EventHandler
 from gatehouse.personal_keys import SealedEventData
 from reporting import views
 from reporting.log_numbers import keep_live_numbers
+from reporting.stream import announce_logged_events
 from reporting.tables import LIVE, ReadModel
 from reporting.views import ProjectView
 
@@ -69,6 +70,8 @@ async def apply_events(model: ReadModel, connection: AsyncConnection,
     projection = Projection(model, personal_data)
     await projection.apply(connection, envelopes)
     await projection.flush(connection)
+    if envelopes:
+        await announce_logged_events(connection)
 
 
 Row = dict[str, Any]

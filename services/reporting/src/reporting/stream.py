@@ -22,13 +22,15 @@ from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.database import Database
+from gatehouse.messaging.restarts import run_restarting
 from gatehouse.personal_keys import SealedEventData
 from reporting.tables import event_log
 
-__all__ = ["EventFilter", "LiveLog", "sse_stream"]
+__all__ = ["LOG_CHANNEL", "EventFilter", "LiveLog", "announce_logged_events", "sse_stream"]
 
 PAGE = 500
 
@@ -45,16 +47,68 @@ class EventFilter:
         return self.project_id is None or row.project_id == self.project_id
 
 
+# The PostgreSQL NOTIFY channel on which a transaction that logged events announces them (the
+# payload is the schema: reporting deployments sharing a database wake only their own streams).
+LOG_CHANNEL = "gatehouse_reporting_log"
+
+
+async def announce_logged_events(connection: AsyncConnection) -> None:
+    """In the transaction that logs events: wake, when it commits, every stream on this log,
+    whichever reporting replica serves it (PostgreSQL; on SQLite one process serves)."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(_ANNOUNCE, {"channel": LOG_CHANNEL})
+
+
+_ANNOUNCE = text("SELECT pg_notify(:channel, current_schema())")
+
+
 class LiveLog:
-    """Tells the streams when the consumer commits new events (they also poll, for events
-    another instance applied)."""
+    """Tells the streams when events are logged (they also poll, in case a wake is lost).
+
+    On PostgreSQL the wake is the NOTIFY of the transaction that logged them, from whichever
+    replica: :meth:`follow` listens. On SQLite it is this process's commits."""
 
     def __init__(self, database: Database, personal_data: SealedEventData | None = None
                  ) -> None:
         self.database = database
         self.personal_data = personal_data
         self._next_commit = asyncio.Event()
-        database.on_commit(self._committed)
+        if database.dialect != "postgresql":
+            database.on_commit(self._committed)
+
+    async def follow(self) -> None:
+        """Listen for logged events until cancelled, again after a lost connection
+        (PostgreSQL; nothing to do on SQLite)."""
+        if self.database.dialect == "postgresql":
+            await run_restarting(self._listen, what="live log listener")
+
+    async def _listen(self) -> None:
+        async with self.database.engine.connect() as connection:
+            schema = (await connection.execute(text("SELECT current_schema()"))).scalar_one()
+            await connection.commit()
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            lost = asyncio.Event()
+
+            def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+                if payload == schema:
+                    self._committed()
+
+            def on_close(_connection: object) -> None:
+                lost.set()
+
+            driver.add_termination_listener(on_close)
+            await driver.add_listener(LOG_CHANNEL, on_notify)
+            try:
+                self._committed()  # what was logged while nobody listened
+                await lost.wait()
+            finally:
+                driver.remove_termination_listener(on_close)
+                with contextlib.suppress(Exception):
+                    await driver.remove_listener(LOG_CHANNEL, on_notify)
+            await connection.invalidate()  # closed under it: not one for the pool to hand out
+            raise ConnectionError("the live log's listening connection closed")
 
     def next_commit(self) -> asyncio.Event:
         """Set by the next commit. A stream takes it before it reads and waits on it after,
