@@ -34,6 +34,7 @@ from gatehouse.eventstore.schema import (
     include_event_store_tables,
     outbox,
 )
+from gatehouse.eventstore.store import OUTBOX_CHANNEL
 from gatehouse.messaging.consumer import EventHandler, TrackingConsumer, one_by_one
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay, PendingEvent
@@ -528,6 +529,50 @@ async def test_a_relay_is_woken_by_its_own_event_stores_appends_only(
 
 async def _looked(relay: CountingRelay, times: int) -> bool:
     return relay.looked >= times
+
+
+async def test_a_relay_whose_lock_connection_is_dropped_leads_again_and_is_woken_again(
+        database: Database, ledger: EventStore, kafka_bootstrap: str) -> None:
+    """The database may close the relay's idle lock-and-LISTEN connection (a restart of that
+    session, an idle timeout): the lock is gone with it and no NOTIFY comes. The relay takes
+    the lead again on a new connection, without handing the closed one to anybody."""
+    relay = CountingRelay(database=database, source="/gatehouse/test", metrics=Metrics("test"),
+                          producer_factory=lambda: create_idempotent_producer(
+                              kafka_bootstrap, client_id="test-relay"),
+                          idle_poll_interval=60.0)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _looked(relay, 1), timeout=10, description="relay started")
+        assert await _drop_listening_sessions(database) == 1
+        await eventually(lambda: _listening_sessions(database), timeout=20,
+                         description="listening again")
+
+        await append_events(database, ledger, streams=2, per_stream=1)
+
+        await eventually(lambda: _all_published(relay), timeout=10,
+                         description="published at once, not at the 60 s idle poll")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await relay.close()
+    assert relay.published_total == 2
+
+
+_LISTENING = ("FROM pg_stat_activity WHERE datname = current_database() "
+              "AND query LIKE 'LISTEN %' AND query LIKE :channel")
+
+
+async def _drop_listening_sessions(database: Database) -> int:
+    async with database.transaction() as connection:
+        return len((await connection.execute(
+            text(f"SELECT pg_terminate_backend(pid) {_LISTENING}"),
+            {"channel": f"%{OUTBOX_CHANNEL}%"})).all())
+
+
+async def _listening_sessions(database: Database) -> int:
+    async with database.read() as connection:
+        return int((await connection.execute(text(f"SELECT count(*) {_LISTENING}"),
+                                             {"channel": f"%{OUTBOX_CHANNEL}%"})).scalar_one())
 
 
 async def test_two_owners_of_a_partition_during_a_rebalance_apply_each_event_once(

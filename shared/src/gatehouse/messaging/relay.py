@@ -115,6 +115,8 @@ class OutboxRelay:
         # When the relay last found no event put back for republishing (monotonic seconds).
         self._put_back_checked_at: float | None = None
         self._producer: AIOKafkaProducer | None = None
+        # Whether the connection holding the lead (lock, LISTEN) closed under the relay.
+        self._lead_lost = False
         self.published_total = 0
         if database.dialect != "postgresql":
             database.on_commit(self.wake)  # no NOTIFY: any commit of this process may be an append
@@ -201,6 +203,8 @@ class OutboxRelay:
 
     async def _publish_until_cancelled(self) -> None:
         while True:
+            if self._lead_lost:
+                raise ConnectionError("the relay's lock and LISTEN connection closed")
             self._wake.clear()
             await self.publish_pending()
             # Not wait_for: on Python 3.11 it can swallow a cancellation that arrives as the
@@ -335,10 +339,19 @@ class OutboxRelay:
                 if payload in (own_events_table, ""):
                     self._wake.set()
 
+            def on_close(_connection: object) -> None:
+                # The lock went with the session, and no NOTIFY comes any more: publishing
+                # stops at its next look (see _publish_until_cancelled), to lead again.
+                self._lead_lost = True
+                self._wake.set()
+
+            self._lead_lost = False
+            driver.add_termination_listener(on_close)
             await driver.add_listener(OUTBOX_CHANNEL, on_notify)
             try:
                 yield True
             finally:
+                driver.remove_termination_listener(on_close)
                 with contextlib.suppress(Exception):
                     await driver.remove_listener(OUTBOX_CHANNEL, on_notify)
                 with contextlib.suppress(Exception):
@@ -346,6 +359,8 @@ class OutboxRelay:
                         text("SELECT pg_advisory_unlock(hashtext(current_schema() || :suffix))"),
                         {"suffix": _LOCK_SUFFIX})
                     await connection.commit()
+                if self._lead_lost:
+                    await connection.invalidate()  # closed: not one for the pool to hand out
 
 
 async def _try_advisory_lock(connection: AsyncConnection) -> bool:
