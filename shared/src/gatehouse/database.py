@@ -8,6 +8,8 @@ database lock instead of failing when a reader upgrades to a writer; reads
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -25,7 +27,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["Database", "UtcDateTime", "bulk_insert", "create_engine", "insert_on", "json_text",
-           "upsert"]
+           "listening", "upsert"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -196,6 +198,40 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def listening(connection: AsyncConnection, channel: str,
+                    on_payload: Callable[[str], None],
+                    on_lost: Callable[[], None] | None = None) -> AsyncIterator[asyncio.Event]:
+    """LISTEN on ``channel`` over ``connection`` (PostgreSQL) while the block runs, calling
+    ``on_payload`` with each notification's payload. Yields an event set (and ``on_lost``
+    called) when the connection closes under the block: a database restart, an idle timeout,
+    a terminated backend; with it go the notifications and any session lock it held. A closed
+    connection is invalidated on the way out, never handed back to the pool."""
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    lost = asyncio.Event()
+
+    def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+        on_payload(payload)
+
+    def on_close(_connection: object) -> None:
+        lost.set()
+        if on_lost is not None:
+            on_lost()
+
+    driver.add_termination_listener(on_close)
+    await driver.add_listener(channel, on_notify)
+    try:
+        yield lost
+    finally:
+        driver.remove_termination_listener(on_close)
+        with contextlib.suppress(Exception):
+            await driver.remove_listener(channel, on_notify)
+        if lost.is_set():
+            await connection.invalidate()
 
 
 async def upsert(

@@ -25,7 +25,7 @@ from uuid import UUID
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import Database
+from gatehouse.database import Database, listening
 from gatehouse.messaging.restarts import run_restarting
 from gatehouse.personal_keys import SealedEventData
 from reporting.tables import event_log
@@ -86,29 +86,15 @@ class LiveLog:
         async with self.database.engine.connect() as connection:
             schema = (await connection.execute(text("SELECT current_schema()"))).scalar_one()
             await connection.commit()
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            lost = asyncio.Event()
 
-            def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            def on_logged(payload: str) -> None:
                 if payload == schema:
                     self._committed()
 
-            def on_close(_connection: object) -> None:
-                lost.set()
-
-            driver.add_termination_listener(on_close)
-            await driver.add_listener(LOG_CHANNEL, on_notify)
-            try:
+            async with listening(connection, LOG_CHANNEL, on_logged) as lost:
                 self._committed()  # what was logged while nobody listened
                 await lost.wait()
-            finally:
-                driver.remove_termination_listener(on_close)
-                with contextlib.suppress(Exception):
-                    await driver.remove_listener(LOG_CHANNEL, on_notify)
-            await connection.invalidate()  # closed under it: not one for the pool to hand out
-            raise ConnectionError("the live log's listening connection closed")
+        raise ConnectionError("the live log's listening connection closed")
 
     def next_commit(self) -> asyncio.Event:
         """Set by the next commit. A stream takes it before it reads and waits on it after,

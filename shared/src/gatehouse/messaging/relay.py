@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import ColumnElement, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatehouse.database import Database
+from gatehouse.database import Database, listening
 from gatehouse.events.envelope import EventEnvelope, to_kafka_record
 from gatehouse.eventstore.chain import GENESIS_HASH, next_log_head
 from gatehouse.eventstore.feed import GapFreeFeedReader
@@ -115,8 +115,8 @@ class OutboxRelay:
         # When the relay last found no event put back for republishing (monotonic seconds).
         self._put_back_checked_at: float | None = None
         self._producer: AIOKafkaProducer | None = None
-        # Whether the connection holding the lead (lock, LISTEN) closed under the relay.
-        self._lead_lost = False
+        # Set when the connection holding the lead (lock, LISTEN) closes under the relay.
+        self._lead_lost = asyncio.Event()
         self.published_total = 0
         if database.dialect != "postgresql":
             database.on_commit(self.wake)  # no NOTIFY: any commit of this process may be an append
@@ -203,7 +203,7 @@ class OutboxRelay:
 
     async def _publish_until_cancelled(self) -> None:
         while True:
-            if self._lead_lost:
+            if self._lead_lost.is_set():
                 raise ConnectionError("the relay's lock and LISTEN connection closed")
             self._wake.clear()
             await self.publish_pending()
@@ -331,36 +331,24 @@ class OutboxRelay:
                 text("SELECT CAST(CAST(:events_table AS regclass) AS oid)"),
                 {"events_table": events.name})).scalar_one())
             await connection.commit()
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
 
-            def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            def on_append(payload: str) -> None:
                 if payload in (own_events_table, ""):
                     self._wake.set()
 
-            def on_close(_connection: object) -> None:
-                # The lock went with the session, and no NOTIFY comes any more: publishing
-                # stops at its next look (see _publish_until_cancelled), to lead again.
-                self._lead_lost = True
-                self._wake.set()
-
-            self._lead_lost = False
-            driver.add_termination_listener(on_close)
-            await driver.add_listener(OUTBOX_CHANNEL, on_notify)
-            try:
-                yield True
-            finally:
-                driver.remove_termination_listener(on_close)
-                with contextlib.suppress(Exception):
-                    await driver.remove_listener(OUTBOX_CHANNEL, on_notify)
-                with contextlib.suppress(Exception):
-                    await connection.execute(
-                        text("SELECT pg_advisory_unlock(hashtext(current_schema() || :suffix))"),
-                        {"suffix": _LOCK_SUFFIX})
-                    await connection.commit()
-                if self._lead_lost:
-                    await connection.invalidate()  # closed: not one for the pool to hand out
+            # A closed connection takes the lock and the wakes with it: woken, publishing stops
+            # at its next look (see _publish_until_cancelled), to lead again.
+            async with listening(connection, OUTBOX_CHANNEL, on_append,
+                                 on_lost=self._wake.set) as lost:
+                self._lead_lost = lost
+                try:
+                    yield True
+                finally:
+                    with contextlib.suppress(Exception):
+                        await connection.execute(text(
+                            "SELECT pg_advisory_unlock(hashtext(current_schema() || :suffix))"),
+                            {"suffix": _LOCK_SUFFIX})
+                        await connection.commit()
 
 
 async def _try_advisory_lock(connection: AsyncConnection) -> bool:
