@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -39,7 +40,13 @@ from gatehouse.messaging.consumer import EventHandler, TrackingConsumer, one_by_
 from gatehouse.messaging.kafka import KafkaAdmin, create_idempotent_producer
 from gatehouse.messaging.relay import OutboxRelay, PendingEvent
 from gatehouse.observability import Metrics
-from gatehouse.testing.harness import TestDatabase, eventually, kafka_clients_left_unclosed
+from gatehouse.testing.harness import (
+    TestDatabase,
+    drop_listening_sessions,
+    eventually,
+    kafka_clients_left_unclosed,
+    listening_sessions,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -254,8 +261,7 @@ async def test_a_relay_that_cannot_reach_the_broker_leaves_no_client_behind_per_
 async def test_a_running_relay_republishes_a_row_put_back_by_hand_within_its_idle_interval(
         database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str) -> None:
     relay = make_relay(database, kafka_bootstrap, idle_poll_interval=0.3)
-    running = asyncio.create_task(relay.run())
-    try:
+    async with running(relay):
         await append_events(database, ledger, streams=2, per_stream=2)
         await eventually(lambda: _all_published(relay), timeout=20,
                          description="the relay published the first events")
@@ -268,10 +274,6 @@ async def test_a_running_relay_republishes_a_row_put_back_by_hand_within_its_idl
             await asyncio.sleep(0.1)
         await eventually(lambda: _all_published(relay), timeout=20,
                          description="the relay published the row put back")
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await relay.close()
     records = await read_topic(kafka_bootstrap, topic, expected=10)
     copies = [headers for _, _, headers in records if headers["ce_position"] == b"2"]
     assert len(copies) == 2, "published, put back, published again"
@@ -503,28 +505,43 @@ async def test_a_relay_is_woken_by_its_own_event_stores_appends_only(
     async with neighbour.transaction() as connection:
         await connection.run_sync(
             include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)).create_all)
-    relay = CountingRelay(database=database, source="/gatehouse/test", metrics=Metrics("test"),
-                          producer_factory=lambda: create_idempotent_producer(
-                              kafka_bootstrap, client_id="test-relay"),
-                          idle_poll_interval=60.0)
-    task = asyncio.create_task(relay.run())
+    relay = counting_relay(database, kafka_bootstrap)
     try:
-        await eventually(lambda: _looked(relay, 1), timeout=10, description="relay started")
-        await append_events(neighbour, ledger, streams=3, per_stream=2)
-        async with database.transaction() as connection:
-            await connection.execute(insert(applied).values(stream_id="x", version=1))
-        await asyncio.sleep(0.5)
-        looked_while_others_wrote = relay.looked
-        await append_events(database, ledger, streams=1, per_stream=1)
-        await eventually(lambda: _all_published(relay), timeout=10, description="published")
+        async with running(relay):
+            await eventually(lambda: _looked(relay, 1), timeout=10, description="relay started")
+            await append_events(neighbour, ledger, streams=3, per_stream=2)
+            async with database.transaction() as connection:
+                await connection.execute(insert(applied).values(stream_id="x", version=1))
+            await asyncio.sleep(0.5)
+            looked_while_others_wrote = relay.looked
+            await append_events(database, ledger, streams=1, per_stream=1)
+            await eventually(lambda: _all_published(relay), timeout=10, description="published")
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await relay.close()
         await neighbour.dispose()
 
     assert looked_while_others_wrote == 1, "not woken by the neighbour or a commit without events"
     assert relay.published_total == 1
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[None]:
+    """The relay runs in the background while the block runs; then it is stopped and closed."""
+    task = asyncio.create_task(relay.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await relay.close()
+
+
+def counting_relay(database: Database, kafka_bootstrap: str) -> CountingRelay:
+    """A counting relay whose idle poll (60 s) is longer than any test waits: only a wake
+    moves it."""
+    return CountingRelay(database=database, source="/gatehouse/test", metrics=Metrics("test"),
+                         producer_factory=lambda: create_idempotent_producer(
+                             kafka_bootstrap, client_id="test-relay"),
+                         idle_poll_interval=60.0)
 
 
 async def _looked(relay: CountingRelay, times: int) -> bool:
@@ -536,43 +553,19 @@ async def test_a_relay_whose_lock_connection_is_dropped_leads_again_and_is_woken
     """The database may close the relay's idle lock-and-LISTEN connection (a restart of that
     session, an idle timeout): the lock is gone with it and no NOTIFY comes. The relay takes
     the lead again on a new connection, without handing the closed one to anybody."""
-    relay = CountingRelay(database=database, source="/gatehouse/test", metrics=Metrics("test"),
-                          producer_factory=lambda: create_idempotent_producer(
-                              kafka_bootstrap, client_id="test-relay"),
-                          idle_poll_interval=60.0)
-    task = asyncio.create_task(relay.run())
-    try:
+    relay = counting_relay(database, kafka_bootstrap)
+    async with running(relay):
         await eventually(lambda: _looked(relay, 1), timeout=10, description="relay started")
-        assert await _drop_listening_sessions(database) == 1
-        await eventually(lambda: _listening_sessions(database), timeout=20,
+        assert await drop_listening_sessions(database, OUTBOX_CHANNEL) == 1
+        await eventually(lambda: listening_sessions(database, OUTBOX_CHANNEL), timeout=20,
                          description="listening again")
 
         await append_events(database, ledger, streams=2, per_stream=1)
 
         await eventually(lambda: _all_published(relay), timeout=10,
                          description="published at once, not at the 60 s idle poll")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await relay.close()
     assert relay.published_total == 2
 
-
-_LISTENING = ("FROM pg_stat_activity WHERE datname = current_database() "
-              "AND query LIKE 'LISTEN %' AND query LIKE :channel")
-
-
-async def _drop_listening_sessions(database: Database) -> int:
-    async with database.transaction() as connection:
-        return len((await connection.execute(
-            text(f"SELECT pg_terminate_backend(pid) {_LISTENING}"),
-            {"channel": f"%{OUTBOX_CHANNEL}%"})).all())
-
-
-async def _listening_sessions(database: Database) -> int:
-    async with database.read() as connection:
-        return int((await connection.execute(text(f"SELECT count(*) {_LISTENING}"),
-                                             {"channel": f"%{OUTBOX_CHANNEL}%"})).scalar_one())
 
 
 async def test_two_owners_of_a_partition_during_a_rebalance_apply_each_event_once(

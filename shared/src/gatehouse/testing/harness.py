@@ -13,17 +13,20 @@ from typing import TypeVar
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from gatehouse.auth import DevIssuer, Role
+from gatehouse.database import Database
 from gatehouse.eventstore.schema import consumer_offsets
 from gatehouse.testing.statuses import record_statuses
 
 __all__ = [
     "RunningService",
     "TestDatabase",
+    "drop_listening_sessions",
     "eventually",
     "kafka_clients_left_unclosed",
+    "listening_sessions",
     "running_service",
     "served",
 ]
@@ -54,6 +57,27 @@ def kafka_clients_left_unclosed() -> Iterator[list[str]]:
         gc.collect()
     left.extend(str(warning.message) for warning in caught
                 if str(warning.message).startswith("Unclosed AIOKafka"))
+
+
+# The sessions of the database that LISTEN on a channel (PostgreSQL).
+_LISTENING = ("FROM pg_stat_activity WHERE datname = current_database() "
+              "AND query LIKE 'LISTEN %' AND query LIKE :channel")
+
+
+async def listening_sessions(database: Database, channel: str) -> int:
+    """How many sessions of the database LISTEN on ``channel`` (PostgreSQL)."""
+    async with database.read() as connection:
+        return int((await connection.execute(text(f"SELECT count(*) {_LISTENING}"),
+                                             {"channel": f"%{channel}%"})).scalar_one())
+
+
+async def drop_listening_sessions(database: Database, channel: str) -> int:
+    """Close the sessions that LISTEN on ``channel``, as an idle timeout or a restart of those
+    sessions would (PostgreSQL); how many were closed."""
+    async with database.transaction() as connection:
+        return len((await connection.execute(
+            text(f"SELECT pg_terminate_backend(pid) {_LISTENING}"),
+            {"channel": f"%{channel}%"})).all())
 
 
 @dataclass
