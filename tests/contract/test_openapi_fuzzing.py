@@ -17,13 +17,6 @@ from schemathesis.engine.events import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-# schemathesis 4.32 draws from the global ``random`` module inside its own strategies (negative
-# mutations, optional headers), and Hypothesis warns each time it notices: theirs to mend, not
-# a finding about our services.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Do not use the `random` module inside strategies"
-    ":hypothesis.errors.HypothesisDeprecationWarning")
-
 
 def problems_in(event: EngineEvent) -> Iterator[str]:
     """What one engine event reports as wrong, each with the request that shows it."""
