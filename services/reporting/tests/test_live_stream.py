@@ -31,6 +31,9 @@ class Frames:
             if frame.startswith("id: "):
                 self.received.append(frame)
 
+    async def holds(self, count: int) -> bool:
+        return len(self.received) >= count
+
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
@@ -67,11 +70,11 @@ async def test_a_commit_landing_while_a_stream_reads_wakes_it_though_another_wok
         await eventually(lambda: _at_least(reads, 2), timeout=10, description="second read")
 
         await reporting.producers.request(NOW)
-        await eventually(lambda: _at_least(len(waiting.received), 1), timeout=30,
+        await eventually(lambda: waiting.holds(1), timeout=30,
                          description="the waiting stream's event")
         first_read_released.set()
 
-        await eventually(lambda: _at_least(len(busy.received), 1), timeout=10,
+        await eventually(lambda: busy.holds(1), timeout=10,
                          description="the busy stream's event, well before its poll")
         assert busy.received == waiting.received
     finally:

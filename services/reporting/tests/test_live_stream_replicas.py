@@ -75,12 +75,9 @@ async def logged_elsewhere_reaches_a_stream(live: LiveLog, other_replica: Databa
         async with other_replica.transaction() as connection:
             await apply_events(LIVE, connection, [envelope])
 
-        await eventually(lambda: _at_least(len(watching.received), 1), timeout=10,
+        await eventually(lambda: watching.holds(1), timeout=10,
                          description="the event, well before the stream's next poll")
         assert str(envelope.id) in watching.received[0]
     finally:
         await watching.close()
 
-
-async def _at_least(value: int, wanted: int) -> bool:
-    return value >= wanted

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AwareDatetime, BeforeValidator, StringConstraints
 
-__all__ = ["JSON_INTEGER", "NOT_BLANK", "IsoAwareDatetime", "IsoDate", "IsoDateTime"]
+__all__ = ["JSON_INTEGER", "NOT_BLANK", "IsoAwareDatetime", "IsoDate", "IsoDateTime", "not_blank"]
 
 
 def _json_number(value: object) -> object:
@@ -41,3 +41,10 @@ IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 # it (Unicode's White_Space), spelled out because ``\s`` means other sets in Python's and
 # ECMAScript's regular expressions (U+0085, U+001C to U+001F), and clients read either.
 NOT_BLANK = r"[^\t\n\x0b\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
+def not_blank(max_length: int) -> StringConstraints:
+    """A text that must hold something besides white space: stripped, at least one character
+    left, and :data:`NOT_BLANK` to say so in JSON Schema."""
+    return StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
+                             max_length=max_length)

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from gatehouse.json_types import JSON_INTEGER, NOT_BLANK, IsoDate, IsoDateTime
+from gatehouse.json_types import JSON_INTEGER, IsoDate, IsoDateTime, not_blank
 
 __all__ = [
     "ApprovalBody",
@@ -50,11 +50,9 @@ __all__ = [
     "VoteView",
 ]
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
-                                             max_length=200)]
+ShortText = Annotated[str, not_blank(200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                pattern=NOT_BLANK, max_length=2000)]
+RequiredText = Annotated[str, not_blank(2000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
 ProjectType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]

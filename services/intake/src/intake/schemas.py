@@ -28,7 +28,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from gatehouse.iso4217 import CURRENCY_CODES
-from gatehouse.json_types import JSON_INTEGER, NOT_BLANK, IsoAwareDatetime, IsoDate
+from gatehouse.json_types import JSON_INTEGER, IsoAwareDatetime, IsoDate, not_blank
 
 __all__ = [
     "AdvanceBody",
@@ -62,10 +62,8 @@ __all__ = [
     "TolerancesBody",
 ]
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
-                                             max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
-                                            max_length=10_000)]
+ShortText = Annotated[str, not_blank(200)]
+LongText = Annotated[str, not_blank(10_000)]
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 Rag = Literal["green", "amber", "red"]
@@ -463,8 +461,7 @@ RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
 class ApiKeyBody(_Body):
     """A key for a machine client; it acts as ``subject`` with ``roles``."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                           pattern=NOT_BLANK, max_length=100),
+    name: Annotated[str, not_blank(100),
                     Field(description="What the key is for, e.g. \"ERP connector\"")]
     subject: Annotated[Subject | None, Field(
         description="Who the key acts as, in events and audit (default: the key's id, as "
@@ -478,10 +475,8 @@ class ApiKeyBody(_Body):
 class ErasureBody(_Body):
     """Whom to forget, exactly as events name them (a subject, e-mail or name)."""
 
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              pattern=NOT_BLANK, max_length=200)]
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
-                                             max_length=500), Field(
+    subject: Annotated[str, not_blank(200)]
+    reason: Annotated[str, not_blank(500), Field(
         description="The request's reference, kept in the audit log: never the person's name")]
 
 
@@ -493,8 +488,7 @@ class ErasureView(BaseModel):
 
 
 class RevokeApiKeyBody(_Body):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NOT_BLANK,
-                                             max_length=1000)]
+    reason: Annotated[str, not_blank(1000)]
 
 
 class ApiKeyView(BaseModel):
