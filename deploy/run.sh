@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `make run` runs: Kafka plus the three services on the embedded default (SQLite).
-# Ctrl-C stops everything it started. Point a service at PostgreSQL by exporting its
-# *_DATABASE_URL (e.g. from deploy/postgres/postgres.sh url <db>) before `make run`.
+# A service that exits is started again (see supervise); Ctrl-C stops everything it
+# started. Point a service at PostgreSQL by exporting its *_DATABASE_URL (e.g. from
+# deploy/postgres/postgres.sh url <db>) before `make run`.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +12,9 @@ LOG_DIR="$REPO_ROOT/var/log"
 KAFKA="$REPO_ROOT/deploy/kafka/kafka.sh"
 READY_TIMEOUT=60
 STOP_TIMEOUT=15
+RESTART_FIRST=1  # seconds before a crashed service is started again; doubles at each crash
+RESTART_MAX=30   # the longest wait
+STABLE_AFTER=60  # a service up this long waits RESTART_FIRST again at its next crash
 
 SERVICES=(intake governance reporting)
 declare -A PORT=(
@@ -18,8 +22,11 @@ declare -A PORT=(
     [governance]="${GOVERNANCE_PORT:-8002}"
     [reporting]="${REPORTING_PORT:-8003}"
 )
-declare -A PID=()  # service -> pid
-HELPERS=()         # log prefixer pids
+declare -A PID=()         # service -> pid, while it runs
+declare -A MIRROR=()      # service -> pid of its log mirror
+declare -A STARTED=()     # service -> $SECONDS when it was last started
+declare -A DELAY=()       # service -> seconds its next restart waits
+declare -A RESTART_AT=()  # crashed service -> $SECONDS when it is started again
 kafka_started=0
 
 die() { echo "run.sh: error: $*" >&2; exit 1; }
@@ -50,15 +57,45 @@ sys.exit(urllib.request.urlopen(sys.argv[1], timeout=2).status != 200)' "$url" 2
     fi
 }
 
-# Runs a service with its output in var/log/<service>.log, mirrored to the
-# terminal with a [service] prefix. tail --pid ends the mirror when the service exits.
+# Runs a service with its output appended to var/log/<service>.log, mirrored to the
+# terminal with a [service] prefix from where this run of it starts. tail --pid ends
+# the mirror when the service exits.
 start_service() {
-    local service="$1" log="$LOG_DIR/$1.log"
-    : >"$log"
+    local service="$1" log="$LOG_DIR/$1.log" from
+    from=$(($(wc -c <"$log") + 1))
     "$VENV/bin/python" -m "$service" >>"$log" 2>&1 </dev/null &
     PID[$service]=$!
-    tail -n +1 -F --pid="${PID[$service]}" "$log" 2>/dev/null | sed -u "s/^/[$service] /" &
-    HELPERS+=("$!")
+    STARTED[$service]=$SECONDS
+    tail -c "+$from" -F --pid="${PID[$service]}" "$log" 2>/dev/null | sed -u "s/^/[$service] /" &
+    MIRROR[$service]=$!
+}
+
+# Keeps the services up until Ctrl-C or TERM: a service that exits is started again,
+# RESTART_FIRST seconds later, twice as long after each further crash (up to
+# RESTART_MAX), and RESTART_FIRST again once it has stayed up STABLE_AFTER seconds.
+supervise() {
+    local service status
+    for service in "${SERVICES[@]}"; do
+        DELAY[$service]=$RESTART_FIRST
+    done
+    while true; do
+        for service in "${SERVICES[@]}"; do
+            if [[ -n "${PID[$service]:-}" ]]; then
+                kill -0 "${PID[$service]}" 2>/dev/null && continue
+                status=0
+                wait "${PID[$service]}" || status=$?
+                unset "PID[$service]"
+                ((SECONDS - STARTED[$service] < STABLE_AFTER)) || DELAY[$service]=$RESTART_FIRST
+                RESTART_AT[$service]=$((SECONDS + DELAY[$service]))
+                echo "run.sh: $service exited (status $status); restarting it in ${DELAY[$service]}s" >&2
+                DELAY[$service]=$((DELAY[$service] * 2 < RESTART_MAX ? DELAY[$service] * 2 : RESTART_MAX))
+            elif ((SECONDS >= RESTART_AT[$service])); then
+                start_service "$service"
+                echo "run.sh: $service restarted (pid ${PID[$service]}; its log goes on in var/log/$service.log)" >&2
+            fi
+        done
+        sleep 0.5
+    done
 }
 
 wait_ready() {
@@ -95,7 +132,7 @@ cleanup() {
     set +e
     echo
     echo "Stopping Gatehouse..."
-    local pids=("${PID[@]}") deadline=$((SECONDS + STOP_TIMEOUT))
+    local pids=("${PID[@]}") mirrors=("${MIRROR[@]}") deadline=$((SECONDS + STOP_TIMEOUT))
     if ((${#pids[@]})); then
         kill -TERM "${pids[@]}" 2>/dev/null
         while any_alive "${pids[@]}" && ((SECONDS < deadline)); do
@@ -103,7 +140,7 @@ cleanup() {
         done
         kill -KILL "${pids[@]}" 2>/dev/null
     fi
-    ((${#HELPERS[@]})) && kill -TERM "${HELPERS[@]}" 2>/dev/null
+    ((${#mirrors[@]})) && kill -TERM "${mirrors[@]}" 2>/dev/null
     ((kafka_started)) && "$KAFKA" stop
     wait
     echo "Stopped."
@@ -154,21 +191,14 @@ main() {
         "$VENV/bin/gatehouse" migrate "$service"
     done
     for service in "${SERVICES[@]}"; do
+        : >"$LOG_DIR/$service.log"
         start_service "$service"
     done
     for service in "${SERVICES[@]}"; do
         wait_ready "$service"
     done
     print_banner
-
-    # Stay up until a service exits (or Ctrl-C / TERM).
-    local died status=0
-    wait -n -p died "${PID[@]}" || status=$?
-    for service in "${SERVICES[@]}"; do
-        [[ "${PID[$service]}" == "${died:-}" ]] &&
-            echo "run.sh: $service exited (status $status); stopping the rest" >&2
-    done
-    exit 1
+    supervise
 }
 
 main "$@"

@@ -2,8 +2,10 @@
 
 A client is the authenticated subject (a person, or the subject of an API key); requests that
 fail authentication count against their source address instead, which slows down anyone
-trying tokens or keys. Each replica limits on its own: with N replicas a client may get up to
-N times the rate, so a cluster-wide limit belongs in the gateway in front.
+trying tokens or keys. Requests that need no authentication (the documents, /readyz and
+/metrics; not /healthz) count against another budget of their source address. Each replica
+limits on its own: with N replicas a client may get up to N times the rate, so a cluster-wide
+limit belongs in the gateway in front.
 """
 
 from __future__ import annotations

@@ -57,6 +57,11 @@ class ServiceSettings(BaseSettings):
                                   description="Requests a client may make at once")
     max_request_bytes: int = Field(default=1_048_576, ge=1024,
                                    description="Largest request body accepted (413 above)")
+    max_header_bytes: int = Field(
+        default=16_384, ge=1024, description="Largest request head accepted: the request line "
+        "and all header fields (431 above)")
+    max_headers: int = Field(default=100, ge=1,
+                             description="Most header fields a request may have (431 above)")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -16,7 +16,7 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -39,7 +39,7 @@ from gatehouse.events.base import EventRegistry
 from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.idempotency import fingerprint
 from gatehouse.observability import configure_logging, correlation_id, current_actor
-from gatehouse.ratelimit import TooManyRequests
+from gatehouse.ratelimit import RateLimiter, TooManyRequests
 from gatehouse.runtime import ServiceRuntime, tune_garbage_collector
 from gatehouse.settings import ServiceSettings
 from gatehouse.unit_of_work import UnitOfWork
@@ -215,6 +215,7 @@ def create_service_app(
     _document_service_wide_answers(app)
     _add_error_handlers(app)
     app.add_middleware(_BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(_AddressRateLimitMiddleware, limiter=runtime.rate_limiter)
     app.add_middleware(_RequestContextMiddleware, runtime=runtime)
     return app
 
@@ -226,12 +227,18 @@ OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", 
                              "trace"})
 """The keys of an OpenAPI path item that are operations."""
 
+# The one path whose requests no rate limit counts: the liveness probe.
+_UNCOUNTED_PATH = "/healthz"
+
+_TOO_MANY_REQUESTS: dict[str, Any] = {
+    "description": "Too many requests from this client: retry after the seconds Retry-After "
+    "says", SERVICE_WIDE: True,
+    "headers": {"Retry-After": {"description": "Seconds to wait",
+                                "schema": {"type": "integer"}}}}
+
 # What any /v1 operation may answer besides its own statuses, and what one taking a body may.
 _ANY_REQUEST_ANSWERS: dict[str, dict[str, Any]] = {
-    "429": {"description": "Too many requests from this client: retry after the seconds "
-            "Retry-After says", SERVICE_WIDE: True,
-            "headers": {"Retry-After": {"description": "Seconds to wait",
-                                        "schema": {"type": "integer"}}}},
+    "429": _TOO_MANY_REQUESTS,
     "503": {"description": "The database or the token issuer's keys cannot be reached just "
             "now: retry (with the same Idempotency-Key for a change)", SERVICE_WIDE: True},
 }
@@ -241,9 +248,10 @@ _BODY_ANSWERS: dict[str, dict[str, Any]] = {
 
 
 def _document_service_wide_answers(app: FastAPI) -> None:
-    """Adds the answers any request may get to every ``/v1`` operation of the OpenAPI
-    document: 429 past the client's rate limit, 503 while the database or the token issuer's
-    keys cannot be reached, and 413 for a body over the size limit."""
+    """Adds the answers any request may get to every operation of the OpenAPI document: to a
+    ``/v1`` operation 429 past the client's rate limit, 503 while the database or the token
+    issuer's keys cannot be reached, and 413 for a body over the size limit; to the others
+    (probes and documents) 429 past their address's rate limit, save /healthz."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -251,13 +259,14 @@ def _document_service_wide_answers(app: FastAPI) -> None:
             return app.openapi_schema
         document = generate()
         for path, operations in document.get("paths", {}).items():
-            if not path.startswith("/v1/"):
+            if path == _UNCOUNTED_PATH:
                 continue
             for method, operation in operations.items():
                 if method in OPENAPI_METHODS:
                     responses = operation.setdefault("responses", {})
-                    answers = {**_ANY_REQUEST_ANSWERS,
-                               **(_BODY_ANSWERS if "requestBody" in operation else {})}
+                    answers = ({**_ANY_REQUEST_ANSWERS,
+                                **(_BODY_ANSWERS if "requestBody" in operation else {})}
+                               if path.startswith("/v1/") else {"429": _TOO_MANY_REQUESTS})
                     for status, answer in answers.items():
                         responses.setdefault(status, answer)
         return document
@@ -297,11 +306,7 @@ def _add_probes(app: FastAPI, runtime: ServiceRuntime) -> None:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatehouseError)
     async def gatehouse_error(request: Request, error: GatehouseError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        if isinstance(error, TooManyRequests):
-            headers = {"Retry-After": str(error.retry_after_seconds)}
-        return problem_response(error.status, error.title, error.detail, type_uri=error.type_uri,
-                                instance=request.url.path, headers=headers, **error.extensions)
+        return _problem_of(error, request.url.path)
 
     @app.exception_handler(ConcurrencyError)
     async def concurrency_error(request: Request, error: ConcurrencyError) -> JSONResponse:
@@ -360,6 +365,14 @@ def _add_error_handlers(app: FastAPI) -> None:
         return problem_response(500, "Internal error",
                                 "the server failed to handle the request; it has been logged",
                                 instance=request.url.path)
+
+
+def _problem_of(error: GatehouseError, instance: str | None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after_seconds)}
+    return problem_response(error.status, error.title, error.detail, type_uri=error.type_uri,
+                            instance=instance, headers=headers, **error.extensions)
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -455,6 +468,30 @@ class _BodySizeLimitMiddleware:
         await response(scope, receive, send)
 
 
+class _AddressRateLimitMiddleware:
+    """Counts each request outside ``/v1`` against a budget of its address: the documents,
+    ``/readyz`` and ``/metrics`` answer anyone, so the address is all there is to count by.
+    A ``/v1`` request is counted by the subject it authenticates as (or by its address when it
+    fails to). ``/healthz`` is not counted: it does no work worth protecting, and a liveness
+    probe refused 429 would get a healthy replica restarted."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
+                 limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and not path.startswith("/v1/") and path != _UNCOUNTED_PATH:
+            client = scope.get("client")
+            try:
+                self.limiter.take(f"anonymous:{client[0] if client else ''}")
+            except TooManyRequests as refused:
+                await _problem_of(refused, path)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _RequestContextMiddleware:
     """Correlation id in and out, one access-log line and the HTTP metrics per request."""
 
@@ -509,10 +546,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def serve(factory: str, settings: ServiceSettings) -> None:
     """Build the app with ``factory`` (``package.module:create_app``) and run it under uvicorn
-    on the settings' address."""
+    on the settings' address, with their limits on request heads (:mod:`gatehouse.server`)."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.importer import import_from_string
+
+    from gatehouse.server import server_config
 
     app = import_from_string(factory)()
     tune_garbage_collector()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    server = uvicorn.Server(server_config(app, settings))
+    with suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)

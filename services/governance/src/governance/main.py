@@ -1,6 +1,8 @@
 """The governance ASGI app.
 
-Run with ``python -m governance`` or ``uvicorn --factory governance.main:create_app``.
+Run with ``python -m governance``: it serves the app under the server settings every service
+shares (gatehouse.server: request-head limits), which a bare ``uvicorn --factory`` would not
+apply.
 """
 
 from __future__ import annotations

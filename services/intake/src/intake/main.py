@@ -1,6 +1,8 @@
 """The intake ASGI app.
 
-Run with ``python -m intake`` or ``uvicorn --factory intake.main:create_app``.
+Run with ``python -m intake``: it serves the app under the server settings every service
+shares (gatehouse.server: request-head limits), which a bare ``uvicorn --factory`` would not
+apply.
 """
 
 from __future__ import annotations

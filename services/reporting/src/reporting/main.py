@@ -1,6 +1,8 @@
 """The reporting ASGI app.
 
-Run with ``python -m reporting`` or ``uvicorn --factory reporting.main:create_app``.
+Run with ``python -m reporting``: it serves the app under the server settings every service
+shares (gatehouse.server: request-head limits), which a bare ``uvicorn --factory`` would not
+apply.
 """
 
 from __future__ import annotations

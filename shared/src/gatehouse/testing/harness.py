@@ -18,6 +18,7 @@ from sqlalchemy import text, update
 from gatehouse.auth import DevIssuer, Role
 from gatehouse.database import Database
 from gatehouse.eventstore.schema import consumer_offsets
+from gatehouse.server import server_config
 from gatehouse.testing.statuses import record_statuses
 
 __all__ = [
@@ -123,11 +124,12 @@ async def running_service(app: FastAPI, issuer: DevIssuer, *, ready_timeout: flo
 async def served(app: FastAPI, issuer: DevIssuer, *, ready_timeout: float = 30.0
                  ) -> AsyncIterator[RunningService]:
     """Serve the app over real HTTP on a free local port (for streaming responses, which the
-    in-process transport buffers); the client's base URL points at it."""
+    in-process transport buffers, and for what the server itself answers); the client's base
+    URL points at it. The server is configured as in production (:func:`server_config`)."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(record_statuses(app), host="127.0.0.1", port=0,
-                                           log_config=None, access_log=False, lifespan="on"))
+    server = uvicorn.Server(server_config(record_statuses(app), app.state.runtime.settings,
+                                          port=0))
     task = asyncio.create_task(server.serve())
     try:
         await eventually(lambda: _started(server, task), timeout=ready_timeout,
