@@ -28,6 +28,7 @@ from gatehouse.events.governance import (
     VoteCast,
     VoteDecision,
 )
+from gatehouse.identity import Pseudonyms
 from governance.domain import (
     ActiveDelegation,
     CastVote,
@@ -74,6 +75,8 @@ REVIEW_ID = UUID("00000000-0000-4000-8000-0000000000a1")
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 REQUESTER = "alice"
 SPONSOR = "carol"
+# The pseudonyms rules compare people by (gatehouse.identity), under a key of the tests.
+PSEUDONYMS = Pseudonyms(bytes(range(32)))
 
 
 def number(value: int) -> UUID:
@@ -165,6 +168,8 @@ def project(
         requested_by=REQUESTER,
         sponsor=SPONSOR,
         status=status,
+        requester_pseudonym=PSEUDONYMS.of(REQUESTER),
+        sponsor_pseudonym=PSEUDONYMS.of(SPONSOR),
     )
 
 
@@ -239,6 +244,7 @@ def vote(
         decision=decision,
         rationale=rationale,
         now=now,
+        pseudonym_of=PSEUDONYMS.of,
         **details,
     )
 

@@ -108,7 +108,8 @@ async def authenticate_api_key(connection: AsyncConnection, presented: str, *,
         raise Unauthenticated("the API key is unknown, revoked or expired")
     claimed = frozenset(str(role) for role in row.roles)
     roles = frozenset(Role(role) for role in claimed if role in Role.__members__.values())
-    return Principal(subject=row.subject, roles=roles, claimed_roles=claimed)
+    return Principal(subject=row.subject.lower(), roles=roles, claimed_roles=claimed,
+                     api_key_id=row.key_id)
 
 
 async def record_api_key_event(connection: AsyncConnection, envelope: EventEnvelope) -> None:

@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gatehouse.errors import Forbidden, Unauthenticated
+from gatehouse.identity import identifier_problem
 
 __all__ = ["ROLE_NAME", "DevIssuer", "KeySource", "Principal", "Role", "StaticKey",
-           "TokenVerifier"]
+           "TokenVerifier", "token_subject"]
 
 ALGORITHM = "ES256"
 
@@ -49,6 +50,16 @@ class Principal:
     subject: str
     roles: frozenset[Role]
     claimed_roles: frozenset[str] = frozenset()
+    # The API key the caller presented, if it was one (not a token).
+    api_key_id: str | None = None
+
+    @property
+    def caller(self) -> str:
+        """Whose records (idempotency keys) these are: the subject for a token, the key for an
+        API key. A key acting as ``alice`` is not alice's session: a retry of hers must not
+        replay the key's response, nor the other way round. The brackets keep the two apart,
+        as no identifier holds one."""
+        return self.subject if self.api_key_id is None else f"[api-key {self.api_key_id}]"
 
     def require(self, *roles: Role) -> None:
         """Allow when the principal holds any of ``roles``; otherwise 403."""
@@ -169,7 +180,8 @@ class TokenVerifier:
             raise Unauthenticated(f"the bearer token is not valid: {error}") from None
         claimed = self._roles(claims)
         roles = frozenset(Role(role) for role in claimed if role in Role.__members__.values())
-        principal = Principal(subject=str(claims["sub"]), roles=roles, claimed_roles=claimed)
+        principal = Principal(subject=token_subject(claims["sub"]), roles=roles,
+                              claimed_roles=claimed)
         self._remember(token, _VerifiedToken(principal, kid, algorithm, key, float(claims["exp"])))
         return principal
 
@@ -193,6 +205,18 @@ class TokenVerifier:
             raise Unauthenticated(f"the token's {self._roles_claim} claim must be a list of "
                                   "role names")
         return frozenset(value)
+
+
+def token_subject(sub: object) -> str:
+    """The identifier a token's ``sub`` names (see :mod:`gatehouse.identity`), in lower case;
+    401 for a blank one, or one that is not an identifier as it stands: a subject that would
+    change under normalisation, or that could pass for ``[erased]``, is nobody's."""
+    problem = identifier_problem(sub)
+    if problem is not None:
+        raise Unauthenticated(f"the token's subject (sub) is not a Gatehouse identifier: it "
+                              f"{problem}")
+    assert isinstance(sub, str)
+    return sub.lower()
 
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")

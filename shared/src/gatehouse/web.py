@@ -172,7 +172,7 @@ async def run_command(runtime: ServiceRuntime, registry: EventRegistry, request:
         return await run(UnitOfWork.on(connection, store, registry, actor=principal.subject))
 
     return await execute_command(
-        runtime.database, principal=principal.subject, idempotency_key=idempotency_key,
+        runtime.database, principal=principal.caller, idempotency_key=idempotency_key,
         request_fingerprint=fingerprint(request.method, request.url.path, await request.body()),
         run=in_transaction)
 

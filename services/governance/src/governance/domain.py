@@ -11,7 +11,7 @@ two concurrent commands cannot both win.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -54,6 +54,7 @@ __all__ = [
     "ProjectGates",
     "RecordBreach",
     "Review",
+    "SeatPeople",
     "Voter",
     "WithdrawReview",
     "decide",
@@ -81,6 +82,21 @@ class ProjectFacts:
     requested_by: str
     sponsor: str
     status: str
+    # Who may not vote on the project's gates, as keyed pseudonyms (gatehouse.identity): an
+    # erasure turns the names above into [erased] and leaves these. None when the name was
+    # erased before governance learned the project: then nobody can tell who may not vote.
+    requester_pseudonym: bytes | None
+    sponsor_pseudonym: bytes | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeatPeople:
+    """Who holds a seat of a review (a named seat's user) and who cast its current ballot, as
+    keyed pseudonyms: an erasure turns their names in the record into [erased] and leaves
+    these, so a person erased meanwhile is still known as the one who voted."""
+
+    holder: bytes | None = None
+    caster: bytes | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,6 +223,23 @@ class CastVote:
     on_behalf_of: str | None = None
     revision_reason: str | None = None
     now: datetime
+    # The service's keyed pseudonym of an identifier (gatehouse.identity.Pseudonyms.of).
+    pseudonym_of: Callable[[str], bytes]
+    # The review's seats by position, as far as the read model knows their people; a seat
+    # it does not know is told by the names in the record.
+    seat_people: Mapping[int, SeatPeople] = field(default_factory=dict)
+
+    def holder(self, position: int, seat: ApproverSeat) -> bytes | None:
+        known = self.seat_people.get(position)
+        if known is not None and known.holder is not None:
+            return known.holder
+        return None if seat.user is None else self.pseudonym_of(seat.user)
+
+    def caster(self, position: int, ballot: Ballot | None) -> bytes | None:
+        known = self.seat_people.get(position)
+        if known is not None and known.caster is not None:
+            return known.caster
+        return None if ballot is None else self.pseudonym_of(ballot.cast_by)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,11 +354,11 @@ def _vote(state: ProjectGates, review: Review, command: CastVote) -> list[Domain
                        + (f" ({review.outcome})" if review.outcome else "")
                        + "; it takes no more votes", rule="review-closed",
                        review_status=review.status)
-    _check_segregation(command.project, command.voter.subject, command.on_behalf_of)
+    _check_segregation(command, command.on_behalf_of)
     seat, delegation = _seat_for(review, command)
     if delegation is not None:
         # The seat a delegation fills may have been chosen for the delegate: check whose it is.
-        _check_segregation(command.project, command.voter.subject, delegation.from_user)
+        _check_segregation(command, delegation.from_user)
     previous = review.ballots.get(seat.label)
     if command.revision_reason is None and previous is not None:
         raise Conflict(f"{previous.approver} already voted {previous.decision} on this review; "
@@ -368,13 +401,25 @@ def _vote(state: ProjectGates, review: Review, command: CastVote) -> list[Domain
         rule=rules.describe(review.gate.approval))]
 
 
-def _check_segregation(project: ProjectFacts, subject: str, on_behalf_of: str | None) -> None:
-    conflicted = {project.requested_by: "requester", project.sponsor: "sponsor"}
-    for person, capacity in ((subject, "you are"), (on_behalf_of, f"{on_behalf_of} is")):
-        if person is not None and person in conflicted:
-            raise Forbidden(f"segregation of duties: {capacity} the project's "
-                            f"{conflicted[person]} and may not vote on its gates",
-                            rule="segregation-of-duties")
+def _check_segregation(command: CastVote, on_behalf_of: str | None) -> None:
+    """Neither the voter nor the approver they stand in for is the project's requester or
+    sponsor. People are compared by their pseudonyms, never by the names a record shows, which
+    an erasure replaces by [erased]."""
+    project = command.project
+    if project.requester_pseudonym is None or project.sponsor_pseudonym is None:
+        raise Forbidden("segregation of duties cannot be checked: the project's requester or "
+                        "sponsor was erased before governance learned of the project, so "
+                        "nobody can tell who may not vote on its gates",
+                        rule="segregation-of-duties")
+    conflicted = {project.requester_pseudonym: "requester", project.sponsor_pseudonym: "sponsor"}
+    for person, capacity in ((command.voter.subject, "you are"),
+                             (on_behalf_of, f"{on_behalf_of} is")):
+        if person is None:
+            continue
+        conflict = conflicted.get(command.pseudonym_of(person))
+        if conflict is not None:
+            raise Forbidden(f"segregation of duties: {capacity} the project's {conflict} and "
+                            "may not vote on its gates", rule="segregation-of-duties")
 
 
 def _seat_for(review: Review, command: CastVote
@@ -394,16 +439,19 @@ def _seat_for(review: Review, command: CastVote
             raise Forbidden(f"{command.on_behalf_of} is not an approver of gate "
                             f"{review.gate.key}", rule="approver-rule")
         return seat, delegation
-    own = next((s for s in seats if s.user == voter.subject), None)
+    # People are compared by pseudonym: an erasure may have turned a name into [erased].
+    me = command.pseudonym_of(voter.subject)
+    own = next((s for i, s in enumerate(seats)
+                if s.user is not None and command.holder(i, s) == me), None)
     if own is not None:
         return own, None
     # A role seat: the one this person already holds (a revision), else the first empty one.
-    by_role = [s for s in seats if s.role is not None and s.role in voter.roles]
-    for seat in by_role:
+    by_role = [(i, s) for i, s in enumerate(seats) if s.role is not None and s.role in voter.roles]
+    for position, seat in by_role:
         ballot = review.ballots.get(seat.label)
-        if ballot is not None and ballot.cast_by == voter.subject:
+        if ballot is not None and command.caster(position, ballot) == me:
             return seat, None
-    for seat in by_role:
+    for _, seat in by_role:
         if seat.label not in review.ballots:
             return seat, None
     delegated = [(s, d) for d in usable for s in seats if s.user == d.from_user]

@@ -21,6 +21,7 @@ from gatehouse.events.governance import (
     GateCondition,
     VoteDecision,
 )
+from gatehouse.identity import load_pseudonyms
 from gatehouse.unit_of_work import UnitOfWork
 from governance import delegations, domain, queries, records, templates
 from governance.delegations import Delegation, GrantDelegation, RevokeDelegation
@@ -141,16 +142,12 @@ async def load_gates(project_id: UUID, uow: UnitOfWork) -> GateRecord:
     return GateRecord(state, len(history), history)
 
 
-async def get_review(review_id: UUID, uow: UnitOfWork, *,
-                     expected: ExpectedVersion | None = None) -> tuple[GateRecord, Review]:
-    """The review and its project's gate record; with ``expected`` (an If-Match), 412 unless
-    the record is at that version."""
+async def get_review(review_id: UUID, uow: UnitOfWork) -> tuple[GateRecord, Review]:
+    """The review and its project's gate record."""
     project_id = await queries.review_project(uow.connection, review_id)
     if project_id is None:
         raise NotFound(f"no gate review {review_id}")
     record = await load_gates(project_id, uow)
-    if expected is not None:
-        check_version(expected, record.version, resource=f"gate review {review_id}")
     return record, record.review(review_id)
 
 
@@ -180,7 +177,7 @@ async def cast_vote(review_id: UUID, *, vote_id: UUID, decision: VoteDecision, r
                     revision_reason: str | None, actor: Actor, now: datetime,
                     uow: UnitOfWork, expected: ExpectedVersion | None = None
                     ) -> tuple[GateRecord, Review]:
-    record, review = await get_review(review_id, uow, expected=expected)
+    record, review = await get_review(review_id, uow)
     project = await _project(review.project_id, uow)
     voter = Voter(subject=actor.subject, roles=actor.roles,
                   delegations=await queries.active_delegations_to(uow.connection,
@@ -188,20 +185,22 @@ async def cast_vote(review_id: UUID, *, vote_id: UUID, decision: VoteDecision, r
     record = await _decide_and_append(uow, record, CastVote(
         review_id=review_id, vote_id=vote_id, voter=voter, project=project, decision=decision,
         rationale=rationale, conditions=conditions, assessments=assessments,
-        on_behalf_of=on_behalf_of, revision_reason=revision_reason, now=now))
+        on_behalf_of=on_behalf_of, revision_reason=revision_reason, now=now,
+        pseudonym_of=(await load_pseudonyms(uow.connection)).of,
+        seat_people=await queries.seat_people(uow.connection, review_id)), expected=expected)
     return record, record.review(review_id)
 
 
 async def withdraw_review(review_id: UUID, *, reason: str, actor: Actor, uow: UnitOfWork,
                           expected: ExpectedVersion | None = None
                           ) -> tuple[GateRecord, Review]:
-    record, review = await get_review(review_id, uow, expected=expected)
+    record, review = await get_review(review_id, uow)
     project = await _project(review.project_id, uow)
     if not actor.is_pmo_admin and actor.subject not in (project.requested_by, review.opened_by):
         raise Forbidden("only the project's requester, whoever opened the review, or a PMO "
                         "admin may withdraw it", rule="object-ownership")
     record = await _decide_and_append(uow, record, WithdrawReview(
-        review_id=review_id, reason=reason, withdrawn_by=actor.subject))
+        review_id=review_id, reason=reason, withdrawn_by=actor.subject), expected=expected)
     return record, record.review(review_id)
 
 
@@ -210,7 +209,7 @@ async def mark_condition_met(review_id: UUID, condition_id: UUID, *,
                              now: datetime, uow: UnitOfWork,
                              expected: ExpectedVersion | None = None
                              ) -> tuple[GateRecord, Review]:
-    record, review = await get_review(review_id, uow, expected=expected)
+    record, review = await get_review(review_id, uow)
     project = await _project(review.project_id, uow)
     condition = review.conditions.get(condition_id)
     if condition is None:
@@ -221,7 +220,7 @@ async def mark_condition_met(review_id: UUID, condition_id: UUID, *,
                         "may mark it met", rule="object-ownership")
     record = await _decide_and_append(uow, record, MarkConditionMet(
         review_id=review_id, condition_id=condition_id, evidence=evidence, note=note,
-        met_by=actor.subject, now=now))
+        met_by=actor.subject, now=now), expected=expected)
     return record, record.review(review_id)
 
 
@@ -241,9 +240,15 @@ async def _project(project_id: UUID, uow: UnitOfWork) -> ProjectFacts:
     return project
 
 
-async def _decide_and_append(uow: UnitOfWork, record: GateRecord, command: domain.Command
-                             ) -> GateRecord:
+async def _decide_and_append(uow: UnitOfWork, record: GateRecord, command: domain.Command,
+                             *, expected: ExpectedVersion | None = None) -> GateRecord:
+    """Decide, then (with ``expected``, an If-Match) 412 unless the record is at that version,
+    then append. Who may act is checked before the version: a stale If-Match from someone the
+    command refuses gets their 403, not a 412 carrying the current ETag."""
     new_events = domain.decide(record.state, command)
+    if expected is not None:
+        check_version(expected, record.version,
+                      resource=f"the gate record of project {record.state.project_id}")
     if not new_events:
         return record
     envelopes = await uow.append(domain.stream_id(record.state.project_id), new_events,

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.events.governance import ROLE_SEAT, USER_SEAT
+from gatehouse.identity import Pseudonyms, load_pseudonyms
 from governance import queries
 from governance.domain import ActiveDelegation
 from governance.queries import ReviewFilter, ReviewPage
@@ -29,12 +30,14 @@ class Inbox:
     subject: str
     roles: frozenset[str]
     delegations: tuple[ActiveDelegation, ...]
+    pseudonyms: Pseudonyms
 
     @classmethod
     async def of(cls, connection: AsyncConnection, subject: str, roles: frozenset[str],
                  now: datetime) -> Inbox:
         return cls(subject, roles,
-                   await queries.active_delegations_to(connection, subject, now))
+                   await queries.active_delegations_to(connection, subject, now),
+                   await load_pseudonyms(connection))
 
     @property
     def own_seats(self) -> frozenset[str]:
@@ -68,12 +71,16 @@ class Inbox:
         kept = []
         for row in rows:
             project = facts.get(row.project_id)
-            conflicted = {project.requested_by, project.sponsor} if project else set()
-            if self.subject in conflicted:
+            # As the vote checks it (governance.domain): by pseudonym, and nobody may vote
+            # when the requester or sponsor cannot be told.
+            conflicted = {project.requester_pseudonym, project.sponsor_pseudonym} \
+                if project else set()
+            if None in conflicted or self.pseudonyms.of(self.subject) in conflicted:
                 continue
             seats = awaiting.get(row.review_id, set())
             if seats & self.own_seats or any(
-                    USER_SEAT + d.from_user in seats and d.from_user not in conflicted
+                    USER_SEAT + d.from_user in seats
+                    and self.pseudonyms.of(d.from_user) not in conflicted
                     and d.covers_gate(project_type=row.project_type, gate=row.gate,
                                       project_id=row.project_id, at=now)
                     for d in self.delegations):

@@ -25,7 +25,9 @@ from gatehouse.events.intake import (
     intake_events,
 )
 from gatehouse.eventstore.store import EventMetadata, EventStore
+from gatehouse.identity import Pseudonyms, load_pseudonyms
 from gatehouse.messaging.consumer import BatchHandler, EventHandler, one_by_one
+from gatehouse.personal_data import ERASED
 from gatehouse.unit_of_work import UnitOfWork
 from governance import handlers
 from governance.tables import known_projects
@@ -49,6 +51,7 @@ def intake_event_handler(event_store: EventStore) -> BatchHandler:
     async def apply(connection: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
         requested: dict[UUID, dict[str, Any]] = {}
         changes: list[EventEnvelope] = []
+        pseudonyms = await load_pseudonyms(connection)
         for envelope in envelopes:
             if envelope.type not in intake_events:
                 continue
@@ -63,6 +66,8 @@ def intake_event_handler(event_store: EventStore) -> BatchHandler:
             requested[event.project_id] = {
                 "project_id": event.project_id, "title": event.title,
                 "sponsor": event.sponsor, "requested_by": event.requested_by,
+                "requester_pseudonym": pseudonym(pseudonyms, event.requested_by),
+                "sponsor_pseudonym": pseudonym(pseudonyms, event.sponsor),
                 "business_unit": event.business_unit, "project_type": event.project_type,
                 "status": "draft", "updated_at": envelope.time,
                 "version": envelope.stream_version}
@@ -70,6 +75,12 @@ def intake_event_handler(event_store: EventStore) -> BatchHandler:
         await apply_change(connection, changes)
 
     return apply
+
+
+def pseudonym(pseudonyms: Pseudonyms, person: str) -> bytes | None:
+    """Whom segregation of duties keeps out, as a pseudonym; None for a person erased before
+    governance learned of them (a replay of the log after an erasure): nobody can tell."""
+    return None if person == ERASED else pseudonyms.of(person)
 
 
 async def _record_requested(connection: AsyncConnection,
@@ -90,6 +101,9 @@ def _project_change_handler(event_store: EventStore) -> EventHandler:
                 values = {name: getattr(event.changes, name) for name in tracked
                           if name in event.changed_fields
                           and getattr(event.changes, name) is not None}
+                if "sponsor" in values:
+                    pseudonyms = await load_pseudonyms(connection)
+                    values["sponsor_pseudonym"] = pseudonym(pseudonyms, values["sponsor"])
                 await connection.execute(
                     update(known_projects)
                     .where(known_projects.c.project_id == event.project_id)

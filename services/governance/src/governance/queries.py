@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatehouse.errors import InvalidInput
 from gatehouse.events.governance import DelegationScope
-from governance.domain import ActiveDelegation, ProjectFacts
+from governance.domain import ActiveDelegation, ProjectFacts, SeatPeople
 from governance.tables import (
     delegations,
     gate_conditions,
     gate_reviews,
     known_projects,
     review_awaiting,
+    review_seats,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "projects_facts",
     "review_project",
     "reviews_past_sla",
+    "seat_people",
 ]
 
 
@@ -65,6 +67,15 @@ async def known_project(connection: AsyncConnection, project_id: UUID) -> KnownP
 
 async def project_facts(connection: AsyncConnection, project_id: UUID) -> ProjectFacts | None:
     return (await projects_facts(connection, {project_id})).get(project_id)
+
+
+async def seat_people(connection: AsyncConnection, review_id: UUID) -> dict[int, SeatPeople]:
+    """Who holds each seat of the review and who cast its ballot, by position, as pseudonyms
+    (none for a review opened before governance kept them)."""
+    rows = await connection.execute(select(review_seats).where(
+        review_seats.c.review_id == review_id))
+    return {row.position: SeatPeople(holder=row.holder_pseudonym, caster=row.caster_pseudonym)
+            for row in rows}
 
 
 async def review_project(connection: AsyncConnection, review_id: UUID) -> UUID | None:
@@ -150,7 +161,9 @@ async def projects_facts(connection: AsyncConnection, project_ids: set[UUID]
         known_projects.c.project_id.in_(list(project_ids))))
     return {row.project_id: ProjectFacts(
         project_id=row.project_id, project_type=row.project_type,
-        requested_by=row.requested_by, sponsor=row.sponsor, status=row.status) for row in rows}
+        requested_by=row.requested_by, sponsor=row.sponsor, status=row.status,
+        requester_pseudonym=row.requester_pseudonym, sponsor_pseudonym=row.sponsor_pseudonym)
+        for row in rows}
 
 
 # --- Delegations ------------------------------------------------------------------------------

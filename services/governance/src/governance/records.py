@@ -26,8 +26,15 @@ from gatehouse.events.governance import (
     VoteCast,
     VoteRevised,
 )
+from gatehouse.identity import load_pseudonyms
 from governance.domain import ProjectGates
-from governance.tables import delegations, gate_conditions, gate_reviews, review_awaiting
+from governance.tables import (
+    delegations,
+    gate_conditions,
+    gate_reviews,
+    review_awaiting,
+    review_seats,
+)
 
 __all__ = ["erase_awaited_seat", "record_delegation_events", "record_gate_events"]
 
@@ -49,8 +56,21 @@ async def record_gate_events(connection: AsyncConnection, state: ProjectGates,
                     status="open", opened_by=event.opened_by, opened_at=at,
                     opened_position=envelope.position, sla_due_at=event.sla_due_at,
                     updated_at=at))
+                pseudonyms = await load_pseudonyms(connection)
+                await connection.execute(insert(review_seats), [
+                    {"review_id": event.review_id, "position": position,
+                     "holder_pseudonym": None if seat.user is None else pseudonyms.of(seat.user),
+                     "caster_pseudonym": None}
+                    for position, seat in enumerate(event.gate.approval.seats)])
             case VoteCast() | VoteRevised():
                 await _touch(connection, event.review_id, at)
+                seats = state.reviews[event.review_id].gate.approval.seats
+                position = next(i for i, seat in enumerate(seats) if seat.label == event.seat)
+                pseudonyms = await load_pseudonyms(connection)
+                await connection.execute(
+                    update(review_seats).where(review_seats.c.review_id == event.review_id,
+                                               review_seats.c.position == position)
+                    .values(caster_pseudonym=pseudonyms.of(event.cast_by)))
             case GateDecided():
                 await _close(connection, event.review_id, at, status="decided",
                              outcome=event.outcome)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -22,13 +23,15 @@ from gatehouse.apikeys import include_api_key_tables
 from gatehouse.database import UtcDateTime
 from gatehouse.eventstore.schema import NAMING_CONVENTION, Position, include_event_store_tables
 from gatehouse.idempotency import include_idempotency_tables
+from gatehouse.identity import include_pseudonym_key_tables
 from gatehouse.personal_keys import include_personal_key_tables
 
 __all__ = ["delegations", "gate_conditions", "gate_reviews", "known_projects", "metadata",
-           "review_awaiting"]
+           "review_awaiting", "review_seats"]
 
-metadata = include_personal_key_tables(include_api_key_tables(include_idempotency_tables(
-    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))))
+metadata = include_pseudonym_key_tables(include_personal_key_tables(include_api_key_tables(
+    include_idempotency_tables(include_event_store_tables(
+        MetaData(naming_convention=NAMING_CONVENTION))))))
 
 # What governance knows of each project, from gatehouse.intake.events (never from intake's API).
 known_projects = Table(
@@ -38,6 +41,11 @@ known_projects = Table(
     Column("title", String(200), nullable=False),
     Column("sponsor", String(200), nullable=False),
     Column("requested_by", String(200), nullable=False),
+    # Who the requester and sponsor are for segregation of duties (gatehouse.identity): an
+    # erasure replaces the names above by [erased] and leaves these. Empty when the name was
+    # already erased as governance learned it.
+    Column("requester_pseudonym", LargeBinary, nullable=True),
+    Column("sponsor_pseudonym", LargeBinary, nullable=True),
     Column("business_unit", String(200), nullable=False),
     Column("project_type", String(64), nullable=False),
     Column("status", String(32), nullable=False),
@@ -75,6 +83,19 @@ review_awaiting = Table(
            primary_key=True),
     Column("seat", String(210), primary_key=True),
     Index("ix_review_awaiting_seat", "seat"),
+)
+
+# Who holds each seat of a review and who cast its current ballot (by position on the panel),
+# as keyed pseudonyms (gatehouse.identity): the one-vote-per-approver rule still knows a voter
+# after an erasure has turned their name in the record into [erased].
+review_seats = Table(
+    "review_seats",
+    metadata,
+    Column("review_id", Uuid, ForeignKey("gate_reviews.review_id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("holder_pseudonym", LargeBinary, nullable=True),
+    Column("caster_pseudonym", LargeBinary, nullable=True),
 )
 
 # The conditions of conditional gos, for the breach timer and for listings.

@@ -131,10 +131,12 @@ async def get_project(project_id: UUID, uow: UnitOfWork) -> VersionedProject:
 
 async def change_project(project_id: UUID, command: domain.Command, uow: UnitOfWork, *,
                          expected: ExpectedVersion, actor: Actor) -> VersionedProject:
-    """Apply one command to an existing project after the If-Match and object-level checks."""
+    """Apply one command to an existing project after the object-level and If-Match checks
+    (in that order: a stale If-Match from someone who may not change the project at all gets
+    403, not a 412 carrying the current ETag)."""
     current = await get_project(project_id, uow)
-    check_version(expected, current.version, resource=f"project {project_id}")
     _authorize(actor, current.project, command)
+    check_version(expected, current.version, resource=f"project {project_id}")
     if isinstance(command, EditProject) and "custom" in command.changes:
         command = EditProject(changes={
             **command.changes,
