@@ -16,6 +16,7 @@ from typing import Any
 from gatehouse.errors import InvalidInput
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.intake import CustomFieldDefinition, CustomFieldsDefined, CustomValue
+from gatehouse.json_types import text_problem
 
 __all__ = ["STREAM_ID", "DefineCustomFields", "current_definitions", "define", "validate_values"]
 
@@ -92,6 +93,10 @@ def _checked(definition: CustomFieldDefinition, value: Any) -> CustomValue:
             limit = definition.max_length or DEFAULT_TEXT_LIMIT
             if len(value) > limit:
                 raise InvalidInput.for_field(field, f"at most {limit} characters")
+            # As any long text a person types (gatehouse.json_types), but it may be blank.
+            problem = text_problem(value, lines=True, required=False)
+            if problem is not None:
+                raise InvalidInput.for_field(field, problem)
             return value
         case "integer":
             if isinstance(value, bool) or not isinstance(value, int):

@@ -27,8 +27,16 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
+from gatehouse.identity import Identifier
 from gatehouse.iso4217 import CURRENCY_CODES
-from gatehouse.json_types import JSON_INTEGER, IsoAwareDatetime, IsoDate, not_blank
+from gatehouse.json_types import (
+    JSON_INTEGER,
+    AnyText,
+    Instant,
+    IsoDate,
+    long_text,
+    short_text,
+)
 
 __all__ = [
     "AdvanceBody",
@@ -62,9 +70,9 @@ __all__ = [
     "TolerancesBody",
 ]
 
-ShortText = Annotated[str, not_blank(200)]
-LongText = Annotated[str, not_blank(10_000)]
-OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
+ShortText = Annotated[str, short_text(200)]
+LongText = Annotated[str, long_text(10_000)]
+OptionalText = Annotated[str, long_text(10_000, required=False)]
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 Rag = Literal["green", "amber", "red"]
 RiskLevel = Literal["low", "medium", "high", "critical"]
@@ -166,7 +174,7 @@ class ProjectRequestBody(_Body):
 
     title: ShortText
     description: LongText
-    sponsor: Annotated[ShortText, Field(description="User id of the sponsor")]
+    sponsor: Annotated[Identifier, Field(description="User id of the sponsor")]
     business_unit: ShortText
     project_type: Annotated[Key, Field(description="Key of the project type; governance's "
                                        "gate templates are chosen by it", examples=["standard"])]
@@ -193,7 +201,7 @@ class ProjectPatchBody(_Body):
 
     title: ShortText | None = None
     description: LongText | None = None
-    sponsor: ShortText | None = None
+    sponsor: Identifier | None = None
     business_unit: ShortText | None = None
     project_type: Key | None = None
     estimated_cost: MoneyBody | None = None
@@ -267,7 +275,7 @@ class RaidItemBody(_Body):
     kind: Literal["risk", "assumption", "issue", "dependency"]
     title: ShortText
     description: OptionalText = ""
-    owner: ShortText
+    owner: Identifier
     probability: Annotated[Rating1to5 | None, Field(description="1-5, risks only")] = None
     impact: Annotated[Rating1to5 | None, Field(description="1-5, risks and issues")] = None
     due_date: IsoDate | None = None
@@ -278,7 +286,7 @@ class RaidItemPatchBody(_Body):
 
     title: ShortText | None = None
     description: OptionalText | None = None
-    owner: ShortText | None = None
+    owner: Identifier | None = None
     probability: Rating1to5 | None = None
     impact: Rating1to5 | None = None
     due_date: IsoDate | None = None
@@ -454,29 +462,28 @@ class ScoringModelView(ScoringModelBody):
 
 # --- API keys ------------------------------------------------------------------------------
 
-Subject = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,199}$")]
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
 
 
 class ApiKeyBody(_Body):
     """A key for a machine client; it acts as ``subject`` with ``roles``."""
 
-    name: Annotated[str, not_blank(100),
+    name: Annotated[str, short_text(100),
                     Field(description="What the key is for, e.g. \"ERP connector\"")]
-    subject: Annotated[Subject | None, Field(
+    subject: Annotated[Identifier | None, Field(
         description="Who the key acts as, in events and audit (default: the key's id, as "
         "apikey:<id>)")] = None
     roles: Annotated[list[RoleName], Field(min_length=1, max_length=20, description=(
         "requester, approver, pmo_admin, auditor, and business roles such as finance"))]
-    expires_at: Annotated[IsoAwareDatetime | None, Field(
+    expires_at: Annotated[Instant | None, Field(
         description="When the key stops working (none: until revoked)")] = None
 
 
 class ErasureBody(_Body):
     """Whom to forget, exactly as events name them (a subject, e-mail or name)."""
 
-    subject: Annotated[str, not_blank(200)]
-    reason: Annotated[str, not_blank(500), Field(
+    subject: Annotated[AnyText, Field(min_length=1, max_length=200)]
+    reason: Annotated[str, short_text(500), Field(
         description="The request's reference, kept in the audit log: never the person's name")]
 
 
@@ -488,7 +495,7 @@ class ErasureView(BaseModel):
 
 
 class RevokeApiKeyBody(_Body):
-    reason: Annotated[str, not_blank(1000)]
+    reason: Annotated[str, long_text(1000)]
 
 
 class ApiKeyView(BaseModel):
