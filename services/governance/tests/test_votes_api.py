@@ -99,23 +99,28 @@ async def test_the_requester_opens_the_review_of_the_projects_next_gate(
         "needed": 1,
         "description": "any 1 of 2 seats, parallel, kill veto",
     }
+    # A requester reads no votes, nor the criteria's counts from them: left out, not zero.
     assert [(c["key"], c["kind"], c["met"], c["average_score"]) for c in review["criteria"]] == [
-        ("fit", "must_meet", 0, None),
-        ("value", "should_meet", 0, None),
+        ("fit", "must_meet", None, None),
+        ("value", "should_meet", None, None),
     ]
     assert review["required_evidence"] == [{**CASE, "description": ""}]
     assert review["evidence"] == [
         {"url": "https://docs.example.com/case.pdf", "key": "case", "title": "Case v3"},
         {"url": "https://docs.example.com/extra", "key": None, "title": ""},
     ]
-    assert review["votes"] == []
+    assert (review["votes"], review["rationale"]) == (None, None)
 
     fetched = await governance.client.get(
         f"/v1/gate-reviews/{review['id']}", headers=governance.auditor
     )
     assert fetched.status_code == 200
     assert fetched.headers["ETag"] == '"1"'
-    assert fetched.json() == review
+    assert fetched.json() == {
+        **review,
+        "votes": [],
+        "criteria": [{**c, "met": 0, "not_met": 0} for c in review["criteria"]],
+    }
     project = (
         await governance.client.get(f"/v1/projects/{project_id}", headers=governance.alice)
     ).json()
@@ -880,7 +885,7 @@ async def test_the_requester_or_a_pmo_admin_withdraws_a_review_freeing_its_gate(
 
     reopened = (await governance.open_review(project_id, gate="G0")).json()
     assert reopened["gate"] == "G0"
-    assert reopened["votes"] == []
+    assert reopened["votes"] is None  # opened by the requester, who reads no votes
     assert reopened["id"] != review_id
     by_pmo = await withdraw(governance, reopened["id"], governance.pmo)
     assert (by_pmo.status_code, by_pmo.json()["status"]) == (200, "withdrawn")

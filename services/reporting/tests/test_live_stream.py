@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gatehouse.auth import Role
 from gatehouse.testing.harness import eventually
 from reporting.stream import EventFilter, LiveLog, sse_stream
 
@@ -40,8 +41,9 @@ class Frames:
 
 
 def stream(live: LiveLog, after: int) -> AsyncIterator[str]:
-    return sse_stream(live, after=after, where=EventFilter(), heartbeat_seconds=POLL_SECONDS,
-                      gap_grace_seconds=1.0, poll_seconds=POLL_SECONDS)
+    return sse_stream(live, after=after, where=EventFilter(), roles={Role.PMO_ADMIN},
+                      heartbeat_seconds=POLL_SECONDS, gap_grace_seconds=1.0,
+                      poll_seconds=POLL_SECONDS)
 
 
 async def test_a_commit_landing_while_a_stream_reads_wakes_it_though_another_woke_first(

@@ -319,7 +319,7 @@ async def test_the_timeline_shows_every_event_in_time_order(reporting: Reporting
             for item in items
         ]
 
-    timeline = await reporting.get(path, headers=reporting.alice)
+    timeline = await reporting.get(path, headers=reporting.auditor)
     assert timeline["project_id"] == str(project)
     assert timeline["next_cursor"] is None
     assert shape(timeline["items"]) == expected
@@ -327,8 +327,19 @@ async def test_the_timeline_shows_every_event_in_time_order(reporting: Reporting
         f"gates-{project}"
     ] * 3 + [f"project-{project}"]
     assert timeline["items"][4]["data"]["outcome"] == "go"
+    assert timeline["items"][4]["data"]["votes"] == [str(vote)]
     published = {envelope.id for _, envelope in producers.published}
     assert {UUID(item["event_id"]) for item in timeline["items"]} <= published
+
+    # A requester reads no vote, and the decision without the votes it rests on.
+    as_requester = await reporting.get(path, headers=reporting.alice)
+    assert shape(as_requester["items"]) == [
+        entry for entry in expected if "VoteCast" not in entry[1]
+    ]
+    decided = as_requester["items"][3]["data"]
+    assert (decided["outcome"], decided["rationale"]) == ("go", "panel said go")
+    assert "votes" not in decided
+    assert str(vote) not in json.dumps(as_requester)
 
     # Two at a time: every event exactly once, the page boundary inside a tie on time.
     pages: list[list[dict[str, Any]]] = []

@@ -105,7 +105,9 @@ def asyncapi_document(version: str = "0.1.0") -> dict[str, Any]:
     channels["liveEvents"] = {
         "address": "/v1/events/stream",
         "description": "reporting's Server-Sent Events: every consumed event (filters `type`, "
-        "`project_id`), `id` = place in reporting's log (resume with Last-Event-ID), "
+        "`project_id`) as far as the caller's roles may read it (whole, some of its fields or "
+        "not at all; see docs/SECURITY.md), `id` = place in reporting's log (resume with "
+        "Last-Event-ID), "
         "`event` = the message name, `data` = {seq, event_id, type, source, time, actor, "
         "project_id, stream_id, stream_version, data (the payload)}; heartbeat comments "
         "when idle. Needs a bearer token.",

@@ -24,16 +24,21 @@ from gatehouse.events.governance import (
     ApprovalRule,
     ApproverSeat,
     CriterionAssessment,
+    DelegationGranted,
+    DelegationRevoked,
     DelegationScope,
     EvidenceLink,
     EvidenceRequirement,
     GateCondition,
     GateCriterion,
+    GateDecided,
     GateDefinition,
     VoteCast,
     VoteRevised,
     governance_events,
 )
+from gatehouse.events.visibility import sees_whole
+from gatehouse.json_types import AnyText
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork
 from gatehouse.web import (
@@ -188,7 +193,8 @@ async def open_review(body: OpenReviewBody, principal: RequesterOrPmoAdmin, runt
             review_id=review_id, project_id=body.project_id, gate=body.gate, evidence=evidence,
             note=body.note, actor=_actor(principal), now=runtime.clock(), uow=uow)
         location = str(request.url_for("get_review", review_id=review.review_id))
-        return CommandResponse(201, _review_view(record, review).model_dump(mode="json"),
+        view = _as_seen_by(_review_view(record, review), principal)
+        return CommandResponse(201, view.model_dump(mode="json"),
                                {"ETag": etag(record.version), "Location": location})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
@@ -199,14 +205,14 @@ async def open_review(body: OpenReviewBody, principal: RequesterOrPmoAdmin, runt
             responses=PROBLEMS)
 async def list_reviews(
     principal: AnyRole, runtime: Runtime,
-    assignee: Annotated[str | None, Query(max_length=200, description=(
+    assignee: Annotated[AnyText | None, Query(max_length=200, description=(
         "`me`: the reviews waiting for your vote now (your seats, your roles' seats and those "
         "of approvers who delegated to you). A PMO admin or auditor may name someone"))] = None,
     status_: Annotated[list[Annotated[str, WithJsonSchema(
         {"type": "string", "enum": list(REVIEW_STATUSES)})]] | None, Query(
             alias="status", description="open, decided, withdrawn; repeat for several")] = None,
     project_id: UUID | None = None,
-    gate: Annotated[str | None, Query(max_length=64)] = None,
+    gate: Annotated[AnyText | None, Query(max_length=64)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewPageView:
@@ -227,14 +233,15 @@ async def list_reviews(
 
 
 @router.get("/gate-reviews/{review_id}", response_model=ReviewView, tags=["gate reviews"],
-            summary="A review: criteria, evidence, votes so far and what is still needed",
+            summary="A review: criteria, evidence, votes so far (for the roles that read "
+            "votes) and what is still needed",
             responses={**PROBLEMS, 404: {"description": "No such review"}})
 async def get_review(review_id: UUID, principal: AnyRole, runtime: Runtime,
                      response: Response) -> ReviewView:
     async with _unit_of_work(runtime, principal) as uow:
         record, review = await handlers.get_review(review_id, uow)
     response.headers["ETag"] = etag(record.version)
-    return _review_view(record, review)
+    return _as_seen_by(_review_view(record, review), principal)
 
 
 @router.post("/gate-reviews/{review_id}/votes", status_code=status.HTTP_201_CREATED,
@@ -259,7 +266,9 @@ async def vote(review_id: UUID, body: VoteBody, principal: Approver, runtime: Ru
             revision_reason=body.revision_reason, actor=_actor(principal),
             now=runtime.clock(), uow=uow)
         view = _review_view(record, review)
-        receipt = VoteReceipt(vote=next(v for v in view.votes if v.id == vote_id), review=view)
+        # The caller's own vote, as they sent it; the review as their roles may read it.
+        (own,) = (v for v in view.votes or () if v.id == vote_id)
+        receipt = VoteReceipt(vote=own, review=_as_seen_by(view, principal))
         return CommandResponse(201, receipt.model_dump(mode="json"), {
             "ETag": etag(record.version),
             "Location": str(request.url_for("get_review", review_id=review_id))})
@@ -278,7 +287,8 @@ async def withdraw_review(review_id: UUID, body: ReasonBody, principal: Requeste
         record, review = await handlers.withdraw_review(review_id, reason=body.reason,
                                                         expected=_optional_if_match(if_match),
                                                         actor=_actor(principal), uow=uow)
-        return CommandResponse(200, _review_view(record, review).model_dump(mode="json"),
+        view = _as_seen_by(_review_view(record, review), principal)
+        return CommandResponse(200, view.model_dump(mode="json"),
                                {"ETag": etag(record.version)})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
@@ -299,7 +309,8 @@ async def condition_met(review_id: UUID, condition_id: UUID, body: ConditionMetB
             review_id, condition_id, expected=_optional_if_match(if_match), evidence=evidence,
             note=body.note,
             actor=_actor(principal), now=runtime.clock(), uow=uow)
-        return CommandResponse(200, _review_view(record, review).model_dump(mode="json"),
+        view = _as_seen_by(_review_view(record, review), principal)
+        return CommandResponse(200, view.model_dump(mode="json"),
                                {"ETag": etag(record.version)})
 
     return await _execute(runtime, request, principal, idempotency_key, run)
@@ -337,14 +348,15 @@ async def grant_delegation(body: DelegationBody, principal: ApproverOrPmoAdmin, 
             summary="Delegations from or to someone (you, by default)", responses=PROBLEMS)
 async def list_delegations(
     principal: AnyRole, runtime: Runtime,
-    involving: Annotated[str | None, Query(max_length=200, description="A user (`me` by "
-                                           "default); `*` for all (PMO admin, auditor)")]
+    involving: Annotated[AnyText | None, Query(max_length=200, description="A user (`me` by "
+                                               "default); `*` for all (PMO admin, auditor)")]
     = "me",
     active: Annotated[bool, Query(description="Only those in force now")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[DelegationView]:
-    who = principal.subject if involving in (None, "me") else involving
-    if who != principal.subject and not principal.roles & {Role.PMO_ADMIN, Role.AUDITOR}:
+    # Identifiers are kept in lower case (gatehouse.identity).
+    who = principal.subject if involving in (None, "me") else involving.lower()
+    if who != principal.subject and not _reads_every_delegation(principal):
         raise Forbidden("only a PMO admin or an auditor may list someone else's delegations",
                         required_roles=[Role.PMO_ADMIN, Role.AUDITOR])
     now = runtime.clock()
@@ -357,12 +369,18 @@ async def list_delegations(
 
 
 @router.get("/delegations/{delegation_id}", response_model=DelegationView,
-            tags=["delegations"], summary="A delegation",
-            responses={**PROBLEMS, 404: {"description": "No such delegation"}})
+            tags=["delegations"],
+            summary="A delegation, for its delegator, its delegate, a PMO admin or an auditor",
+            responses={**PROBLEMS, 404: {"description": "No such delegation, or not one the "
+                                         "caller may read"}})
 async def get_delegation(delegation_id: UUID, principal: AnyRole, runtime: Runtime,
                          response: Response) -> DelegationView:
     async with _unit_of_work(runtime, principal) as uow:
         result = await handlers.get_delegation(delegation_id, uow)
+    involved = principal.subject in (result.delegation.from_user, result.delegation.to_user)
+    if not involved and not _reads_every_delegation(principal):
+        # As for an id that does not exist: the answer does not say that this one does.
+        raise NotFound(f"no delegation {delegation_id}")
     response.headers["ETag"] = etag(result.version)
     return _delegation_view(result, runtime)
 
@@ -441,6 +459,7 @@ def _actor(principal: Principal) -> Actor:
 
 async def _inbox(connection: Any, principal: Principal, assignee: str, now: datetime
                  ) -> Inbox:
+    assignee = assignee.lower()  # identifiers are kept in lower case (gatehouse.identity)
     if assignee in ("me", principal.subject):
         roles = principal.claimed_roles | {r.value for r in principal.roles}
         return await Inbox.of(connection, principal.subject, frozenset(roles), now)
@@ -449,6 +468,18 @@ async def _inbox(connection: Any, principal: Principal, assignee: str, now: date
                         required_roles=[Role.PMO_ADMIN, Role.AUDITOR])
     # Someone else's roles are in their token, not here: their named seats and delegations.
     return await Inbox.of(connection, assignee, frozenset(), now)
+
+
+# Who reads what asks the one table of gatehouse.events.visibility, as reporting does.
+
+
+def _reads_votes(principal: Principal) -> bool:
+    return all(sees_whole(event.event_type, principal.roles) for event in (VoteCast, VoteRevised))
+
+
+def _reads_every_delegation(principal: Principal) -> bool:
+    return all(sees_whole(event.event_type, principal.roles)
+               for event in (DelegationGranted, DelegationRevoked))
 
 
 # --- Shaping ----------------------------------------------------------------------------------
@@ -477,7 +508,9 @@ def _gate_body(gate: GateDefinition) -> GateBody:
                                 description=c.description) for c in gate.criteria],
         evidence=[EvidenceRequirementBody(key=e.key, name=e.name, description=e.description)
                   for e in gate.evidence],
-        approval=ApprovalBody(approvers=[SeatBody(user=s.user, role=s.role) for s in rule.seats],
+        # Seats as stored, not checked again: a seat's user may read [erased] since.
+        approval=ApprovalBody(approvers=[SeatBody.model_construct(user=s.user, role=s.role)
+                                         for s in rule.seats],
                               quorum=rule.quorum, n=rule.n, order=rule.order,
                               kill_veto=rule.kill_veto),
         sla_hours=gate.sla_hours)
@@ -511,9 +544,12 @@ def _review_view(record: GateRecord, review: Review) -> ReviewView:
     votes: list[VoteView] = []
     current_assessments: list[CriterionAssessment] = []
     opened_at = None
+    rationale = None
     for event, envelope in record.review_events(review.review_id):
         if opened_at is None:
             opened_at = envelope.time
+        if isinstance(event, GateDecided):
+            rationale = event.rationale
         if not isinstance(event, VoteCast | VoteRevised):
             continue
         if event.vote_id in current_ids:
@@ -546,7 +582,8 @@ def _review_view(record: GateRecord, review: Review) -> ReviewView:
         gate=review.gate.key, gate_name=review.gate.name,
         gate_description=review.gate.description, template_version=review.template_version,
         status=review.status, outcome=review.outcome, decided_by=list(review.decided_by),
-        opened_by=review.opened_by, opened_at=opened_at, sla_due_at=review.sla_due_at,
+        rationale=rationale, opened_by=review.opened_by, opened_at=opened_at,
+        sla_due_at=review.sla_due_at,
         escalated=review.escalated, escalation_role=review.escalation_role,
         rule=RuleView(seats=[s.label for s in rule.seats], quorum=rule.quorum, n=rule.n,
                       order=rule.order, kill_veto=rule.kill_veto, needed=rules.needed(rule),
@@ -561,6 +598,18 @@ def _review_view(record: GateRecord, review: Review) -> ReviewView:
         still_needed=max(0, rules.needed(rule) - favourable) if review.is_open else 0,
         conditions=[_condition_view(c) for c in review.conditions.values()],
         version=record.version)
+
+
+def _as_seen_by(view: ReviewView, principal: Principal) -> ReviewView:
+    """The review as the caller's roles may read it. Who may not read votes gets none of what
+    they alone tell: the votes, and the criteria's counts from their assessments. The rest
+    (status, rule, seats awaited, evidence, the decision as GateDecided in part) is everyone's."""
+    if _reads_votes(principal):
+        return view
+    criteria = [criterion.model_copy(update={"met": None, "not_met": None,
+                                             "average_score": None})
+                for criterion in view.criteria]
+    return view.model_copy(update={"votes": None, "criteria": criteria})
 
 
 def _summary(row: Any) -> ReviewSummary:

@@ -15,11 +15,11 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
-from gatehouse.json_types import JSON_INTEGER, IsoDate, IsoDateTime, not_blank
+from gatehouse.identity import Identifier
+from gatehouse.json_types import JSON_INTEGER, Instant, IsoDate, long_text, short_text
 
 __all__ = [
     "ApprovalBody",
@@ -50,17 +50,19 @@ __all__ = [
     "VoteView",
 ]
 
-ShortText = Annotated[str, not_blank(200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-RequiredText = Annotated[str, not_blank(2000)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
+ShortText = Annotated[str, short_text(200)]
+OptionalTitle = Annotated[str, short_text(2000, required=False)]
+Text = Annotated[str, long_text(2000, required=False)]
+RequiredText = Annotated[str, long_text(2000)]
+LongText = Annotated[str, long_text(10_000, required=False)]
 Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
 ProjectType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
-# No controls and no spaces, spelled out: engines disagree on what ``\s`` covers (U+0085, U+FEFF),
-# and clients read this pattern with ECMA-262's rules, the server with Rust's.
-_URL_CHARACTER = (r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
-                  r"\u3000\ufeff]")
+# No controls, no spaces and no bidirectional controls (RFC 3987 bars them from IRIs), spelled
+# out: engines disagree on what ``\s`` covers (U+0085, U+FEFF), and clients read this pattern
+# with ECMA-262's rules, the server with Rust's.
+_URL_CHARACTER = (r"[^\u0000-\u0020\u007f-\u00a0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028"
+                  r"-\u202f\u205f\u2066-\u2069\u3000\ufeff]")
 Url = Annotated[str, StringConstraints(pattern=rf"^https?://{_URL_CHARACTER}{{1,2000}}$",
                                        max_length=2008)]
 Decision = Literal["go", "conditional_go", "hold", "recycle", "kill"]
@@ -96,7 +98,7 @@ class SeatBody(_Body):
         {"required": ["role"], "properties": {"role": {"type": "string"}}},
     ]})
 
-    user: ShortText | None = None
+    user: Identifier | None = None
     role: RoleName | None = None
 
     @model_validator(mode="after")
@@ -153,7 +155,7 @@ class EvidenceLinkBody(_Body):
     url: Url
     key: Key | None = Field(default=None, description="The required evidence this link "
                             "provides; leave out for an extra link")
-    title: Text = ""
+    title: OptionalTitle = ""
 
 
 class OpenReviewBody(_Body):
@@ -166,7 +168,7 @@ class OpenReviewBody(_Body):
 
 class ConditionBody(_Body):
     description: RequiredText
-    owner: ShortText
+    owner: Identifier
     due_date: IsoDate
 
 
@@ -183,7 +185,7 @@ class VoteBody(_Body):
     rationale: LongText = Field(default="", description="Required for anything but go")
     conditions: Annotated[list[ConditionBody], Field(max_length=20)] = []
     assessments: Annotated[list[AssessmentBody], Field(max_length=50)] = []
-    on_behalf_of: ShortText | None = Field(
+    on_behalf_of: Identifier | None = Field(
         default=None, description="Vote as the delegate of this approver")
     revision_reason: RequiredText | None = Field(
         default=None, description="Send to change your vote (the earlier one stays in the "
@@ -209,16 +211,23 @@ class RuleView(BaseModel):
     description: str
 
 
+# What a review leaves out for a caller whose roles may not read votes (gatehouse.events.
+# visibility): null says "not shown", where an empty list or a zero would say "none".
+_LEFT_OUT = ("; null for a caller whose roles may not read votes (see docs/SECURITY.md, "
+             "What each role may see)")
+
+
 class CriterionView(BaseModel):
     key: str
     name: str
     kind: str
     weight: int
     description: str
-    met: int = Field(description="Current votes assessing it met (must-meet)")
-    not_met: int
+    met: int | None = Field(description="Current votes assessing it met (must-meet)"
+                            + _LEFT_OUT)
+    not_met: int | None = Field(description="Current votes assessing it not met" + _LEFT_OUT)
     average_score: float | None = Field(description="Of the current votes' scores "
-                                        "(should-meet)")
+                                        "(should-meet); null when none scored it" + _LEFT_OUT)
 
 
 class ConditionView(BaseModel):
@@ -258,6 +267,8 @@ class ReviewView(BaseModel):
     status: Literal["open", "decided", "withdrawn"]
     outcome: str | None
     decided_by: list[str]
+    rationale: str | None = Field(description="The decision's rationale, as its GateDecided "
+                                  "carries it; null until decided")
     opened_by: str
     opened_at: datetime
     sla_due_at: datetime
@@ -267,7 +278,8 @@ class ReviewView(BaseModel):
     criteria: list[CriterionView]
     required_evidence: list[EvidenceRequirementBody]
     evidence: list[EvidenceLinkBody]
-    votes: list[VoteView]
+    votes: list[VoteView] | None = Field(description="Every vote, revised ones too, oldest "
+                                         "first" + _LEFT_OUT)
     awaiting: list[str] = Field(description="The seats that may vote now")
     still_needed: int = Field(description="Favourable votes still needed for a go")
     conditions: list[ConditionView]
@@ -312,21 +324,14 @@ class DelegationScopeBody(_Body):
 class DelegationBody(_Body):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_user: ShortText | None = Field(default=None, alias="from",
+    from_user: Identifier | None = Field(default=None, alias="from",
                                         description="The approver delegating (you, if left "
                                         "out; a PMO admin may name anyone)")
-    to: ShortText
-    starts_at: IsoDateTime | None = Field(default=None, description="Now, if left out")
-    ends_at: IsoDateTime
+    to: Identifier
+    starts_at: Instant | None = Field(default=None, description="Now, if left out")
+    ends_at: Instant
     scope: DelegationScopeBody = DelegationScopeBody()
     reason: Text = ""
-
-    @field_validator("starts_at", "ends_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.utcoffset() is None:
-            raise ValueError("needs a time zone offset (RFC 3339)")
-        return value
 
 
 class DelegationView(BaseModel):

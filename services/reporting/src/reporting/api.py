@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -13,13 +12,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BeforeValidator, StringConstraints, WithJsonSchema
+from pydantic import StringConstraints, WithJsonSchema
 from sqlalchemy import func, select
 
 from gatehouse.auth import Role
 from gatehouse.errors import Conflict, InvalidInput, NotFound
+from gatehouse.events.visibility import visible_data, visible_types
 from gatehouse.eventstore.chain import ChainVerifier
 from gatehouse.eventstore.schema import consumer_offsets
+from gatehouse.json_types import AnyText, Instant
 from gatehouse.messaging.consumer import TrackingConsumer
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.web import AnyRole, AuditorOrPmoAdmin, PmoAdmin, Runtime
@@ -57,18 +58,6 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*")
-
-
-def _date_time_text(value: object) -> object:
-    """Times in queries are RFC 3339 text, as documented; pydantic alone would also read a
-    number as seconds since 1970."""
-    if isinstance(value, str) and not _DATE_TIME.fullmatch(value):
-        raise ValueError("must be an RFC 3339 time, e.g. 2027-03-01T09:00:00Z")
-    return value
-
-
-QueryTime = Annotated[datetime, BeforeValidator(_date_time_text)]
 OUTCOMES = ("go", "conditional_go", "hold", "recycle", "kill")
 RECORD_KINDS = ("vote", "revision", "decision")
 
@@ -79,8 +68,8 @@ def one_of(values: tuple[str, ...]) -> WithJsonSchema:
 
 
 EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.]{0,199}$")]
-AsOf = Annotated[QueryTime | None, Query(description="An RFC 3339 time with its offset: answer "
-                                        "as the system stood then, replayed from the log")]
+AsOf = Annotated[Instant | None, Query(description="An RFC 3339 time with its offset: answer "
+                                      "as the system stood then, replayed from the log")]
 ANYONE = (Role.REQUESTER, Role.APPROVER, Role.PMO_ADMIN, Role.AUDITOR)
 ProjectionName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_.-]{0,99}$",
                                       description="As GET /v1/projections names it")]
@@ -92,6 +81,11 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     **AUTH_PROBLEMS,
     422: {"description": "Invalid input, naming the field"},
 }
+VISIBILITY = ("Each event goes to the caller as their roles may read it: whole, in part "
+              "(some of its fields) or not at all. Votes, delegations, API keys and personal "
+              "data erasures are for pmo_admin and auditor; requesters and approvers see a "
+              "GateDecided without the votes it rests on; no one gets an ApiKeyIssued's "
+              "secret_sha256.")
 CSV_COLUMNS = ("time", "kind", "project_id", "gate", "review_id", "approver", "cast_by",
                "decision", "rationale", "event_id", "detail")
 
@@ -104,16 +98,15 @@ CSV_COLUMNS = ("time", "kind", "project_id", "gate", "review_id", "approver", "c
             "type; the ranked pipeline; projects waiting at a gate", responses=PROBLEMS)
 async def get_portfolio(principal: AnyRole, runtime: Runtime,
                         as_of: AsOf = None) -> PortfolioView:
-    moment = _checked_as_of(as_of)
     async with runtime.database.read() as connection:
-        if moment is None:
+        if as_of is None:
             found = await queries.all_views(connection)
         else:
             found = list((await queries.views_as_of(
-                connection, moment, personal_data=runtime.personal_data)).values())
-    portfolio = summarise(found, moment or runtime.clock())
+                connection, as_of, personal_data=runtime.personal_data)).values())
+    portfolio = summarise(found, as_of or runtime.clock())
     return PortfolioView(
-        as_of=moment, count=len(portfolio.projects),
+        as_of=as_of, count=len(portfolio.projects),
         count_by_status=portfolio.count_by_status, count_by_stage=portfolio.count_by_stage,
         count_by_rag=portfolio.count_by_rag,
         count_by_business_unit=portfolio.count_by_business_unit,
@@ -133,40 +126,45 @@ async def get_portfolio(principal: AnyRole, runtime: Runtime,
                                          "project (by then)"}})
 async def get_project(project_id: UUID, principal: AnyRole, runtime: Runtime,
                       as_of: AsOf = None) -> ProjectReportView:
-    moment = _checked_as_of(as_of)
     async with runtime.database.read() as connection:
-        if moment is None:
+        if as_of is None:
             view = await queries.project_view(connection, project_id)
         else:
-            view = (await queries.views_as_of(connection, moment, project_id,
+            view = (await queries.views_as_of(connection, as_of, project_id,
                                               personal_data=runtime.personal_data)
                     ).get(project_id)
     if view is None:
-        when = f" by {moment.isoformat()}" if moment else ""
+        when = f" by {as_of.isoformat()}" if as_of else ""
         raise NotFound(f"reporting has seen no event of project {project_id}{when}")
-    return _project(view, moment)
+    return _project(view, as_of)
 
 
 @router.get("/projects/{project_id}/timeline", response_model=TimelinePageView,
             tags=["projects"], summary="Every event about the project from every service, "
-            "in order, with actor and time", responses={**PROBLEMS, 404: {
+            "in order, with actor and time, as far as the caller's roles may read it",
+            description=VISIBILITY, responses={**PROBLEMS, 404: {
                 "description": "Reporting has seen no event of this project"}})
 async def get_timeline(project_id: UUID, principal: AnyRole, runtime: Runtime,
                        cursor: Annotated[str | None, Query(max_length=500)] = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> TimelinePageView:
     async with runtime.database.read() as connection:
-        page = await queries.timeline_page(connection, project_id, cursor=cursor, limit=limit)
+        page = await queries.timeline_page(connection, project_id,
+                                           types=visible_types(principal.roles),
+                                           cursor=cursor, limit=limit)
         entries = await queries.opened(connection, [queries.envelope_of(row)
                                                     for row in page.rows],
                                        runtime.personal_data)
     if not page.rows and cursor is None:
         raise NotFound(f"reporting has seen no event of project {project_id}")
-    return TimelinePageView(project_id=project_id, next_cursor=page.next_cursor, items=[
-        TimelineEntry(event_id=entry.id, time=entry.time, source=entry.source, type=entry.type,
-                      actor=entry.actor, stream_id=entry.stream_id,
-                      stream_version=entry.stream_version, correlation_id=entry.correlation_id,
-                      causation_id=entry.causation_id, data=dict(entry.data))
-        for entry in entries])
+    items = []
+    for entry in entries:
+        data = visible_data(entry.type, entry.data, principal.roles)
+        assert data is not None  # the page holds only types the caller may read
+        items.append(TimelineEntry(
+            event_id=entry.id, time=entry.time, source=entry.source, type=entry.type,
+            actor=entry.actor, stream_id=entry.stream_id, stream_version=entry.stream_version,
+            correlation_id=entry.correlation_id, causation_id=entry.causation_id, data=data))
+    return TimelinePageView(project_id=project_id, next_cursor=page.next_cursor, items=items)
 
 
 # --- KPIs and workload ----------------------------------------------------------------------
@@ -218,15 +216,15 @@ async def get_workload(principal: AnyRole, runtime: Runtime) -> list[SeatLoadVie
 async def audit_decisions(
     principal: AuditorOrPmoAdmin, runtime: Runtime,
     project_id: UUID | None = None,
-    gate: Annotated[str | None, Query(max_length=64)] = None,
-    approver: Annotated[str | None, Query(max_length=200, description="Who holds the seat "
+    gate: Annotated[AnyText | None, Query(max_length=64)] = None,
+    approver: Annotated[AnyText | None, Query(max_length=200, description="Who holds the seat "
                                           "or cast the vote")] = None,
     outcome: Annotated[list[Annotated[str, one_of(OUTCOMES)]] | None, Query(
         description="go, conditional_go, hold, recycle, kill; repeat for several")] = None,
     kind: Annotated[list[Annotated[str, one_of(RECORD_KINDS)]] | None, Query(
         description="vote, revision, decision")] = None,
-    since: Annotated[QueryTime | None, Query(description="From (inclusive), RFC 3339")] = None,
-    until: Annotated[QueryTime | None, Query(description="To (exclusive), RFC 3339")] = None,
+    since: Annotated[Instant | None, Query(description="From (inclusive), RFC 3339")] = None,
+    until: Annotated[Instant | None, Query(description="To (exclusive), RFC 3339")] = None,
     sort: Annotated[Literal["time", "-time"], Query(description="Oldest first (default) or "
                                                     "newest first")] = "time",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -239,9 +237,10 @@ async def audit_decisions(
             if value not in allowed:
                 raise InvalidInput.for_field(name, f"{value!r} is not one of "
                                              f"{', '.join(allowed)}", location="query")
-    where = DecisionFilter(project_id=project_id, gate=gate, approver=approver,
+    where = DecisionFilter(project_id=project_id, gate=gate,
+                           approver=approver and approver.lower(),
                            outcome=outcome or (), kind=kind or (),
-                           since=_aware(since, "since"), until=_aware(until, "until"),
+                           since=since, until=until,
                            newest_first=sort == "-time")
     if accept is not None and "text/csv" in accept:
         return StreamingResponse(_csv(runtime, where), media_type="text/csv; charset=utf-8",
@@ -353,8 +352,9 @@ async def rebuild_projection(name: ProjectionName, request: Request, principal: 
 
 
 @router.get("/events/stream", tags=["live"], response_class=StreamingResponse,
-            summary="Server-Sent Events of every consumed event (or filtered); resumable "
-            "with Last-Event-ID", responses={**PROBLEMS, 200: {
+            summary="Server-Sent Events of every consumed event the caller's roles may read "
+            "(or filtered); resumable with Last-Event-ID", description=VISIBILITY,
+            responses={**PROBLEMS, 200: {
                 "content": {"text/event-stream": {}},
                 "description": "An endless stream: `id` (resume with Last-Event-ID), `event` "
                 "(the event's short type) and `data` (JSON); heartbeat comments when idle"}})
@@ -379,6 +379,7 @@ async def event_stream(
     assert isinstance(settings, ReportingSettings)
     frames = sse_stream(live, after=after,
                         where=EventFilter(types=type_ or (), project_id=project_id),
+                        roles=principal.roles,
                         heartbeat_seconds=settings.stream_heartbeat_seconds,
                         gap_grace_seconds=settings.stream_gap_grace_seconds)
     return StreamingResponse(frames, media_type="text/event-stream", headers={
@@ -418,17 +419,6 @@ def _rebuild_view(status: RebuildStatus) -> RebuildView:
                        skipped=status.skipped, total=status.total,
                        started_at=status.started_at, finished_at=status.finished_at,
                        events_per_second=status.events_per_second, error=status.error)
-
-
-def _checked_as_of(as_of: datetime | None) -> datetime | None:
-    return _aware(as_of, "as_of")
-
-
-def _aware(moment: datetime | None, field: str) -> datetime | None:
-    if moment is not None and moment.utcoffset() is None:
-        raise InvalidInput.for_field(field, "needs a time zone offset (RFC 3339), e.g. "
-                                     "2027-03-01T09:00:00Z", location="query")
-    return moment
 
 
 def _money(view: ProjectView) -> Money | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -116,9 +116,10 @@ def envelope_of(row: Row[Any]) -> EventEnvelope:
 
 
 async def timeline_page(connection: AsyncConnection, project_id: UUID, *,
-                        cursor: str | None, limit: int) -> Page:
-    """Every event about the project from every service, in time order."""
-    query = select(event_log).where(event_log.c.project_id == project_id)
+                        types: Collection[str], cursor: str | None, limit: int) -> Page:
+    """Every event of ``types`` about the project from every service, in time order."""
+    query = select(event_log).where(event_log.c.project_id == project_id,
+                                    event_log.c.type.in_(sorted(types)))
     if cursor is not None:
         time, seq = _decode_cursor(cursor, "t")
         query = query.where(or_(event_log.c.time > time,

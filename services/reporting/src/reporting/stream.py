@@ -8,6 +8,9 @@ for a hole to fill before it moves past it, so a late commit is not skipped.
 
 Between events a comment line goes out every ``heartbeat_seconds`` so proxies keep the
 connection open and clients notice a dead one.
+
+A stream sends only what its caller's roles may read (:mod:`gatehouse.events.visibility`):
+other events are passed over, and some are sent without the fields kept from those roles.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -25,7 +28,9 @@ from uuid import UUID
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatehouse.auth import Role
 from gatehouse.database import Database, listening
+from gatehouse.events.visibility import visible_data
 from gatehouse.messaging.restarts import run_restarting
 from gatehouse.personal_keys import SealedEventData
 from reporting.tables import event_log
@@ -126,9 +131,11 @@ class LiveLog:
 
 
 async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,
-                     heartbeat_seconds: float, gap_grace_seconds: float,
-                     poll_seconds: float = 1.0) -> AsyncIterator[str]:
-    """The SSE text of every event after ``after`` that ``where`` accepts, forever."""
+                     roles: Collection[Role], heartbeat_seconds: float,
+                     gap_grace_seconds: float, poll_seconds: float = 1.0
+                     ) -> AsyncIterator[str]:
+    """The SSE text of every event after ``after`` that ``where`` accepts, as a caller with
+    ``roles`` may read it, forever."""
     yield "retry: 2000\n\n"
     cursor = after
     gap_seen_at: float | None = None
@@ -146,8 +153,9 @@ async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,
                     break
             gap_seen_at = None
             cursor = row.seq
-            if where.accepts(row):
-                yield _frame(row)
+            data = visible_data(row.type, row.data, roles) if where.accepts(row) else None
+            if data is not None:
+                yield _frame(row, data)
                 sent_any = True
         if sent_any:
             last_sent = time.monotonic()
@@ -162,10 +170,10 @@ async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,
                     await committed.wait()
 
 
-def _frame(row: Any) -> str:
+def _frame(row: Any, data: dict[str, Any]) -> str:
     body = {"seq": row.seq, "event_id": str(row.event_id), "type": row.type,
             "source": row.source, "time": row.time.isoformat(), "actor": row.actor,
             "project_id": str(row.project_id) if row.project_id else None,
-            "stream_id": row.stream_id, "stream_version": row.stream_version, "data": row.data}
+            "stream_id": row.stream_id, "stream_version": row.stream_version, "data": data}
     return (f"id: {row.seq}\nevent: {row.type.rsplit('.', 1)[-1]}\n"
             f"data: {json.dumps(body, separators=(',', ':'), default=str)}\n\n")
