@@ -12,9 +12,18 @@ from httpx import Response
 from sqlalchemy import select
 
 from gatehouse.auth import Role
+from gatehouse.events.governance import (
+    ApprovalRule,
+    ApproverSeat,
+    GateDefinition,
+    GateTemplateDefined,
+    governance_events,
+)
 from gatehouse.personal_data import ERASED
 from gatehouse.testing.harness import RunningService, eventually
+from gatehouse.unit_of_work import unit_of_work
 from governance.tables import known_projects
+from governance.templates import stream_id as template_stream
 
 from .conftest import Gatehouse, project_request
 
@@ -307,3 +316,22 @@ async def test_a_template_still_reads_once_an_approver_it_names_is_erased(
     await eventually(seat_reads_erased, timeout=30, description="the seat reads [erased]")
     listed = await governance.client.get("/v1/gate-templates", headers=pmo)
     assert listed.status_code == 200, listed.text
+
+
+async def test_what_was_stored_under_older_rules_still_reads(gatehouse: Gatehouse) -> None:
+    """A gate template stored before today's rules (a seat user with a space and capitals, a
+    name with a tab) is shown as stored: the rules refuse new input, not old records."""
+    runtime = gatehouse.governance.app.state.runtime
+    older = GateTemplateDefined(
+        project_type="standard", version=1, name="Old\tstyle", defined_by="Pat Admin",
+        gates=(GateDefinition(key="G0", name="Screen", sla_hours=72, approval=ApprovalRule(
+            seats=(ApproverSeat(user="Gina Old"),))),))
+    async with unit_of_work(runtime.database, runtime.event_store, governance_events,
+                            actor="Pat Admin") as uow:
+        await uow.append(template_stream("standard"), [older], expected_version=0)
+    response = await gatehouse.governance.client.get(
+        "/v1/gate-templates/standard", headers=gatehouse.governance.auth("pat", Role.PMO_ADMIN))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["name"], body["gates"][0]["approval"]["approvers"][0]["user"]) == (
+        "Old\tstyle", "Gina Old")

@@ -38,7 +38,7 @@ from gatehouse.events.governance import (
     governance_events,
 )
 from gatehouse.events.visibility import sees_whole
-from gatehouse.json_types import AnyText
+from gatehouse.json_types import AnyText, as_stored
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork
 from gatehouse.web import (
@@ -501,18 +501,20 @@ def _gate(body: GateBody) -> GateDefinition:
 
 
 def _gate_body(gate: GateDefinition) -> GateBody:
+    # As stored: a seat's user may read [erased] since, a name may predate today's rules.
     rule = gate.approval
-    return GateBody(
-        key=gate.key, name=gate.name, description=gate.description,
-        criteria=[CriterionBody(key=c.key, name=c.name, kind=c.kind, weight=c.weight,
-                                description=c.description) for c in gate.criteria],
-        evidence=[EvidenceRequirementBody(key=e.key, name=e.name, description=e.description)
-                  for e in gate.evidence],
-        # Seats as stored, not checked again: a seat's user may read [erased] since.
-        approval=ApprovalBody(approvers=[SeatBody.model_construct(user=s.user, role=s.role)
-                                         for s in rule.seats],
-                              quorum=rule.quorum, n=rule.n, order=rule.order,
-                              kill_veto=rule.kill_veto),
+    return as_stored(
+        GateBody, key=gate.key, name=gate.name, description=gate.description,
+        criteria=[as_stored(CriterionBody, key=c.key, name=c.name, kind=c.kind,
+                            weight=c.weight, description=c.description)
+                  for c in gate.criteria],
+        evidence=[as_stored(EvidenceRequirementBody, key=e.key, name=e.name,
+                            description=e.description) for e in gate.evidence],
+        approval=as_stored(ApprovalBody,
+                           approvers=[as_stored(SeatBody, user=s.user, role=s.role)
+                                      for s in rule.seats],
+                           quorum=rule.quorum, n=rule.n, order=rule.order,
+                           kill_veto=rule.kill_veto),
         sla_hours=gate.sla_hours)
 
 
@@ -559,8 +561,9 @@ def _review_view(record: GateRecord, review: Review) -> ReviewView:
             delegation_id=event.delegation_id, decision=event.decision,
             rationale=event.rationale,
             conditions=[_condition_view(ConditionState(condition=c)) for c in event.conditions],
-            assessments=[AssessmentBody(criterion=a.criterion, met=a.met, score=a.score,
-                                        comment=a.comment) for a in event.assessments],
+            assessments=[as_stored(AssessmentBody, criterion=a.criterion, met=a.met,
+                                   score=a.score, comment=a.comment)
+                         for a in event.assessments],
             cast_at=envelope.time,
             revises=event.revises if isinstance(event, VoteRevised) else None,
             revision_reason=event.reason if isinstance(event, VoteRevised) else None,
@@ -589,10 +592,10 @@ def _review_view(record: GateRecord, review: Review) -> ReviewView:
                       order=rule.order, kill_veto=rule.kill_veto, needed=rules.needed(rule),
                       description=rules.describe(rule)),
         criteria=criteria,
-        required_evidence=[EvidenceRequirementBody(key=e.key, name=e.name,
-                                                   description=e.description)
+        required_evidence=[as_stored(EvidenceRequirementBody, key=e.key, name=e.name,
+                                     description=e.description)
                            for e in review.gate.evidence],
-        evidence=[EvidenceLinkBody(url=e.url, key=e.key, title=e.title)
+        evidence=[as_stored(EvidenceLinkBody, url=e.url, key=e.key, title=e.title)
                   for e in review.evidence],
         votes=votes, awaiting=review.awaiting,
         still_needed=max(0, rules.needed(rule) - favourable) if review.is_open else 0,
@@ -627,8 +630,8 @@ def _delegation_view(result: VersionedDelegation, runtime: ServiceRuntime) -> De
     return DelegationView(
         id=d.delegation_id, from_user=d.from_user, to=d.to_user, starts_at=d.starts_at,
         ends_at=d.ends_at,
-        scope=DelegationScopeBody(project_type=d.scope.project_type, gate=d.scope.gate,
-                                  project_id=d.scope.project_id),
+        scope=as_stored(DelegationScopeBody, project_type=d.scope.project_type,
+                        gate=d.scope.gate, project_id=d.scope.project_id),
         reason=d.reason, granted_by=d.granted_by, granted_at=result.granted_at,
         revoked=d.revoked, revoked_by=d.revoked_by,
         active=not d.revoked and d.starts_at <= now < d.ends_at, version=result.version)

@@ -30,7 +30,7 @@ from gatehouse.events.intake import (
 )
 from gatehouse.events.intake import intake_events as registry_of_events
 from gatehouse.events.types import Money
-from gatehouse.json_types import AnyText
+from gatehouse.json_types import AnyText, as_stored
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork
 from gatehouse.web import (
@@ -83,6 +83,7 @@ from intake.schemas import (
     ApiKeyBody,
     ApiKeyView,
     BaselineView,
+    CriterionBody,
     CustomFieldBody,
     CustomFieldsBody,
     CustomFieldsView,
@@ -90,6 +91,7 @@ from intake.schemas import (
     ErasureView,
     HealthView,
     IssuedApiKeyView,
+    KnockoutBody,
     MoneyBody,
     ProjectPageView,
     ProjectPatchBody,
@@ -776,20 +778,21 @@ def _summary(row: Any) -> ProjectSummary:
 
 
 def _custom_fields_view(fields: Any, version: int) -> CustomFieldsView:
-    return CustomFieldsView(fields=[CustomFieldBody(
-        key=f.key, label=f.label, type=f.type, required=f.required, choices=list(f.choices),
-        max_length=f.max_length, description=f.description) for f in fields], version=version)
+    return CustomFieldsView(fields=[as_stored(
+        CustomFieldBody, key=f.key, label=f.label, type=f.type, required=f.required,
+        choices=list(f.choices), max_length=f.max_length, description=f.description)
+        for f in fields], version=version)
 
 
 def _model_view(result: VersionedModel) -> ScoringModelView:
     model = result.model
-    return ScoringModelView.model_validate({
-        "key": model.key, "version": model.version, "name": model.name,
-        "description": model.description, "method": model.method,
-        "criteria": [{"key": c.key, "name": c.name, "weight": c.weight, "scale": c.scale,
-                      "description": c.description} for c in model.criteria],
-        "knockouts": [{"key": k.key, "name": k.name, "description": k.description}
-                      for k in model.knockouts]})
+    return as_stored(
+        ScoringModelView, key=model.key, version=model.version, name=model.name,
+        description=model.description, method=model.method,
+        criteria=[as_stored(CriterionBody, key=c.key, name=c.name, weight=c.weight,
+                            scale=c.scale, description=c.description) for c in model.criteria],
+        knockouts=[as_stored(KnockoutBody, key=k.key, name=k.name, description=k.description)
+                   for k in model.knockouts])
 
 
 def _api_key_view(row: Any, runtime: ServiceRuntime) -> ApiKeyView:
