@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaError
 
 from gatehouse.auth import ROLE_NAME, DevIssuer, Role
 from gatehouse.events.topics import governance_events_topic, intake_events_topic
+from gatehouse.identity import identifier_problem
 from gatehouse.messaging.verify import TopicVerification, verify_topic
 from gatehouse.replay import replay as replay_projection
 from gatehouse.settings import default_dev_key_file
@@ -29,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     token = commands.add_parser("token", help="print a bearer token from the development issuer")
-    token.add_argument("--sub", required=True, help="the subject (user id)")
+    token.add_argument("--sub", required=True, type=_subject,
+                       help="the subject: an identifier such as alice or erp@example.com")
     token.add_argument("--role", action="append", required=True, type=_role,
                        help="a role; repeat for several: "
                        + ", ".join(role.value for role in Role)
@@ -136,6 +138,14 @@ def _print_verification(result: TopicVerification) -> None:
     print(f"  CHAIN BROKEN: {first.describe()}")
     for more in report.breaks[1:]:
         print(f"  also: {more.describe()}")
+
+
+def _subject(value: str) -> str:
+    """A subject the services accept: the development issuer mints no token they refuse."""
+    problem = identifier_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a Gatehouse identifier: it {problem}")
+    return value
 
 
 def _role(value: str) -> str:
