@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gatehouse.errors import Forbidden, Unauthenticated
-from gatehouse.identity import identifier_problem
+from gatehouse.identity import normalise_identifier
 
 __all__ = ["ROLE_NAME", "DevIssuer", "KeySource", "Principal", "Role", "StaticKey",
            "TokenVerifier", "token_subject"]
@@ -211,12 +211,11 @@ def token_subject(sub: object) -> str:
     """The identifier a token's ``sub`` names (see :mod:`gatehouse.identity`), in lower case;
     401 for a blank one, or one that is not an identifier as it stands: a subject that would
     change under normalisation, or that could pass for ``[erased]``, is nobody's."""
-    problem = identifier_problem(sub)
-    if problem is not None:
-        raise Unauthenticated(f"the token's subject (sub) is not a Gatehouse identifier: it "
-                              f"{problem}")
-    assert isinstance(sub, str)
-    return sub.lower()
+    try:
+        return normalise_identifier(sub)
+    except ValueError as error:
+        raise Unauthenticated(f"the token's subject (sub) is not a Gatehouse identifier "
+                              f"({error})") from None
 
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")

@@ -37,7 +37,10 @@ from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from sqlalchemy import Column, Engine, LargeBinary, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["IDENTIFIER_PATTERN", "SUBJECT_PSEUDONYMS", "Identifier", "Pseudonyms",
+from gatehouse.json_types import AnyText
+from gatehouse.personal_data import ERASED
+
+__all__ = ["IDENTIFIER_PATTERN", "SUBJECT_PSEUDONYMS", "Identifier", "PersonFilter", "Pseudonyms",
            "identifier_problem", "include_pseudonym_key_tables", "load_pseudonyms",
            "new_pseudonym_key", "normalise_identifier", "pseudonym_keys"]
 
@@ -67,31 +70,26 @@ def identifier_problem(value: object) -> str | None:
     return None
 
 
-def normalise_identifier(value: str) -> str:
+def normalise_identifier(value: object) -> str:
     """The identifier as Gatehouse keeps it (lower case); ``ValueError`` naming what is wrong
     when ``value`` is not one."""
     problem = identifier_problem(value)
     if problem is not None:
         raise ValueError(f"an identifier {problem}")
-    return value.lower()
-
-
-def _checked(value: object) -> object:
-    problem = identifier_problem(value)
-    if problem is not None:
-        raise ValueError(f"an identifier {problem}")
-    return value
-
-
-def _folded(value: str) -> str:
+    assert isinstance(value, str)
     return value.lower()
 
 
 # A field naming a person (sponsor, owner, an approver seat's user, a delegate, a key's
-# subject): refused in words when out of form, then folded; JSON Schema shows the pattern.
-Identifier = Annotated[str, BeforeValidator(_checked), AfterValidator(_folded),
+# subject): refused in words when out of form, else kept in lower case; JSON Schema shows the
+# pattern.
+Identifier = Annotated[str, BeforeValidator(normalise_identifier),
                        WithJsonSchema({"type": "string", "pattern": IDENTIFIER_PATTERN,
                                        "maxLength": 200})]
+
+# A query filter naming a person (sponsor=, requested_by=, approver=, involving=, assignee=):
+# any text but NUL, compared as identifiers are kept, in lower case.
+PersonFilter = Annotated[AnyText, AfterValidator(str.lower)]
 
 
 def new_pseudonym_key() -> bytes:
@@ -110,6 +108,11 @@ class Pseudonyms:
     def of(self, identifier: str) -> bytes:
         return hmac.new(self._key, identifier.lower().encode(),
                         hashlib.sha256).digest()
+
+    def of_named(self, name: str) -> bytes | None:
+        """The pseudonym of the person a record names; None when the record reads
+        :data:`~gatehouse.personal_data.ERASED`: who that was can no longer be told."""
+        return None if name == ERASED else self.of(name)
 
 
 # The keys of a service's pseudonyms, made once by its migrations: a row per purpose.

@@ -38,6 +38,7 @@ from gatehouse.events.governance import (
     governance_events,
 )
 from gatehouse.events.visibility import sees_whole
+from gatehouse.identity import PersonFilter
 from gatehouse.json_types import AnyText, as_stored
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork
@@ -193,7 +194,7 @@ async def open_review(body: OpenReviewBody, principal: RequesterOrPmoAdmin, runt
             review_id=review_id, project_id=body.project_id, gate=body.gate, evidence=evidence,
             note=body.note, actor=_actor(principal), now=runtime.clock(), uow=uow)
         location = str(request.url_for("get_review", review_id=review.review_id))
-        view = _as_seen_by(_review_view(record, review), principal)
+        view = _review_view(record, review, principal)
         return CommandResponse(201, view.model_dump(mode="json"),
                                {"ETag": etag(record.version), "Location": location})
 
@@ -205,7 +206,7 @@ async def open_review(body: OpenReviewBody, principal: RequesterOrPmoAdmin, runt
             responses=PROBLEMS)
 async def list_reviews(
     principal: AnyRole, runtime: Runtime,
-    assignee: Annotated[AnyText | None, Query(max_length=200, description=(
+    assignee: Annotated[PersonFilter | None, Query(max_length=200, description=(
         "`me`: the reviews waiting for your vote now (your seats, your roles' seats and those "
         "of approvers who delegated to you). A PMO admin or auditor may name someone"))] = None,
     status_: Annotated[list[Annotated[str, WithJsonSchema(
@@ -241,7 +242,7 @@ async def get_review(review_id: UUID, principal: AnyRole, runtime: Runtime,
     async with _unit_of_work(runtime, principal) as uow:
         record, review = await handlers.get_review(review_id, uow)
     response.headers["ETag"] = etag(record.version)
-    return _as_seen_by(_review_view(record, review), principal)
+    return _review_view(record, review, principal)
 
 
 @router.post("/gate-reviews/{review_id}/votes", status_code=status.HTTP_201_CREATED,
@@ -265,10 +266,10 @@ async def vote(review_id: UUID, body: VoteBody, principal: Approver, runtime: Ru
             conditions=conditions, assessments=assessments, on_behalf_of=body.on_behalf_of,
             revision_reason=body.revision_reason, actor=_actor(principal),
             now=runtime.clock(), uow=uow)
-        view = _review_view(record, review)
-        # The caller's own vote, as they sent it; the review as their roles may read it.
+        # Only approvers vote, and they read votes: the answer holds the caller's own.
+        view = _review_view(record, review, principal)
         (own,) = (v for v in view.votes or () if v.id == vote_id)
-        receipt = VoteReceipt(vote=own, review=_as_seen_by(view, principal))
+        receipt = VoteReceipt(vote=own, review=view)
         return CommandResponse(201, receipt.model_dump(mode="json"), {
             "ETag": etag(record.version),
             "Location": str(request.url_for("get_review", review_id=review_id))})
@@ -287,7 +288,7 @@ async def withdraw_review(review_id: UUID, body: ReasonBody, principal: Requeste
         record, review = await handlers.withdraw_review(review_id, reason=body.reason,
                                                         expected=_optional_if_match(if_match),
                                                         actor=_actor(principal), uow=uow)
-        view = _as_seen_by(_review_view(record, review), principal)
+        view = _review_view(record, review, principal)
         return CommandResponse(200, view.model_dump(mode="json"),
                                {"ETag": etag(record.version)})
 
@@ -309,7 +310,7 @@ async def condition_met(review_id: UUID, condition_id: UUID, body: ConditionMetB
             review_id, condition_id, expected=_optional_if_match(if_match), evidence=evidence,
             note=body.note,
             actor=_actor(principal), now=runtime.clock(), uow=uow)
-        view = _as_seen_by(_review_view(record, review), principal)
+        view = _review_view(record, review, principal)
         return CommandResponse(200, view.model_dump(mode="json"),
                                {"ETag": etag(record.version)})
 
@@ -348,14 +349,14 @@ async def grant_delegation(body: DelegationBody, principal: ApproverOrPmoAdmin, 
             summary="Delegations from or to someone (you, by default)", responses=PROBLEMS)
 async def list_delegations(
     principal: AnyRole, runtime: Runtime,
-    involving: Annotated[AnyText | None, Query(max_length=200, description="A user (`me` by "
-                                               "default); `*` for all (PMO admin, auditor)")]
+    involving: Annotated[PersonFilter | None, Query(
+        max_length=200, description="A user (`me` by default); `*` for all (PMO admin, "
+        "auditor)")]
     = "me",
     active: Annotated[bool, Query(description="Only those in force now")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[DelegationView]:
-    # Identifiers are kept in lower case (gatehouse.identity).
-    who = principal.subject if involving in (None, "me") else involving.lower()
+    who = principal.subject if involving in (None, "me") else involving
     if who != principal.subject and not _reads_every_delegation(principal):
         raise Forbidden("only a PMO admin or an auditor may list someone else's delegations",
                         required_roles=[Role.PMO_ADMIN, Role.AUDITOR])
@@ -459,7 +460,6 @@ def _actor(principal: Principal) -> Actor:
 
 async def _inbox(connection: Any, principal: Principal, assignee: str, now: datetime
                  ) -> Inbox:
-    assignee = assignee.lower()  # identifiers are kept in lower case (gatehouse.identity)
     if assignee in ("me", principal.subject):
         roles = principal.claimed_roles | {r.value for r in principal.roles}
         return await Inbox.of(connection, principal.subject, frozenset(roles), now)
@@ -540,7 +540,20 @@ def _condition_view(state: ConditionState) -> ConditionView:
                          status=status_name, met=state.met, breached=state.breached)
 
 
-def _review_view(record: GateRecord, review: Review) -> ReviewView:
+def _review_view(record: GateRecord, review: Review, principal: Principal) -> ReviewView:
+    """The review as the caller's roles may read it. Who may not read votes gets none of what
+    they alone tell: the votes, and the criteria's counts from their assessments. The rest
+    (status, rule, seats awaited, evidence, the decision as GateDecided in part) is everyone's."""
+    view = _whole_review_view(record, review)
+    if _reads_votes(principal):
+        return view
+    criteria = [criterion.model_copy(update={"met": None, "not_met": None,
+                                             "average_score": None})
+                for criterion in view.criteria]
+    return view.model_copy(update={"votes": None, "criteria": criteria})
+
+
+def _whole_review_view(record: GateRecord, review: Review) -> ReviewView:
     rule = review.gate.approval
     current_ids = {ballot.vote_id for ballot in review.ballots.values()}
     votes: list[VoteView] = []
@@ -601,18 +614,6 @@ def _review_view(record: GateRecord, review: Review) -> ReviewView:
         still_needed=max(0, rules.needed(rule) - favourable) if review.is_open else 0,
         conditions=[_condition_view(c) for c in review.conditions.values()],
         version=record.version)
-
-
-def _as_seen_by(view: ReviewView, principal: Principal) -> ReviewView:
-    """The review as the caller's roles may read it. Who may not read votes gets none of what
-    they alone tell: the votes, and the criteria's counts from their assessments. The rest
-    (status, rule, seats awaited, evidence, the decision as GateDecided in part) is everyone's."""
-    if _reads_votes(principal):
-        return view
-    criteria = [criterion.model_copy(update={"met": None, "not_met": None,
-                                             "average_score": None})
-                for criterion in view.criteria]
-    return view.model_copy(update={"votes": None, "criteria": criteria})
 
 
 def _summary(row: Any) -> ReviewSummary:

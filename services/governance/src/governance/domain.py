@@ -88,6 +88,20 @@ class ProjectFacts:
     requester_pseudonym: bytes | None
     sponsor_pseudonym: bytes | None
 
+    @property
+    def conflicts_known(self) -> bool:
+        """Whether segregation of duties can tell whom it keeps out."""
+        return self.requester_pseudonym is not None and self.sponsor_pseudonym is not None
+
+    def conflict_of(self, pseudonym: bytes) -> str | None:
+        """What the person with ``pseudonym`` is to the project that keeps them off its
+        panel (requester or sponsor), if anything."""
+        if pseudonym == self.requester_pseudonym:
+            return "requester"
+        if pseudonym == self.sponsor_pseudonym:
+            return "sponsor"
+        return None
+
 
 @dataclass(frozen=True, kw_only=True)
 class SeatPeople:
@@ -406,17 +420,16 @@ def _check_segregation(command: CastVote, on_behalf_of: str | None) -> None:
     sponsor. People are compared by their pseudonyms, never by the names a record shows, which
     an erasure replaces by [erased]."""
     project = command.project
-    if project.requester_pseudonym is None or project.sponsor_pseudonym is None:
+    if not project.conflicts_known:
         raise Forbidden("segregation of duties cannot be checked: the project's requester or "
                         "sponsor was erased before governance learned of the project, so "
                         "nobody can tell who may not vote on its gates",
                         rule="segregation-of-duties")
-    conflicted = {project.requester_pseudonym: "requester", project.sponsor_pseudonym: "sponsor"}
     for person, capacity in ((command.voter.subject, "you are"),
                              (on_behalf_of, f"{on_behalf_of} is")):
         if person is None:
             continue
-        conflict = conflicted.get(command.pseudonym_of(person))
+        conflict = project.conflict_of(command.pseudonym_of(person))
         if conflict is not None:
             raise Forbidden(f"segregation of duties: {capacity} the project's {conflict} and "
                             "may not vote on its gates", rule="segregation-of-duties")

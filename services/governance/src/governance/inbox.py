@@ -68,19 +68,20 @@ class Inbox:
             return []
         facts = await queries.projects_facts(connection, {row.project_id for row in rows})
         awaiting = await queries.awaiting_seats_of(connection, [row.review_id for row in rows])
+        me = self.pseudonyms.of(self.subject)
         kept = []
         for row in rows:
-            project = facts.get(row.project_id)
             # As the vote checks it (governance.domain): by pseudonym, and nobody may vote
             # when the requester or sponsor cannot be told.
-            conflicted = {project.requester_pseudonym, project.sponsor_pseudonym} \
-                if project else set()
-            if None in conflicted or self.pseudonyms.of(self.subject) in conflicted:
+            project = facts.get(row.project_id)
+            if project is not None and (not project.conflicts_known
+                                        or project.conflict_of(me) is not None):
                 continue
             seats = awaiting.get(row.review_id, set())
             if seats & self.own_seats or any(
                     USER_SEAT + d.from_user in seats
-                    and self.pseudonyms.of(d.from_user) not in conflicted
+                    and (project is None
+                         or project.conflict_of(self.pseudonyms.of(d.from_user)) is None)
                     and d.covers_gate(project_type=row.project_type, gate=row.gate,
                                       project_id=row.project_id, at=now)
                     for d in self.delegations):

@@ -25,9 +25,8 @@ from gatehouse.events.intake import (
     intake_events,
 )
 from gatehouse.eventstore.store import EventMetadata, EventStore
-from gatehouse.identity import Pseudonyms, load_pseudonyms
+from gatehouse.identity import load_pseudonyms
 from gatehouse.messaging.consumer import BatchHandler, EventHandler, one_by_one
-from gatehouse.personal_data import ERASED
 from gatehouse.unit_of_work import UnitOfWork
 from governance import handlers
 from governance.tables import known_projects
@@ -66,8 +65,9 @@ def intake_event_handler(event_store: EventStore) -> BatchHandler:
             requested[event.project_id] = {
                 "project_id": event.project_id, "title": event.title,
                 "sponsor": event.sponsor, "requested_by": event.requested_by,
-                "requester_pseudonym": pseudonym(pseudonyms, event.requested_by),
-                "sponsor_pseudonym": pseudonym(pseudonyms, event.sponsor),
+                # Read from the log after an erasure, a name is [erased]: no pseudonym.
+                "requester_pseudonym": pseudonyms.of_named(event.requested_by),
+                "sponsor_pseudonym": pseudonyms.of_named(event.sponsor),
                 "business_unit": event.business_unit, "project_type": event.project_type,
                 "status": "draft", "updated_at": envelope.time,
                 "version": envelope.stream_version}
@@ -75,12 +75,6 @@ def intake_event_handler(event_store: EventStore) -> BatchHandler:
         await apply_change(connection, changes)
 
     return apply
-
-
-def pseudonym(pseudonyms: Pseudonyms, person: str) -> bytes | None:
-    """Whom segregation of duties keeps out, as a pseudonym; None for a person erased before
-    governance learned of them (a replay of the log after an erasure): nobody can tell."""
-    return None if person == ERASED else pseudonyms.of(person)
 
 
 async def _record_requested(connection: AsyncConnection,
@@ -103,7 +97,7 @@ def _project_change_handler(event_store: EventStore) -> EventHandler:
                           and getattr(event.changes, name) is not None}
                 if "sponsor" in values:
                     pseudonyms = await load_pseudonyms(connection)
-                    values["sponsor_pseudonym"] = pseudonym(pseudonyms, values["sponsor"])
+                    values["sponsor_pseudonym"] = pseudonyms.of_named(values["sponsor"])
                 await connection.execute(
                     update(known_projects)
                     .where(known_projects.c.project_id == event.project_id)

@@ -30,6 +30,7 @@ from gatehouse.events.intake import (
 )
 from gatehouse.events.intake import intake_events as registry_of_events
 from gatehouse.events.types import Money
+from gatehouse.identity import PersonFilter
 from gatehouse.json_types import AnyText, as_stored
 from gatehouse.runtime import ServiceRuntime
 from gatehouse.unit_of_work import UnitOfWork
@@ -179,8 +180,8 @@ async def list_projects(
     stage: Annotated[list[AnyText] | None, Query(description="Delivery stage")] = None,
     business_unit: Annotated[list[AnyText] | None, Query()] = None,
     project_type: Annotated[list[AnyText] | None, Query()] = None,
-    sponsor: Annotated[AnyText | None, Query(max_length=200)] = None,
-    requested_by: Annotated[AnyText | None, Query(max_length=200)] = None,
+    sponsor: Annotated[PersonFilter | None, Query(max_length=200)] = None,
+    requested_by: Annotated[PersonFilter | None, Query(max_length=200)] = None,
     sort: Annotated[Sort, Query(description="-score ranks mandatory projects first, then by "
                                 "score (unscored last)")] = "-created",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
@@ -188,9 +189,7 @@ async def list_projects(
 ) -> ProjectPageView:
     where = ProjectFilter(status=status_ or (), stage=stage or (),
                           business_unit=business_unit or (), project_type=project_type or (),
-                          # Identifiers are kept in lower case (gatehouse.identity).
-                          sponsor=sponsor and sponsor.lower(),
-                          requested_by=requested_by and requested_by.lower())
+                          sponsor=sponsor, requested_by=requested_by)
     async with runtime.database.read() as connection:
         page = await registry.list_projects(connection, where, sort=sort, cursor=cursor,
                                             limit=limit)

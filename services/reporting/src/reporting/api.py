@@ -20,6 +20,7 @@ from gatehouse.errors import Conflict, InvalidInput, NotFound
 from gatehouse.events.visibility import visible_data, visible_types
 from gatehouse.eventstore.chain import ChainVerifier
 from gatehouse.eventstore.schema import consumer_offsets
+from gatehouse.identity import PersonFilter
 from gatehouse.json_types import AnyText, Instant
 from gatehouse.messaging.consumer import TrackingConsumer
 from gatehouse.runtime import ServiceRuntime
@@ -217,7 +218,7 @@ async def audit_decisions(
     principal: AuditorOrPmoAdmin, runtime: Runtime,
     project_id: UUID | None = None,
     gate: Annotated[AnyText | None, Query(max_length=64)] = None,
-    approver: Annotated[AnyText | None, Query(max_length=200, description="Who holds the seat "
+    approver: Annotated[PersonFilter | None, Query(max_length=200, description="Who holds the seat "
                                           "or cast the vote")] = None,
     outcome: Annotated[list[Annotated[str, one_of(OUTCOMES)]] | None, Query(
         description="go, conditional_go, hold, recycle, kill; repeat for several")] = None,
@@ -237,8 +238,7 @@ async def audit_decisions(
             if value not in allowed:
                 raise InvalidInput.for_field(name, f"{value!r} is not one of "
                                              f"{', '.join(allowed)}", location="query")
-    where = DecisionFilter(project_id=project_id, gate=gate,
-                           approver=approver and approver.lower(),
+    where = DecisionFilter(project_id=project_id, gate=gate, approver=approver,
                            outcome=outcome or (), kind=kind or (),
                            since=since, until=until,
                            newest_first=sort == "-time")

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from gatehouse.identity import SUBJECT_PSEUDONYMS, Pseudonyms, new_pseudonym_key
-from gatehouse.personal_data import ERASED
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -49,8 +48,8 @@ def upgrade() -> None:
                                         projects.c.sponsor)).all()
     for row in rows:
         connection.execute(projects.update().where(projects.c.project_id == row.project_id)
-                           .values(requester_pseudonym=_pseudonym(pseudonyms, row.requested_by),
-                                   sponsor_pseudonym=_pseudonym(pseudonyms, row.sponsor)))
+                           .values(requester_pseudonym=pseudonyms.of_named(row.requested_by),
+                                   sponsor_pseudonym=pseudonyms.of_named(row.sponsor)))
     op.create_table(
         "review_seats",
         sa.Column("review_id", sa.Uuid(), nullable=False),
@@ -62,10 +61,6 @@ def upgrade() -> None:
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("review_id", "position", name="pk_review_seats"),
     )
-
-
-def _pseudonym(pseudonyms: Pseudonyms, name: str) -> bytes | None:
-    return None if name == ERASED else pseudonyms.of(name)
 
 
 def downgrade() -> None:
