@@ -32,21 +32,34 @@ BENCHMARKS: dict[str, Callable[[BenchConfig, Results], Awaitable[None]]] = {
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url", required=True,
-                        help="PostgreSQL, e.g. postgresql+asyncpg://user:pw@127.0.0.1/db")
+    parser.add_argument(
+        "--database-url",
+        required=True,
+        help="PostgreSQL, e.g. postgresql+asyncpg://user:pw@127.0.0.1/db",
+    )
     parser.add_argument("--kafka", required=True, help="bootstrap servers, e.g. 127.0.0.1:9092")
-    parser.add_argument("--events", type=int, default=1_000_000,
-                        help="events in the log for the rebuild and audit figures")
-    parser.add_argument("--append-events", type=int, default=20_000,
-                        help="events appended per append case")
-    parser.add_argument("--command-seconds", type=float, default=10.0,
-                        help="seconds of load at each concurrency")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=1_000_000,
+        help="events in the log for the rebuild and audit figures",
+    )
+    parser.add_argument(
+        "--append-events", type=int, default=20_000, help="events appended per append case"
+    )
+    parser.add_argument(
+        "--command-seconds", type=float, default=10.0, help="seconds of load at each concurrency"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--e2e-rate", type=float, default=200.0, help="commands per second")
     parser.add_argument("--e2e-seconds", type=float, default=30.0)
     parser.add_argument("--audit-queries", type=int, default=1000)
-    parser.add_argument("--base-port", type=int, default=18001,
-                        help="intake's port; governance and reporting take the next two")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=18001,
+        help="intake's port; governance and reporting take the next two",
+    )
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=list(BENCHMARKS))
     parser.add_argument("--output", type=Path, default=Path("var/bench.txt"))
     return parser.parse_args()
@@ -56,15 +69,24 @@ async def main() -> None:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as workdir:
         config = BenchConfig(
-            database_url=args.database_url, kafka=args.kafka, workdir=Path(workdir),
-            events=args.events, append_events=args.append_events,
-            command_seconds=args.command_seconds, concurrencies=tuple(args.concurrency),
-            e2e_rate=args.e2e_rate, e2e_seconds=args.e2e_seconds,
-            audit_queries=args.audit_queries, base_port=args.base_port)
+            database_url=args.database_url,
+            kafka=args.kafka,
+            workdir=Path(workdir),
+            events=args.events,
+            append_events=args.append_events,
+            command_seconds=args.command_seconds,
+            concurrencies=tuple(args.concurrency),
+            e2e_rate=args.e2e_rate,
+            e2e_seconds=args.e2e_seconds,
+            audit_queries=args.audit_queries,
+            base_port=args.base_port,
+        )
         results = Results()
         load = os.getloadavg()[0]
-        results.note(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-                     f"{os.cpu_count()} CPUs, load average {load:.1f} at the start")
+        results.note(
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+            f"{os.cpu_count()} CPUs, load average {load:.1f} at the start"
+        )
         for name in args.only:
             started = time.perf_counter()
             print(f"== {name}", flush=True)

@@ -32,11 +32,18 @@ RESEND_ATTEMPTS = 3
 
 
 def project_request(n: int) -> dict[str, Any]:
-    return {"title": f"Benchmark project {n}", "description": "Replace the legacy CRM",
-            "sponsor": "carol", "business_unit": "Sales", "project_type": "standard",
-            "estimated_cost": {"amount": "250000.00", "currency": "EUR"},
-            "start_date": "2027-01-04", "target_date": "2027-09-30",
-            "expected_benefits": "Halve quote-to-order time", "risk_level": "medium"}
+    return {
+        "title": f"Benchmark project {n}",
+        "description": "Replace the legacy CRM",
+        "sponsor": "carol",
+        "business_unit": "Sales",
+        "project_type": "standard",
+        "estimated_cost": {"amount": "250000.00", "currency": "EUR"},
+        "start_date": "2027-01-04",
+        "target_date": "2027-09-30",
+        "expected_benefits": "Halve quote-to-order time",
+        "risk_level": "medium",
+    }
 
 
 @dataclass
@@ -63,8 +70,9 @@ class Client:
         started = time.perf_counter()
         for attempt in range(1, RESEND_ATTEMPTS + 1):
             try:
-                async with self.http.post(f"{self.url}/v1/projects", headers=headers,
-                                          json=body) as response:
+                async with self.http.post(
+                    f"{self.url}/v1/projects", headers=headers, json=body
+                ) as response:
                     answer = await response.json(content_type=None)  # problem+json too
                     status = response.status
                 break
@@ -103,8 +111,9 @@ class MemoryWatch:
             await asyncio.sleep(0.25)
 
 
-async def closed_loop(client: Client, concurrency: int, seconds: float
-                      ) -> tuple[int, float, list[float]]:
+async def closed_loop(
+    client: Client, concurrency: int, seconds: float
+) -> tuple[int, float, list[float]]:
     """Commands answered 201, elapsed seconds, latencies of all requests."""
     latencies: list[float] = []
     created = 0
@@ -150,18 +159,25 @@ class Arrivals:
             self.all_seen.clear()
 
 
-async def watch_stream(http: aiohttp.ClientSession, url: str, headers: dict[str, str],
-                       arrivals: Arrivals, connected: asyncio.Event) -> None:
+async def watch_stream(
+    http: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    arrivals: Arrivals,
+    connected: asyncio.Event,
+) -> None:
     """Record when each project's ProjectRequested shows up on reporting's live stream; a
     dropped stream is resumed from the last event id seen, as an SSE client does."""
     last_id: str | None = None
     while True:
         resume = {"Last-Event-ID": last_id} if last_id is not None else {}
         try:
-            async with http.get(f"{url}/v1/events/stream",
-                                params={"type": "ProjectRequested"},
-                                headers={**headers, **resume},
-                                timeout=aiohttp.ClientTimeout(connect=10)) as response:
+            async with http.get(
+                f"{url}/v1/events/stream",
+                params={"type": "ProjectRequested"},
+                headers={**headers, **resume},
+                timeout=aiohttp.ClientTimeout(connect=10),
+            ) as response:
                 response.raise_for_status()
                 connected.set()
                 async for raw in response.content:
@@ -170,15 +186,19 @@ async def watch_stream(http: aiohttp.ClientSession, url: str, headers: dict[str,
                         last_id = line[4:]
                     elif line.startswith("data: "):
                         arrivals.saw(json.loads(line[6:])["project_id"])
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError,
-                aiohttp.ClientOSError) as error:
+        except (
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientOSError,
+        ) as error:
             arrivals.resumed += 1
             print(f"  live stream dropped ({error!r}); resuming after {last_id}", flush=True)
             await asyncio.sleep(0.5)
 
 
-async def end_to_end(deployment: Deployment, client: Client, rate: float, seconds: float
-                     ) -> tuple[list[float], float, Arrivals]:
+async def end_to_end(
+    deployment: Deployment, client: Client, rate: float, seconds: float
+) -> tuple[list[float], float, Arrivals]:
     """Latencies from 201 to visible in reporting, the rate achieved, and how many never
     showed up. Sends on a fixed schedule; when the service falls behind, at most
     ``MAX_IN_FLIGHT`` commands wait and the schedule slips (the achieved rate says so)."""
@@ -187,8 +207,9 @@ async def end_to_end(deployment: Deployment, client: Client, rate: float, second
     headers = deployment.auth("dashboard", Role.AUDITOR)
     in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
     async with aiohttp.ClientSession() as stream_http:
-        watcher = asyncio.create_task(watch_stream(
-            stream_http, deployment.url("reporting"), headers, arrivals, connected))
+        watcher = asyncio.create_task(
+            watch_stream(stream_http, deployment.url("reporting"), headers, arrivals, connected)
+        )
         await asyncio.wait_for(connected.wait(), timeout=30)
 
         async def send() -> None:
@@ -212,8 +233,9 @@ async def end_to_end(deployment: Deployment, client: Client, rate: float, second
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    latencies = [max(0.0, arrivals.seen[p] - at) for p, at in arrivals.created.items()
-                 if p in arrivals.seen]
+    latencies = [
+        max(0.0, arrivals.seen[p] - at) for p, at in arrivals.created.items() if p in arrivals.seen
+    ]
     return latencies, achieved, arrivals
 
 
@@ -225,55 +247,84 @@ async def run(config: BenchConfig, results: Results) -> None:
         memory = MemoryWatch(deployment)
         intake = deployment.services["intake"]
         connections = max(*config.concurrencies, MAX_IN_FLIGHT)
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections),
-                                         timeout=aiohttp.ClientTimeout(total=60)) as http:
-            client = Client(http, deployment.url("intake"),
-                            deployment.auth("alice", Role.REQUESTER))
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections),
+            timeout=aiohttp.ClientTimeout(total=60),
+        ) as http:
+            client = Client(
+                http, deployment.url("intake"), deployment.auth("alice", Role.REQUESTER)
+            )
             await closed_loop(client, 4, 2)  # warm-up: connections, caches
             async with memory.watching():
-                print(f"end-to-end: {config.e2e_rate:g} commands/s for "
-                      f"{config.e2e_seconds:g} s", flush=True)
+                print(
+                    f"end-to-end: {config.e2e_rate:g} commands/s for {config.e2e_seconds:g} s",
+                    flush=True,
+                )
                 latencies, achieved, arrivals = await end_to_end(
-                    deployment, client, config.e2e_rate, config.e2e_seconds)
+                    deployment, client, config.e2e_rate, config.e2e_seconds
+                )
                 missing = len(arrivals.missing())
-                results.add("end-to-end 201 -> reporting, p50", percentile(latencies, 50) * 1000,
-                            "ms")
-                results.add(f"end-to-end 201 -> reporting, p99 at {achieved:.0f}/s",
-                            percentile(latencies, 99) * 1000, "ms", at_most=250)
+                results.add(
+                    "end-to-end 201 -> reporting, p50", percentile(latencies, 50) * 1000, "ms"
+                )
+                results.add(
+                    f"end-to-end 201 -> reporting, p99 at {achieved:.0f}/s",
+                    percentile(latencies, 99) * 1000,
+                    "ms",
+                    at_most=250,
+                )
                 if achieved < config.e2e_rate * 0.95:
-                    results.note(f"end-to-end: intake kept up with {achieved:.0f} of the "
-                                 f"{config.e2e_rate:g} commands/s asked for")
+                    results.note(
+                        f"end-to-end: intake kept up with {achieved:.0f} of the "
+                        f"{config.e2e_rate:g} commands/s asked for"
+                    )
                 if missing:
                     results.note(f"end-to-end: {missing} commands not visible within 30 s")
                 if arrivals.resumed:
-                    results.note(f"end-to-end: reporting's live stream dropped "
-                                 f"{arrivals.resumed} times and was resumed")
+                    results.note(
+                        f"end-to-end: reporting's live stream dropped "
+                        f"{arrivals.resumed} times and was resumed"
+                    )
                 for concurrency in config.concurrencies:
                     before, intake_before = time.process_time(), intake.cpu_seconds()
-                    created, elapsed, latencies = await closed_loop(client, concurrency,
-                                                                    config.command_seconds)
+                    created, elapsed, latencies = await closed_loop(
+                        client, concurrency, config.command_seconds
+                    )
                     client_cpu = (time.process_time() - before) / elapsed
                     intake_cpu = (intake.cpu_seconds() - intake_before) / max(created, 1)
                     rate = created / elapsed
-                    results.add(f"commands, {concurrency} concurrent", rate, "commands/s",
-                                at_least=1000)
-                    results.add(f"commands, {concurrency} concurrent, p50",
-                                percentile(latencies, 50) * 1000, "ms")
-                    results.add(f"commands, {concurrency} concurrent, p99",
-                                percentile(latencies, 99) * 1000, "ms")
-                    results.add(f"commands, {concurrency} concurrent, intake CPU per command",
-                                intake_cpu * 1000, "ms")
-                    results.note(f"{concurrency} concurrent: the load generator used "
-                                 f"{client_cpu:.0%} of a core")
+                    results.add(
+                        f"commands, {concurrency} concurrent", rate, "commands/s", at_least=1000
+                    )
+                    results.add(
+                        f"commands, {concurrency} concurrent, p50",
+                        percentile(latencies, 50) * 1000,
+                        "ms",
+                    )
+                    results.add(
+                        f"commands, {concurrency} concurrent, p99",
+                        percentile(latencies, 99) * 1000,
+                        "ms",
+                    )
+                    results.add(
+                        f"commands, {concurrency} concurrent, intake CPU per command",
+                        intake_cpu * 1000,
+                        "ms",
+                    )
+                    results.note(
+                        f"{concurrency} concurrent: the load generator used "
+                        f"{client_cpu:.0%} of a core"
+                    )
         for name in idle:
             results.add(f"RSS {name}, idle", idle[name], "MiB")
-            results.add(f"RSS {name}, under load (peak)", memory.peak.get(name, idle[name]),
-                        "MiB")
+            results.add(f"RSS {name}, under load (peak)", memory.peak.get(name, idle[name]), "MiB")
         unexpected = {status: n for status, n in client.statuses.items() if status != 201}
         if unexpected:
             results.note(f"commands answered other than 201: {unexpected}")
         if client.resent:
-            results.note(f"{client.resent} requests sent again with their key after the server "
-                         "closed a kept-alive connection")
+            results.note(
+                f"{client.resent} requests sent again with their key after the server "
+                "closed a kept-alive connection"
+            )
     finally:
         deployment.stop()

@@ -36,16 +36,30 @@ EVENT_TYPE = "gatehouse.intake.ProjectRequested"
 
 def payload(n: int) -> dict[str, Any]:
     """An event the size of a typical project request (about 500 bytes of JSON)."""
-    return {"project_id": str(uuid.uuid4()), "title": f"Project {n}",
-            "description": "Replace the legacy CRM with a hosted one " * 3,
-            "sponsor": "carol", "business_unit": "Sales", "project_type": "standard",
-            "estimated_cost": {"amount": "250000.00", "currency": "EUR"},
-            "requested_by": "alice", "start_date": "2027-01-04", "target_date": "2027-09-30",
-            "expected_benefits": "Halve quote-to-order time", "risk_level": "medium"}
+    return {
+        "project_id": str(uuid.uuid4()),
+        "title": f"Project {n}",
+        "description": "Replace the legacy CRM with a hosted one " * 3,
+        "sponsor": "carol",
+        "business_unit": "Sales",
+        "project_type": "standard",
+        "estimated_cost": {"amount": "250000.00", "currency": "EUR"},
+        "requested_by": "alice",
+        "start_date": "2027-01-04",
+        "target_date": "2027-09-30",
+        "expected_benefits": "Halve quote-to-order time",
+        "risk_level": "medium",
+    }
 
 
-async def gatehouse_appends(database: Database, total: int, concurrency: int,
-                            per_transaction: int, *, on_its_own: bool = False) -> float:
+async def gatehouse_appends(
+    database: Database,
+    total: int,
+    concurrency: int,
+    per_transaction: int,
+    *,
+    on_its_own: bool = False,
+) -> float:
     """Events per second appended by ``concurrency`` tasks: each append in a transaction
     block (BEGIN, append, COMMIT), as a command runs it among its other statements, or
     ``on_its_own`` (the append is one statement on PostgreSQL, a transaction by itself)."""
@@ -56,17 +70,21 @@ async def gatehouse_appends(database: Database, total: int, concurrency: int,
     async def writer() -> None:
         for n in transactions:
             async with connect() as connection:
-                await store.append(connection, f"bench-{uuid.uuid4()}", [
-                    NewEvent(type=EVENT_TYPE, data=payload(n)) for _ in range(per_transaction)],
-                    expected_version=0)
+                await store.append(
+                    connection,
+                    f"bench-{uuid.uuid4()}",
+                    [NewEvent(type=EVENT_TYPE, data=payload(n)) for _ in range(per_transaction)],
+                    expected_version=0,
+                )
 
     started = time.perf_counter()
     await asyncio.gather(*(writer() for _ in range(concurrency)))
     return (total // per_transaction * per_transaction) / (time.perf_counter() - started)
 
 
-def recorder_appends(recorder: PostgresApplicationRecorder, total: int, concurrency: int,
-                     per_transaction: int) -> float:
+def recorder_appends(
+    recorder: PostgresApplicationRecorder, total: int, concurrency: int, per_transaction: int
+) -> float:
     """Events per second recorded by ``concurrency`` threads."""
     transactions = iter(range(total // per_transaction))
     lock = threading.Lock()
@@ -78,10 +96,17 @@ def recorder_appends(recorder: PostgresApplicationRecorder, total: int, concurre
             if n is None:
                 return
             stream = uuid.uuid4()
-            recorder.insert_events([
-                StoredEvent(originator_id=stream, originator_version=version, topic=EVENT_TYPE,
-                            state=json.dumps(payload(n)).encode())
-                for version in range(1, per_transaction + 1)])
+            recorder.insert_events(
+                [
+                    StoredEvent(
+                        originator_id=stream,
+                        originator_version=version,
+                        topic=EVENT_TYPE,
+                        state=json.dumps(payload(n)).encode(),
+                    )
+                    for version in range(1, per_transaction + 1)
+                ]
+            )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -105,9 +130,15 @@ async def eventsourcing_recorder(url: str, pool_size: int) -> PostgresApplicatio
     if parsed.query.get("ssl") == "disable":
         os.environ["PGSSLMODE"] = "disable"  # as our store connects: no TLS on the loopback
     datastore = PostgresDatastore(
-        dbname=parsed.database or "", host=parsed.host or "127.0.0.1",
-        port=str(parsed.port or 5432), user=parsed.username or "",
-        password=parsed.password or "", pool_size=pool_size, max_overflow=0, schema=schema)
+        dbname=parsed.database or "",
+        host=parsed.host or "127.0.0.1",
+        port=str(parsed.port or 5432),
+        user=parsed.username or "",
+        password=parsed.password or "",
+        pool_size=pool_size,
+        max_overflow=0,
+        schema=schema,
+    )
     recorder = PostgresApplicationRecorder(datastore, events_table_name="stored_events")
     recorder.create_table()
     return recorder
@@ -123,13 +154,16 @@ async def run(config: BenchConfig, results: Results) -> None:
             try:
                 # Warm both up (connections, prepared statements), then measure.
                 await gatehouse_appends(database, 100, concurrency, per_transaction)
-                await asyncio.to_thread(recorder_appends, recorder, 100, concurrency,
-                                        per_transaction)
+                await asyncio.to_thread(
+                    recorder_appends, recorder, 100, concurrency, per_transaction
+                )
                 ours = await gatehouse_appends(database, total, concurrency, per_transaction)
-                alone = await gatehouse_appends(database, total, concurrency, per_transaction,
-                                                on_its_own=True)
-                theirs = await asyncio.to_thread(recorder_appends, recorder, total,
-                                                 concurrency, per_transaction)
+                alone = await gatehouse_appends(
+                    database, total, concurrency, per_transaction, on_its_own=True
+                )
+                theirs = await asyncio.to_thread(
+                    recorder_appends, recorder, total, concurrency, per_transaction
+                )
             finally:
                 await database.dispose()
                 recorder.datastore.close()

@@ -77,8 +77,15 @@ class Results:
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, name: str, measured: float, unit: str, *, at_least: float | None = None,
-            at_most: float | None = None) -> Figure:
+    def add(
+        self,
+        name: str,
+        measured: float,
+        unit: str,
+        *,
+        at_least: float | None = None,
+        at_most: float | None = None,
+    ) -> Figure:
         target, met = "", None
         if at_least is not None:
             target, met = f">= {at_least:,g} {unit}", measured >= at_least
@@ -97,8 +104,10 @@ class Results:
         header = ("figure", "measured", "target", "met?")
         rows = [header, *(figure.cells() for figure in self.figures)]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-                 .rstrip() for row in rows]
+        lines = [
+            " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in rows
+        ]
         lines.insert(1, "-+-".join("-" * width for width in widths))
         return "\n".join([*lines, *(f"* {note}" for note in self.notes)])
 
@@ -177,27 +186,34 @@ class Deployment:
                 service.process.wait()
 
 
-def service_env(config: BenchConfig, *, namespace: str, schemas: dict[str, str],
-                services: Iterable[str]) -> dict[str, str]:
+def service_env(
+    config: BenchConfig, *, namespace: str, schemas: dict[str, str], services: Iterable[str]
+) -> dict[str, str]:
     """The environment the services read their settings from (rate limits off)."""
     env = {**os.environ, "XDG_DATA_HOME": str(config.workdir / "data")}
     for offset, service in enumerate(SERVICES):
         if service not in services:
             continue
         prefix = service.upper()
-        env |= {f"{prefix}_PORT": str(config.base_port + offset),
-                f"{prefix}_DATABASE_URL": config.database_url,
-                f"{prefix}_DATABASE_SCHEMA": schemas[service],
-                f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": config.kafka,
-                f"{prefix}_TOPIC_NAMESPACE": namespace,
-                f"{prefix}_RATE_LIMIT_PER_SECOND": "0",
-                f"{prefix}_LOG_LEVEL": "WARNING"}
+        env |= {
+            f"{prefix}_PORT": str(config.base_port + offset),
+            f"{prefix}_DATABASE_URL": config.database_url,
+            f"{prefix}_DATABASE_SCHEMA": schemas[service],
+            f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": config.kafka,
+            f"{prefix}_TOPIC_NAMESPACE": namespace,
+            f"{prefix}_RATE_LIMIT_PER_SECOND": "0",
+            f"{prefix}_LOG_LEVEL": "WARNING",
+        }
     return env
 
 
-async def start_deployment(config: BenchConfig, *, namespace: str | None = None,
-                           schemas: dict[str, str] | None = None,
-                           services: Sequence[str] = SERVICES) -> Deployment:
+async def start_deployment(
+    config: BenchConfig,
+    *,
+    namespace: str | None = None,
+    schemas: dict[str, str] | None = None,
+    services: Sequence[str] = SERVICES,
+) -> Deployment:
     """Migrate and start ``services`` (fresh schemas and topics unless given), wait until
     each answers ``/readyz``."""
     namespace = namespace or f"bench{uuid.uuid4().hex[:8]}"
@@ -210,14 +226,18 @@ async def start_deployment(config: BenchConfig, *, namespace: str | None = None,
     for service in services:
         await asyncio.to_thread(_migrate, service, env)
     # The services load the development issuer's key; create it before they race to.
-    issuer = DevIssuer(config.workdir / "data" / "gatehouse" / "dev-issuer-es256.pem",
-                       issuer="gatehouse-dev", audience="gatehouse")
+    issuer = DevIssuer(
+        config.workdir / "data" / "gatehouse" / "dev-issuer-es256.pem",
+        issuer="gatehouse-dev",
+        audience="gatehouse",
+    )
     started: dict[str, ServiceProcess] = {}
     for service in services:
         port = env[f"{service.upper()}_PORT"]
         with (logs / f"{service}-{namespace}.log").open("wb") as log:
             process = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
-                [sys.executable, "-m", service], env=env, stdout=log, stderr=log)
+                [sys.executable, "-m", service], env=env, stdout=log, stderr=log
+            )
         started[service] = ServiceProcess(service, f"http://127.0.0.1:{port}", process)
     deployment = Deployment(started, env, issuer, namespace)
     _running.add(deployment)
@@ -230,8 +250,9 @@ async def start_deployment(config: BenchConfig, *, namespace: str | None = None,
 
 
 def _migrate(service: str, env: dict[str, str]) -> None:
-    subprocess.run([BIN / "gatehouse", "migrate", service], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [BIN / "gatehouse", "migrate", service], env=env, check=True, capture_output=True
+    )
 
 
 _running: set[Deployment] = set()
@@ -250,8 +271,10 @@ async def _wait_ready(deployment: Deployment) -> None:
         for service in deployment.services.values():
             while True:
                 if service.process.poll() is not None:
-                    raise RuntimeError(f"{service.name} exited during start-up "
-                                       f"(status {service.process.returncode})")
+                    raise RuntimeError(
+                        f"{service.name} exited during start-up "
+                        f"(status {service.process.returncode})"
+                    )
                 try:
                     if (await http.get(f"{service.url}/readyz")).status_code == 200:
                         break

@@ -81,28 +81,68 @@ class Log:
 def templates() -> dict[str, dict[str, Any]]:
     """One serialised event of each kind; the generator swaps in ids, names and outcomes."""
     project, review, vote = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    gate = GateDefinition(key="G1", name="Gate G1", sla_hours=48, approval=ApprovalRule(
-        seats=(ApproverSeat(user="approver-000"), ApproverSeat(role="finance"))))
+    gate = GateDefinition(
+        key="G1",
+        name="Gate G1",
+        sla_hours=48,
+        approval=ApprovalRule(
+            seats=(ApproverSeat(user="approver-000"), ApproverSeat(role="finance"))
+        ),
+    )
     return {
-        "requested": intake_events.serialize(ProjectRequested(
-            project_id=project, title="Benchmark project", description="Replace the legacy CRM",
-            sponsor="carol", business_unit="Sales", project_type="standard",
-            estimated_cost=Money(Decimal("250000.00"), "EUR"),
-            requested_by="alice", start_date=date(2027, 1, 4), target_date=date(2027, 9, 30),
-            expected_benefits="Halve quote-to-order time")),
-        "submitted": intake_events.serialize(ProjectSubmitted(
-            project_id=project, from_status="draft", to_status="submitted")),
-        "opened": governance_events.serialize(GateReviewOpened(
-            review_id=review, project_id=project, project_type="standard", template_version=1,
-            gate=gate, opened_by="alice", sla_due_at=datetime(2027, 1, 6, tzinfo=UTC))),
-        "vote": governance_events.serialize(VoteCast(
-            review_id=review, project_id=project, vote_id=vote, seat="user:approver-000",
-            approver="approver-000", cast_by="approver-000", decision="go",
-            rationale="fits the strategy")),
-        "decided": governance_events.serialize(GateDecided(
-            review_id=review, project_id=project, gate="G1", outcome="go",
-            rationale="panel said go", decided_by=("approver-000",), votes=(vote,),
-            rule="all")),
+        "requested": intake_events.serialize(
+            ProjectRequested(
+                project_id=project,
+                title="Benchmark project",
+                description="Replace the legacy CRM",
+                sponsor="carol",
+                business_unit="Sales",
+                project_type="standard",
+                estimated_cost=Money(Decimal("250000.00"), "EUR"),
+                requested_by="alice",
+                start_date=date(2027, 1, 4),
+                target_date=date(2027, 9, 30),
+                expected_benefits="Halve quote-to-order time",
+            )
+        ),
+        "submitted": intake_events.serialize(
+            ProjectSubmitted(project_id=project, from_status="draft", to_status="submitted")
+        ),
+        "opened": governance_events.serialize(
+            GateReviewOpened(
+                review_id=review,
+                project_id=project,
+                project_type="standard",
+                template_version=1,
+                gate=gate,
+                opened_by="alice",
+                sla_due_at=datetime(2027, 1, 6, tzinfo=UTC),
+            )
+        ),
+        "vote": governance_events.serialize(
+            VoteCast(
+                review_id=review,
+                project_id=project,
+                vote_id=vote,
+                seat="user:approver-000",
+                approver="approver-000",
+                cast_by="approver-000",
+                decision="go",
+                rationale="fits the strategy",
+            )
+        ),
+        "decided": governance_events.serialize(
+            GateDecided(
+                review_id=review,
+                project_id=project,
+                gate="G1",
+                outcome="go",
+                rationale="panel said go",
+                decided_by=("approver-000",),
+                votes=(vote,),
+                rule="all",
+            )
+        ),
     }
 
 
@@ -114,24 +154,58 @@ class Chains:
         self.positions: dict[str, int] = {}
         self.heads: dict[str, str] = {}
 
-    def envelope(self, source: str, stream: str, version: int, prev_hash: str, type_: str,
-                 data: dict[str, Any], at: datetime, actor: str) -> EventEnvelope:
+    def envelope(
+        self,
+        source: str,
+        stream: str,
+        version: int,
+        prev_hash: str,
+        type_: str,
+        data: dict[str, Any],
+        at: datetime,
+        actor: str,
+    ) -> EventEnvelope:
         event_id = uuid.uuid4()
-        digest = event_hash(event_id=event_id, source=source, stream_id=stream, version=version,
-                            type=type_, schema_version=1, data=data, recorded_at=at,
-                            actor=actor, correlation_id=None, causation_id=None,
-                            prev_hash=prev_hash)
+        digest = event_hash(
+            event_id=event_id,
+            source=source,
+            stream_id=stream,
+            version=version,
+            type=type_,
+            schema_version=1,
+            data=data,
+            recorded_at=at,
+            actor=actor,
+            correlation_id=None,
+            causation_id=None,
+            prev_hash=prev_hash,
+        )
         position = self.positions[source] = self.positions.get(source, 0) + 1
         head = self.heads[source] = next_log_head(self.heads.get(source, GENESIS_HASH), digest)
-        return EventEnvelope(id=event_id, source=source, type=type_, time=at, subject=stream,
-                             data=data, stream_id=stream, stream_version=version,
-                             position=position, actor=actor, hash=digest, prev_hash=prev_hash,
-                             log_head=head)
+        return EventEnvelope(
+            id=event_id,
+            source=source,
+            type=type_,
+            time=at,
+            subject=stream,
+            data=data,
+            stream_id=stream,
+            stream_version=version,
+            position=position,
+            actor=actor,
+            hash=digest,
+            prev_hash=prev_hash,
+            log_head=head,
+        )
 
 
-def project_events(chains: Chains, samples: dict[str, dict[str, Any]], project: uuid.UUID,
-                   at: datetime, rng: random.Random
-                   ) -> Iterator[tuple[str, EventEnvelope]]:
+def project_events(
+    chains: Chains,
+    samples: dict[str, dict[str, Any]],
+    project: uuid.UUID,
+    at: datetime,
+    rng: random.Random,
+) -> Iterator[tuple[str, EventEnvelope]]:
     """The six events of one project, as (intake|governance, envelope)."""
     review = str(uuid.uuid4())
     votes = [str(uuid.uuid4()), str(uuid.uuid4())]
@@ -141,49 +215,84 @@ def project_events(chains: Chains, samples: dict[str, dict[str, Any]], project: 
     ids = {"project_id": str(project), "review_id": review}
     intake_stream, gates_stream = f"project-{project}", f"gates-{project}"
     prev = GENESIS_HASH
-    for version, (kind, type_) in enumerate(((("requested", ProjectRequested.event_type),
-                                              ("submitted", ProjectSubmitted.event_type))),
-                                            start=1):
+    for version, (kind, type_) in enumerate(
+        ((("requested", ProjectRequested.event_type), ("submitted", ProjectSubmitted.event_type))),
+        start=1,
+    ):
         data = {**samples[kind], "project_id": str(project)}
-        envelope = chains.envelope(INTAKE_SOURCE, intake_stream, version, prev, type_, data, at,
-                                   "alice")
+        envelope = chains.envelope(
+            INTAKE_SOURCE, intake_stream, version, prev, type_, data, at, "alice"
+        )
         prev = envelope.hash or GENESIS_HASH
         at += timedelta(seconds=1)
         yield "intake", envelope
-    opened = {**samples["opened"], **ids,
-              "gate": {**samples["opened"]["gate"], "key": gate, "name": f"Gate {gate}"}}
-    steps: list[tuple[str, dict[str, Any], str]] = [
-        (GateReviewOpened.event_type, opened, "alice")]
+    opened = {
+        **samples["opened"],
+        **ids,
+        "gate": {**samples["opened"]["gate"], "key": gate, "name": f"Gate {gate}"},
+    }
+    steps: list[tuple[str, dict[str, Any], str]] = [(GateReviewOpened.event_type, opened, "alice")]
     for vote_id, approver in zip(votes, approvers, strict=True):
-        steps.append((VoteCast.event_type, {
-            **samples["vote"], **ids, "vote_id": vote_id, "seat": f"user:{approver}",
-            "approver": approver, "cast_by": approver, "decision": outcome}, approver))
-    steps.append((GateDecided.event_type, {
-        **samples["decided"], **ids, "gate": gate, "outcome": outcome,
-        "rationale": f"panel said {outcome}", "decided_by": approvers, "votes": votes},
-        approvers[0]))
+        steps.append(
+            (
+                VoteCast.event_type,
+                {
+                    **samples["vote"],
+                    **ids,
+                    "vote_id": vote_id,
+                    "seat": f"user:{approver}",
+                    "approver": approver,
+                    "cast_by": approver,
+                    "decision": outcome,
+                },
+                approver,
+            )
+        )
+    steps.append(
+        (
+            GateDecided.event_type,
+            {
+                **samples["decided"],
+                **ids,
+                "gate": gate,
+                "outcome": outcome,
+                "rationale": f"panel said {outcome}",
+                "decided_by": approvers,
+                "votes": votes,
+            },
+            approvers[0],
+        )
+    )
     prev = GENESIS_HASH
     for version, (step_type, data, actor) in enumerate(steps, start=1):
         at += timedelta(minutes=rng.randint(1, 600))
-        envelope = chains.envelope(GOVERNANCE_SOURCE, gates_stream, version, prev, step_type,
-                                   data, at, actor)
+        envelope = chains.envelope(
+            GOVERNANCE_SOURCE, gates_stream, version, prev, step_type, data, at, actor
+        )
         prev = envelope.hash or GENESIS_HASH
         yield "governance", envelope
 
 
 async def write_log(config: BenchConfig) -> Log:
     namespace = f"bench{uuid.uuid4().hex[:8]}"
-    topics = {"intake": intake_events_topic(namespace),
-              "governance": governance_events_topic(namespace)}
+    topics = {
+        "intake": intake_events_topic(namespace),
+        "governance": governance_events_topic(namespace),
+    }
     admin = KafkaAdmin(config.kafka, client_id="bench")
     try:
         await admin.start()
         await admin.ensure_topics(topics.values(), partitions=PARTITIONS)
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=config.kafka, acks="all",
-                                enable_idempotence=True, linger_ms=50,
-                                max_batch_size=256 * 1024, max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=config.kafka,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=50,
+        max_batch_size=256 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )
     rng = random.Random(42)
     samples = templates()
     chains = Chains()
@@ -201,19 +310,33 @@ async def write_log(config: BenchConfig) -> Log:
             at = first + span * n / count
             for producer_name, envelope in project_events(chains, samples, project, at, rng):
                 record = to_kafka_record(envelope)
-                pending.append(await producer.send(topics[producer_name], value=record.value,
-                                                   key=record.key, headers=record.headers))
+                pending.append(
+                    await producer.send(
+                        topics[producer_name],
+                        value=record.value,
+                        key=record.key,
+                        headers=record.headers,
+                    )
+                )
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)
                 pending.clear()
                 done = (n + 1) * EVENTS_PER_PROJECT
-                print(f"  written {done:,} events "
-                      f"({done / (time.perf_counter() - started):,.0f}/s)", flush=True)
+                print(
+                    f"  written {done:,} events ({done / (time.perf_counter() - started):,.0f}/s)",
+                    flush=True,
+                )
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    return Log(namespace, (topics["intake"], topics["governance"]),
-               count * EVENTS_PER_PROJECT, projects, first, first + span)
+    return Log(
+        namespace,
+        (topics["intake"], topics["governance"]),
+        count * EVENTS_PER_PROJECT,
+        projects,
+        first,
+        first + span,
+    )
 
 
 @dataclass(frozen=True)
@@ -236,12 +359,15 @@ class Stopwatch:
 
 async def bare_consumer(config: BenchConfig, log: Log) -> Rate:
     """How fast a plain consumer reads the log from the beginning to the end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=config.kafka, group_id=None,
-                                enable_auto_commit=False, isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=config.kafka,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for topic in log.topics
-                      for p in range(PARTITIONS)]
+        partitions = [TopicPartition(topic, p) for topic in log.topics for p in range(PARTITIONS)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
@@ -259,27 +385,44 @@ async def bare_consumer(config: BenchConfig, log: Log) -> Rate:
 
 async def rebuild(config: BenchConfig, log: Log, schema: str) -> tuple[Rate, int]:
     """How fast reporting's projections are rebuilt, and how many events were applied."""
-    settings = ReportingSettings(database_url=config.database_url, database_schema=schema,
-                                 kafka_bootstrap_servers=config.kafka,
-                                 topic_namespace=log.namespace)
+    settings = ReportingSettings(
+        database_url=config.database_url,
+        database_schema=schema,
+        kafka_bootstrap_servers=config.kafka,
+        topic_namespace=log.namespace,
+    )
     await asyncio.to_thread(migrate, settings)
     database = Database.from_url(config.database_url, schema=schema)
     try:
         consumer = AIOKafkaConsumer(bootstrap_servers=config.kafka)
         await consumer.start()
         try:
-            partitions = [TopicPartition(topic, p) for topic in log.topics
-                          for p in range(PARTITIONS)]
+            partitions = [
+                TopicPartition(topic, p) for topic in log.topics for p in range(PARTITIONS)
+            ]
             end = await consumer.end_offsets(partitions)
         finally:
             await consumer.stop()
         async with database.transaction() as connection:
-            await connection.execute(insert(consumer_offsets), [
-                {"consumer": PROJECTIONS_CONSUMER, "topic": tp.topic, "partition": tp.partition,
-                 "next_offset": offset, "updated_at": datetime.now(UTC)}
-                for tp, offset in end.items()])
-        rebuilder = Rebuilder(database=database, bootstrap_servers=config.kafka,
-                              consumer_name=PROJECTIONS_CONSUMER, topics=log.topics)
+            await connection.execute(
+                insert(consumer_offsets),
+                [
+                    {
+                        "consumer": PROJECTIONS_CONSUMER,
+                        "topic": tp.topic,
+                        "partition": tp.partition,
+                        "next_offset": offset,
+                        "updated_at": datetime.now(UTC),
+                    }
+                    for tp, offset in end.items()
+                ],
+            )
+        rebuilder = Rebuilder(
+            database=database,
+            bootstrap_servers=config.kafka,
+            consumer_name=PROJECTIONS_CONSUMER,
+            topics=log.topics,
+        )
         tune_garbage_collector()  # as the reporting service's process does (serve)
         stopwatch = Stopwatch()
         rebuilder.start()
@@ -303,14 +446,18 @@ def audit_queries(log: Log, rng: random.Random) -> Iterator[dict[str, Any]]:
             {"project_id": str(rng.choice(log.projects))},
             {"approver": rng.choice(APPROVERS)},
             {"gate": rng.choice(GATES), "outcome": ["kill", "hold"], "sort": "-time"},
-            {"kind": "decision", "since": since.isoformat(),
-             "until": (since + timedelta(days=7)).isoformat()},
+            {
+                "kind": "decision",
+                "since": since.isoformat(),
+                "until": (since + timedelta(days=7)).isoformat(),
+            },
         )
 
 
 async def audit(config: BenchConfig, log: Log, schema: str) -> list[float]:
-    deployment = await start_deployment(config, namespace=log.namespace,
-                                        schemas={"reporting": schema}, services=("reporting",))
+    deployment = await start_deployment(
+        config, namespace=log.namespace, schemas={"reporting": schema}, services=("reporting",)
+    )
     try:
         url = f"{deployment.url('reporting')}/v1/audit/decisions"
         headers = deployment.auth("audrey", Role.AUDITOR)
@@ -325,8 +472,9 @@ async def audit(config: BenchConfig, log: Log, schema: str) -> list[float]:
                 response.raise_for_status()
                 cursor = response.json()["next_cursor"]
                 if cursor and n % 3 == 0:  # and its next page
-                    response = await http.get(url, params={**params, "cursor": cursor},
-                                              headers=headers)
+                    response = await http.get(
+                        url, params={**params, "cursor": cursor}, headers=headers
+                    )
                     response.raise_for_status()
                 if n >= 20:  # the first few warm the connection pool and caches
                     latencies.append(time.perf_counter() - started)
@@ -341,12 +489,14 @@ def decision_filter(params: dict[str, Any]) -> DecisionFilter:
     kind = params.get("kind")
     return DecisionFilter(
         project_id=uuid.UUID(params["project_id"]) if "project_id" in params else None,
-        gate=params.get("gate"), approver=params.get("approver"),
+        gate=params.get("gate"),
+        approver=params.get("approver"),
         outcome=[outcome] if isinstance(outcome, str) else outcome,
         kind=[kind] if kind else (),
         since=datetime.fromisoformat(params["since"]) if "since" in params else None,
         until=datetime.fromisoformat(params["until"]) if "until" in params else None,
-        newest_first=params.get("sort") == "-time")
+        newest_first=params.get("sort") == "-time",
+    )
 
 
 async def audit_in_database(config: BenchConfig, log: Log, schema: str) -> list[float]:
@@ -378,20 +528,21 @@ async def run(config: BenchConfig, results: Results) -> None:
     print(f"log: bare consumer {ceiling.per_second:,.0f} records/s; rebuilding", flush=True)
     schema = f"bench_reporting_{uuid.uuid4().hex[:8]}"
     rate, applied = await rebuild(config, log, schema)
-    results.add(f"rebuild over {log.events:,} events", rate.per_second, "events/s",
-                at_least=50_000)
+    results.add(f"rebuild over {log.events:,} events", rate.per_second, "events/s", at_least=50_000)
     results.add("bare aiokafka consumer, same topics", ceiling.per_second, "events/s")
-    results.add("rebuild / bare consumer", rate.per_second / ceiling.per_second, "x",
-                at_least=0.3)
+    results.add("rebuild / bare consumer", rate.per_second / ceiling.per_second, "x", at_least=0.3)
     results.add("rebuild, CPU per event", rate.cpu_us_per_event, "us")
     results.add("bare consumer, CPU per event", ceiling.cpu_us_per_event, "us")
     if applied != log.events:
         results.note(f"rebuild applied {applied:,} of {log.events:,} events")
     latencies = await audit(config, log, schema)
-    results.add(f"audit query p50 ({log.events:,} events)", percentile(latencies, 50) * 1000,
-                "ms")
-    results.add(f"audit query p99 ({log.events:,} events)", percentile(latencies, 99) * 1000,
-                "ms", at_most=50)
+    results.add(f"audit query p50 ({log.events:,} events)", percentile(latencies, 50) * 1000, "ms")
+    results.add(
+        f"audit query p99 ({log.events:,} events)",
+        percentile(latencies, 99) * 1000,
+        "ms",
+        at_most=50,
+    )
     latencies = await audit_in_database(config, log, schema)
     results.add("audit query p50, database only", percentile(latencies, 50) * 1000, "ms")
     results.add("audit query p99, database only", percentile(latencies, 99) * 1000, "ms")

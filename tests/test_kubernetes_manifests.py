@@ -72,8 +72,9 @@ def environment(container: dict[str, Any]) -> dict[str, str]:
     return seen
 
 
-def settings_of(service: str, container: dict[str, Any],
-                monkeypatch: pytest.MonkeyPatch) -> ServiceSettings:
+def settings_of(
+    service: str, container: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> ServiceSettings:
     for name, value in environment(container).items():
         monkeypatch.setenv(name, value)
     return settings_class(service)()
@@ -94,13 +95,16 @@ def test_every_config_key_is_a_setting_of_the_service_its_prefix_names() -> None
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_container_sets_only_its_own_settings_and_they_validate(
-        service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for container in [*pod_spec(service)["initContainers"], *pod_spec(service)["containers"]]:
         for entry in container.get("env", []):
             name = entry["name"]
             assert name.startswith(prefix_of(service)), f"{name} is not {service}'s"
-            assert name.removeprefix(prefix_of(service)).lower() in settings_class(
-                service).model_fields, f"{name}: no such setting"
+            assert (
+                name.removeprefix(prefix_of(service)).lower()
+                in settings_class(service).model_fields
+            ), f"{name}: no such setting"
         settings = settings_of(service, container, monkeypatch)
         # The password stays in the Secret; replicas check tokens against one shared issuer.
         database_url = next(e for e in container["env"] if e["name"].endswith("_DATABASE_URL"))
@@ -111,17 +115,21 @@ def test_each_container_sets_only_its_own_settings_and_they_validate(
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_probes_ask_the_app_s_real_endpoints_on_its_port(
-        service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     container = main_container(service)
     settings = settings_of(service, container, monkeypatch)
-    routes = {route.path for route in app_of(service, settings).routes
-              if isinstance(route, APIRoute)}
+    routes = {
+        route.path for route in app_of(service, settings).routes if isinstance(route, APIRoute)
+    }
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert ports == {"http": settings.port}
     assert settings.host == "0.0.0.0"
 
-    probes = {kind: container[kind]["httpGet"]
-              for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
+    probes = {
+        kind: container[kind]["httpGet"]
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
     for probe in probes.values():
         assert probe["path"] in routes
         assert ports[probe["port"]] == settings.port
@@ -129,8 +137,7 @@ def test_probes_ask_the_app_s_real_endpoints_on_its_port(
     assert probes["readinessProbe"]["path"] == "/readyz"
     assert probes["livenessProbe"]["path"] == "/healthz"
 
-    annotations = RESOURCES[("Deployment", service)]["spec"]["template"]["metadata"][
-        "annotations"]
+    annotations = RESOURCES[("Deployment", service)]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] in routes
     assert int(annotations["prometheus.io/port"]) == settings.port
 
@@ -150,8 +157,10 @@ def test_commands_are_the_real_entry_points(service: str) -> None:
     assert (python, flag, module) == ("python", "-m", service)
     assert importlib.util.find_spec(f"{service}.__main__") is not None
 
-    images = {image["name"] for image in yaml.safe_load(
-        (MANIFESTS / "kustomization.yaml").read_text())["images"]}
+    images = {
+        image["name"]
+        for image in yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())["images"]
+    }
     assert {migrate["image"], main_container(service)["image"]} == {f"gatehouse-{service}"}
     assert f"gatehouse-{service}" in images
     for container in [migrate, main_container(service)]:
@@ -166,7 +175,8 @@ def test_every_service_creates_topics_alike() -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_replicas_stay_available_and_each_consumer_replica_gets_a_partition(
-        service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     deployment = RESOURCES[("Deployment", service)]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()

@@ -41,26 +41,47 @@ class Service:
 
 
 SERVICES = [
-    Service("intake", IntakeSettings, migrate_intake, create_intake, "/v1/projects",
-            ("POST", "/v1/projects")),
-    Service("governance", GovernanceSettings, migrate_governance, create_governance,
-            "/v1/gate-reviews", ("POST", "/v1/gate-reviews")),
-    Service("reporting", ReportingSettings, migrate_reporting, create_reporting,
-            "/v1/portfolio", None),
+    Service(
+        "intake",
+        IntakeSettings,
+        migrate_intake,
+        create_intake,
+        "/v1/projects",
+        ("POST", "/v1/projects"),
+    ),
+    Service(
+        "governance",
+        GovernanceSettings,
+        migrate_governance,
+        create_governance,
+        "/v1/gate-reviews",
+        ("POST", "/v1/gate-reviews"),
+    ),
+    Service(
+        "reporting", ReportingSettings, migrate_reporting, create_reporting, "/v1/portfolio", None
+    ),
 ]
 BY_NAME = {service.name: service for service in SERVICES}
 
 
 @pytest.fixture
-def start(tmp_path: Path, kafka_bootstrap: str, namespace: str, dev_issuer: DevIssuer,
-          migrated_databases: MigratedDatabases
-          ) -> Callable[..., Any]:
+def start(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    namespace: str,
+    dev_issuer: DevIssuer,
+    migrated_databases: MigratedDatabases,
+) -> Callable[..., Any]:
     @asynccontextmanager
     async def started(service: Service, **settings: Any) -> AsyncIterator[RunningService]:
         configured = service.settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / f'{service.name}.db'}",
-            kafka_bootstrap_servers=kafka_bootstrap, topic_namespace=namespace,
-            auth_dev_key_file=dev_issuer.key_file, log_json=False, **settings)
+            kafka_bootstrap_servers=kafka_bootstrap,
+            topic_namespace=namespace,
+            auth_dev_key_file=dev_issuer.key_file,
+            log_json=False,
+            **settings,
+        )
         await asyncio.to_thread(migrated_databases.migrate, service.migrate, configured)
         async with running_service(service.create_app(configured), dev_issuer) as running:
             yield running
@@ -86,9 +107,12 @@ def problem(response: Any, status: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda service: service.name)
 def test_every_operation_documents_the_answers_any_request_may_get(
-        service: Service, tmp_path: Path) -> None:
-    settings = service.settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-                                auth_dev_key_file=tmp_path / "issuer.pem")
+    service: Service, tmp_path: Path
+) -> None:
+    settings = service.settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        auth_dev_key_file=tmp_path / "issuer.pem",
+    )
     document = service.create_app(settings).openapi()
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
@@ -106,7 +130,8 @@ def test_every_operation_documents_the_answers_any_request_may_get(
 @pytest.mark.kafka
 @pytest.mark.parametrize("name", BY_NAME)
 async def test_past_its_rate_limit_a_client_gets_429_with_retry_after_from_any_service(
-        name: str, start: Callable[..., Any]) -> None:
+    name: str, start: Callable[..., Any]
+) -> None:
     async with start(BY_NAME[name], rate_limit_per_second=1, rate_limit_burst=1) as service:
         headers = service.auth("alice", Role.AUDITOR)
         assert (await service.client.get(BY_NAME[name].read, headers=headers)).status_code == 200
@@ -120,13 +145,18 @@ async def test_past_its_rate_limit_a_client_gets_429_with_retry_after_from_any_s
 @pytest.mark.kafka
 @pytest.mark.parametrize("name", BY_NAME)
 async def test_while_the_issuers_keys_cannot_be_fetched_any_service_answers_503(
-        name: str, start: Callable[..., Any], issuer_down: TestIssuer) -> None:
+    name: str, start: Callable[..., Any], issuer_down: TestIssuer
+) -> None:
     token = issuer_down.token("alice", kid="2026-11", roles=["auditor"])
-    async with start(BY_NAME[name], auth_jwks_url=issuer_down.url,
-                     auth_issuer=issuer_down.issuer,
-                     auth_audience=issuer_down.audience) as service:
-        response = await service.client.get(BY_NAME[name].read,
-                                            headers={"Authorization": f"Bearer {token}"})
+    async with start(
+        BY_NAME[name],
+        auth_jwks_url=issuer_down.url,
+        auth_issuer=issuer_down.issuer,
+        auth_audience=issuer_down.audience,
+    ) as service:
+        response = await service.client.get(
+            BY_NAME[name].read, headers={"Authorization": f"Bearer {token}"}
+        )
 
     assert "keys" in problem(response, 503)["detail"]
 
@@ -134,11 +164,12 @@ async def test_while_the_issuers_keys_cannot_be_fetched_any_service_answers_503(
 @pytest.mark.kafka
 @pytest.mark.parametrize("name", [service.name for service in SERVICES if service.write])
 async def test_a_body_over_the_limit_is_413_before_any_route_reads_it(
-        name: str, start: Callable[..., Any]) -> None:
+    name: str, start: Callable[..., Any]
+) -> None:
     method, path = BY_NAME[name].write or ("", "")
     async with start(BY_NAME[name], max_request_bytes=1024) as service:
         response = await service.client.request(
-            method, path, headers=service.auth("pat", Role.PMO_ADMIN),
-            json={"title": "x" * 2048})
+            method, path, headers=service.auth("pat", Role.PMO_ADMIN), json={"title": "x" * 2048}
+        )
 
     assert "at most 1024" in problem(response, 413)["detail"]

@@ -18,7 +18,8 @@ from gatehouse.testing.harness import TestDatabase
 
 metadata = MetaData()
 notes = Table(
-    "bulk_notes", metadata,
+    "bulk_notes",
+    metadata,
     Column("id", Uuid, primary_key=True),
     Column("n", Integer, nullable=False),
     Column("label", String(50), nullable=True),
@@ -38,10 +39,16 @@ async def database(any_database: TestDatabase) -> AsyncIterator[Database]:
 
 def rows(count: int) -> list[dict[str, object]]:
     two_hours_east = timezone(timedelta(hours=2))
-    return [{"id": uuid4(), "n": n, "label": None if n % 2 else f"note {n}",
-             "at": datetime(2026, 3, 1, 12, tzinfo=two_hours_east) + timedelta(minutes=n),
-             "body": {"n": n, "tags": ["a", "é"], "nested": {"ok": True, "none": None}}}
-            for n in range(count)]
+    return [
+        {
+            "id": uuid4(),
+            "n": n,
+            "label": None if n % 2 else f"note {n}",
+            "at": datetime(2026, 3, 1, 12, tzinfo=two_hours_east) + timedelta(minutes=n),
+            "body": {"n": n, "tags": ["a", "é"], "nested": {"ok": True, "none": None}},
+        }
+        for n in range(count)
+    ]
 
 
 async def stored(database: Database) -> list[dict[str, object]]:
@@ -51,7 +58,8 @@ async def stored(database: Database) -> list[dict[str, object]]:
 
 
 async def test_the_rows_are_stored_with_their_values_converted_as_an_insert_would(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     written = rows(500)
 
     async with database.transaction() as connection:
@@ -82,8 +90,7 @@ async def test_a_row_already_there_fails_the_whole_insert(database: Database) ->
     async with database.transaction() as connection:
         await bulk_insert(connection, notes, first[:1])
 
-    expected = (asyncpg.UniqueViolationError if database.dialect == "postgresql"
-                else IntegrityError)
+    expected = asyncpg.UniqueViolationError if database.dialect == "postgresql" else IntegrityError
     with pytest.raises(expected):
         async with database.transaction() as connection:
             await bulk_insert(connection, notes, first)
@@ -94,5 +101,4 @@ async def test_a_row_already_there_fails_the_whole_insert(database: Database) ->
 async def test_no_rows_is_nothing_to_do(database: Database) -> None:
     async with database.transaction() as connection:
         await bulk_insert(connection, notes, [])
-        assert (await connection.execute(text("SELECT count(*) FROM bulk_notes"))
-                ).scalar_one() == 0
+        assert (await connection.execute(text("SELECT count(*) FROM bulk_notes"))).scalar_one() == 0

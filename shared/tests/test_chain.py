@@ -28,8 +28,11 @@ KNOWN_EVENT: dict[str, Any] = {
     "version": 1,
     "type": "intake.ProjectRequested",
     "schema_version": 1,
-    "data": {"title": "Nouveau CRM \u2013 été", "risk_level": "medium",
-             "estimated_cost": {"currency": "EUR", "amount": "250000.00"}},
+    "data": {
+        "title": "Nouveau CRM \u2013 été",
+        "risk_level": "medium",
+        "estimated_cost": {"currency": "EUR", "amount": "250000.00"},
+    },
     "recorded_at": datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=UTC),
     "actor": "alice",
     "correlation_id": "corr-1",
@@ -41,7 +44,8 @@ KNOWN_ENCODING = (
     '{"amount":"250000.00","currency":"EUR"},"risk_level":"medium",'
     '"title":"Nouveau CRM \u2013 été"},'
     '"event_id":"8f1c7c4e-2b0a-4c57-9a43-0d6f1f6f5a01","prev_hash":"'
-    + "0" * 64
+    + "0"
+    * 64
     + '","recorded_at":"2026-11-23T10:00:00.123456Z","schema_version":1,'
     '"source":"/gatehouse/intake","stream_id":"project-1b4e28ba-2fa1-11d2-883f-0016d3cca427",'
     '"type":"intake.ProjectRequested","version":1}'
@@ -59,10 +63,8 @@ def test_the_canonical_encoding_and_hash_of_a_known_event_are_pinned() -> None:
 
 
 def test_the_encoding_does_not_depend_on_how_the_time_or_id_is_given() -> None:
-    other_offset = KNOWN_EVENT["recorded_at"].astimezone(
-        datetime.now(UTC).astimezone().tzinfo)
-    same = {**KNOWN_EVENT, "event_id": UUID(KNOWN_EVENT["event_id"]),
-            "recorded_at": other_offset}
+    other_offset = KNOWN_EVENT["recorded_at"].astimezone(datetime.now(UTC).astimezone().tzinfo)
+    same = {**KNOWN_EVENT, "event_id": UUID(KNOWN_EVENT["event_id"]), "recorded_at": other_offset}
     assert event_hash(**same) == KNOWN_HASH
     whole_second = {**KNOWN_EVENT, "recorded_at": datetime(2026, 11, 23, 10, tzinfo=UTC)}
     assert b'"recorded_at":"2026-11-23T10:00:00.000000Z"' in canonical_encoding(**whole_second)
@@ -72,12 +74,21 @@ def test_the_encoding_does_not_depend_on_how_the_time_or_id_is_given() -> None:
 
 def test_the_envelope_hash_survives_the_kafka_wire_format() -> None:
     envelope = EventEnvelope(
-        id=UUID(KNOWN_EVENT["event_id"]), source=KNOWN_EVENT["source"],
-        type=KNOWN_EVENT["type"], time=KNOWN_EVENT["recorded_at"],
-        subject=KNOWN_EVENT["stream_id"], data=KNOWN_EVENT["data"],
-        stream_id=KNOWN_EVENT["stream_id"], stream_version=1, position=7,
-        actor="alice", correlation_id="corr-1", prev_hash=GENESIS_HASH, hash=KNOWN_HASH,
-        log_head=KNOWN_FIRST_LOG_HEAD)
+        id=UUID(KNOWN_EVENT["event_id"]),
+        source=KNOWN_EVENT["source"],
+        type=KNOWN_EVENT["type"],
+        time=KNOWN_EVENT["recorded_at"],
+        subject=KNOWN_EVENT["stream_id"],
+        data=KNOWN_EVENT["data"],
+        stream_id=KNOWN_EVENT["stream_id"],
+        stream_version=1,
+        position=7,
+        actor="alice",
+        correlation_id="corr-1",
+        prev_hash=GENESIS_HASH,
+        hash=KNOWN_HASH,
+        log_head=KNOWN_FIRST_LOG_HEAD,
+    )
     record = to_kafka_record(envelope)
     headers = dict(record.headers)
     assert headers["ce_gatehousehash"] == KNOWN_HASH.encode()
@@ -105,12 +116,20 @@ def published_log(streams: int = 3, per_stream: int = 4) -> list[EventEnvelope]:
             position += 2  # positions have holes, as rolled-back appends leave them
             stream_id = f"s-{stream}"
             envelope = EventEnvelope(
-                id=uuid4(), source="/gatehouse/test", type="test.Happened",
+                id=uuid4(),
+                source="/gatehouse/test",
+                type="test.Happened",
                 time=START + timedelta(seconds=position, microseconds=position * 7),
-                subject=stream_id, data={"n": version, "text": "ünïcode"}, stream_id=stream_id,
-                stream_version=version, position=position, actor=f"user-{stream}",
-                correlation_id="corr", causation_id=None,
-                prev_hash=previous.get(stream_id, GENESIS_HASH))
+                subject=stream_id,
+                data={"n": version, "text": "ünïcode"},
+                stream_id=stream_id,
+                stream_version=version,
+                position=position,
+                actor=f"user-{stream}",
+                correlation_id="corr",
+                causation_id=None,
+                prev_hash=previous.get(stream_id, GENESIS_HASH),
+            )
             envelope = rehash(envelope)
             previous[stream_id] = envelope.hash or ""
             head = next_log_head(head, envelope.hash or "")
@@ -133,8 +152,9 @@ def verify(log: list[EventEnvelope], *, shuffle: bool = True) -> Any:
 
 
 def at(log: list[EventEnvelope], stream_id: str, version: int) -> int:
-    return next(i for i, e in enumerate(log) if e.stream_id == stream_id
-                and e.stream_version == version)
+    return next(
+        i for i, e in enumerate(log) if e.stream_id == stream_id and e.stream_version == version
+    )
 
 
 def test_an_intact_log_verifies_in_any_order() -> None:
@@ -157,13 +177,16 @@ def test_republished_copies_of_an_event_count_once() -> None:
     assert report.events_checked == 12
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("data", {"n": 2, "text": "ünïcode", "approved": True}),
-    ("actor", "mallory"),
-    ("type", "test.SomethingElse"),
-    ("time", START),
-    ("correlation_id", None),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("data", {"n": 2, "text": "ünïcode", "approved": True}),
+        ("actor", "mallory"),
+        ("type", "test.SomethingElse"),
+        ("time", START),
+        ("correlation_id", None),
+    ],
+)
 def test_an_edited_event_is_a_hash_mismatch(field: str, value: Any) -> None:
     log = published_log()
     index = at(log, "s-1", 2)
@@ -187,11 +210,13 @@ def test_an_edited_event_whose_hash_is_recomputed_breaks_the_next_link() -> None
 
     found = report.first_break
     assert found is not None
-    assert (found.kind, found.stream_id, found.version) == (BreakKind.PREV_HASH_MISMATCH,
-                                                            "s-1", 3)
+    assert (found.kind, found.stream_id, found.version) == (BreakKind.PREV_HASH_MISMATCH, "s-1", 3)
     log_break = report.breaks[-1]
     assert (log_break.kind, log_break.stream_id, log_break.version) == (
-        BreakKind.MISSING_FROM_LOG, "s-1", 2), "its head no longer follows either"
+        BreakKind.MISSING_FROM_LOG,
+        "s-1",
+        2,
+    ), "its head no longer follows either"
 
 
 def test_a_removed_event_is_a_missing_version() -> None:
@@ -227,8 +252,10 @@ def test_the_newest_events_not_yet_published_are_no_break() -> None:
 def test_a_reordered_version_is_found() -> None:
     log = published_log()
     second, third = at(log, "s-0", 2), at(log, "s-0", 3)
-    log[second], log[third] = (dataclasses.replace(log[second], stream_version=3),
-                               dataclasses.replace(log[third], stream_version=2))
+    log[second], log[third] = (
+        dataclasses.replace(log[second], stream_version=3),
+        dataclasses.replace(log[third], stream_version=2),
+    )
 
     found = verify(log).first_break
 
@@ -239,14 +266,15 @@ def test_a_reordered_version_is_found() -> None:
 def test_a_reordered_version_rehashed_by_a_forger_breaks_the_links() -> None:
     log = published_log()
     second, third = at(log, "s-0", 2), at(log, "s-0", 3)
-    log[second], log[third] = (rehash(dataclasses.replace(log[second], stream_version=3)),
-                               rehash(dataclasses.replace(log[third], stream_version=2)))
+    log[second], log[third] = (
+        rehash(dataclasses.replace(log[second], stream_version=3)),
+        rehash(dataclasses.replace(log[third], stream_version=2)),
+    )
 
     found = verify(log).first_break
 
     assert found is not None
-    assert (found.kind, found.stream_id, found.version) == (BreakKind.PREV_HASH_MISMATCH,
-                                                            "s-0", 2)
+    assert (found.kind, found.stream_id, found.version) == (BreakKind.PREV_HASH_MISMATCH, "s-0", 2)
 
 
 def test_a_forged_prev_hash_is_found() -> None:
@@ -257,8 +285,7 @@ def test_a_forged_prev_hash_is_found() -> None:
     found = verify(log).first_break
 
     assert found is not None
-    assert (found.kind, found.stream_id, found.version) == (BreakKind.PREV_HASH_MISMATCH,
-                                                            "s-2", 3)
+    assert (found.kind, found.stream_id, found.version) == (BreakKind.PREV_HASH_MISMATCH, "s-2", 3)
     assert "ab" * 32 in found.detail
 
 
@@ -280,8 +307,9 @@ def test_one_event_id_at_two_places_is_a_duplicate() -> None:
 
     report = verify(log)
 
-    assert any(b.kind is BreakKind.DUPLICATE and "several places" in b.detail
-               for b in report.breaks)
+    assert any(
+        b.kind is BreakKind.DUPLICATE and "several places" in b.detail for b in report.breaks
+    )
 
 
 def test_an_event_without_a_hash_is_a_break_unless_a_chained_copy_matches() -> None:

@@ -37,7 +37,8 @@ class ClientThatNeverStops:
 
 
 async def test_a_client_that_never_stops_is_abandoned_and_the_consumer_ends(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(consumer_module, "AIOKafkaConsumer", ClientThatNeverStops)
     monkeypatch.setattr(consumer_module, "CLIENT_STOP_SECONDS", 0.2)
     database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/unused.db")
@@ -46,10 +47,15 @@ async def test_a_client_that_never_stops_is_abandoned_and_the_consumer_ends(
         raise AssertionError("no events here")
 
     consumer = TrackingConsumer(
-        name="test.stuck", topics=["t"], database=database, handler=apply,
-        bootstrap_servers="127.0.0.1:1", group_id="stuck",
+        name="test.stuck",
+        topics=["t"],
+        database=database,
+        handler=apply,
+        bootstrap_servers="127.0.0.1:1",
+        group_id="stuck",
         dlq_producer_factory=lambda: None,  # type: ignore[arg-type,return-value]
-        metrics=Metrics("test"))
+        metrics=Metrics("test"),
+    )
     running = asyncio.create_task(consumer.run())
     await asyncio.wait_for(consumer.started.wait(), 5)
 

@@ -17,8 +17,11 @@ IDLE_SECONDS = 0.2
 
 @pytest.fixture
 async def pooled(postgres_url: str, pg_schema: str) -> AsyncIterator[Database]:
-    database = Database(create_engine(postgres_url, schema=pg_schema, pool_size=1,
-                                      ping_after_idle_seconds=IDLE_SECONDS))
+    database = Database(
+        create_engine(
+            postgres_url, schema=pg_schema, pool_size=1, ping_after_idle_seconds=IDLE_SECONDS
+        )
+    )
     yield database
     await database.dispose()
 
@@ -33,14 +36,14 @@ async def terminate(postgres_url: str, pid: int) -> None:
     admin = Database.from_url(postgres_url)
     try:
         async with admin.transaction() as connection:
-            await connection.execute(text("SELECT pg_terminate_backend(:pid, 10000)"),
-                                     {"pid": pid})
+            await connection.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
     finally:
         await admin.dispose()
 
 
 async def test_a_connection_that_died_while_idle_is_replaced_before_it_is_used(
-        pooled: Database, postgres_url: str) -> None:
+    pooled: Database, postgres_url: str
+) -> None:
     first = await backend_pid(pooled)
     await terminate(postgres_url, first)
     await asyncio.sleep(IDLE_SECONDS * 2)
@@ -51,7 +54,8 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_it_is_used(
 
 
 async def test_a_connection_that_died_between_two_quick_uses_fails_one_transaction_only(
-        pooled: Database, postgres_url: str) -> None:
+    pooled: Database, postgres_url: str
+) -> None:
     first = await backend_pid(pooled)
     await terminate(postgres_url, first)
 
@@ -64,7 +68,8 @@ async def test_a_connection_that_died_between_two_quick_uses_fails_one_transacti
 
 
 async def test_a_connection_just_checked_in_is_handed_out_without_a_ping(
-        pooled: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    pooled: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await backend_pid(pooled)
     pings: list[object] = []
     dialect = pooled.engine.dialect
@@ -85,7 +90,8 @@ async def test_a_connection_just_checked_in_is_handed_out_without_a_ping(
 
 
 async def test_each_statement_on_an_autocommit_connection_commits_on_its_own(
-        pooled: Database, postgres_url: str, pg_schema: str) -> None:
+    pooled: Database, postgres_url: str, pg_schema: str
+) -> None:
     async with pooled.transaction() as connection:
         await connection.execute(text("CREATE TABLE marks (n int)"))
     other = Database.from_url(postgres_url, schema=pg_schema, pool_size=1)

@@ -7,7 +7,7 @@ import pytest
 from gatehouse.testing.statuses import OperationStatus, StatusLedger
 from gatehouse.web import SERVICE_WIDE
 
-EXAMPLE_SERVICE = '''
+EXAMPLE_SERVICE = """
 import asyncio
 
 import httpx
@@ -34,7 +34,7 @@ def status_of(path: str) -> int:
             return (await client.get(path)).status_code
 
     return asyncio.run(get())
-'''
+"""
 
 
 @pytest.fixture
@@ -45,34 +45,40 @@ def example(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
 
 
 def run(pytester: pytest.Pytester, *arguments: str) -> pytest.RunResult:
-    return pytester.runpytest("-p", "gatehouse.testing.statuses", "-p", "no:cacheprovider",
-                              *arguments)
+    return pytester.runpytest(
+        "-p", "gatehouse.testing.statuses", "-p", "no:cacheprovider", *arguments
+    )
 
 
 def test_a_documented_status_no_test_produced_fails_the_session_and_is_named(
-        example: pytest.Pytester) -> None:
-    example.makepyfile(test_things="""
+    example: pytest.Pytester,
+) -> None:
+    example.makepyfile(
+        test_things="""
         from example_service import status_of
 
         def test_a_thing_is_found():
             assert status_of("/things/1") == 200
-    """)
+    """
+    )
 
     result = run(example, "--require-documented-statuses")
 
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*documented statuses no test produced*",
-        "Gatehouse example: GET /things/{thing_id} → 404",
-        "Gatehouse example: GET /things/{thing_id} → 422",
-        "2 of 3 documented statuses never occurred*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*documented statuses no test produced*",
+            "Gatehouse example: GET /things/{thing_id} → 404",
+            "Gatehouse example: GET /things/{thing_id} → 422",
+            "2 of 3 documented statuses never occurred*",
+        ]
+    )
 
 
-def test_the_session_passes_once_every_documented_status_occurred(
-        example: pytest.Pytester) -> None:
-    example.makepyfile(test_things="""
+def test_the_session_passes_once_every_documented_status_occurred(example: pytest.Pytester) -> None:
+    example.makepyfile(
+        test_things="""
         from example_service import status_of
 
         def test_a_thing_is_found():
@@ -83,39 +89,47 @@ def test_the_session_passes_once_every_documented_status_occurred(
 
         def test_a_malformed_id_is_422():
             assert status_of("/things/two") == 422
-    """)
+    """
+    )
 
     result = run(example, "--require-documented-statuses")
 
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*every documented status occurred in a test (3 across 1 "
-                                 "services)*"])
+    result.stdout.fnmatch_lines(
+        ["*every documented status occurred in a test (3 across 1 services)*"]
+    )
 
 
 def test_a_served_status_that_is_not_documented_is_listed_without_failing(
-        example: pytest.Pytester) -> None:
-    example.makepyfile(test_things="""
+    example: pytest.Pytester,
+) -> None:
+    example.makepyfile(
+        test_things="""
         from example_service import status_of
 
         def test_every_status():
             assert [status_of(f"/things/{thing}") for thing in ("1", "2", "x", "418")] == [
                 200, 404, 422, 418]
-    """)
+    """
+    )
 
     result = run(example, "--require-documented-statuses")
 
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*statuses served but not documented*",
-                                 "Gatehouse example: GET /things/{thing_id} → 418"])
+    result.stdout.fnmatch_lines(
+        ["*statuses served but not documented*", "Gatehouse example: GET /things/{thing_id} → 418"]
+    )
 
 
 def test_without_the_option_a_partial_run_is_not_judged(example: pytest.Pytester) -> None:
-    example.makepyfile(test_things="""
+    example.makepyfile(
+        test_things="""
         from example_service import status_of
 
         def test_a_thing_is_found():
             assert status_of("/things/1") == 200
-    """)
+    """
+    )
 
     result = run(example)
 
@@ -125,8 +139,10 @@ def test_without_the_option_a_partial_run_is_not_judged(example: pytest.Pytester
 
 def test_a_documented_range_is_met_by_any_status_in_it() -> None:
     ledger = StatusLedger()
-    ledger.document("svc", {"paths": {"/things": {"post": {"responses": {
-        "201": {}, "4XX": {}, "default": {}}}}}})
+    ledger.document(
+        "svc",
+        {"paths": {"/things": {"post": {"responses": {"201": {}, "4XX": {}, "default": {}}}}}},
+    )
 
     ledger.serve("svc", "POST", "/things", 201)
     assert ledger.never_served() == [OperationStatus("svc", "POST", "/things", "4XX")]
@@ -138,9 +154,15 @@ def test_a_documented_range_is_met_by_any_status_in_it() -> None:
 
 def test_a_response_counts_for_the_documented_path_its_request_fits() -> None:
     ledger = StatusLedger()
-    ledger.document("svc", {"paths": {
-        "/things/{thing_id}": {"get": {"responses": {"200": {}}}},
-        "/things/mine": {"get": {"responses": {"200": {}}}}}})
+    ledger.document(
+        "svc",
+        {
+            "paths": {
+                "/things/{thing_id}": {"get": {"responses": {"200": {}}}},
+                "/things/mine": {"get": {"responses": {"200": {}}}},
+            }
+        },
+    )
 
     ledger.serve("svc", "GET", "/things/mine", 200)
     ledger.serve("svc", "GET", "/things/7/parts", 404)  # no documented path: left out
@@ -153,15 +175,24 @@ def test_a_response_counts_for_the_documented_path_its_request_fits() -> None:
 def test_a_service_wide_status_is_met_by_any_operation_of_its_service() -> None:
     wide = {SERVICE_WIDE: True}
     ledger = StatusLedger()
-    ledger.document("svc", {"paths": {
-        "/things": {"get": {"responses": {"200": {}, "429": wide}},
-                    "post": {"responses": {"201": {}, "429": wide, "409": {}}}}}})
+    ledger.document(
+        "svc",
+        {
+            "paths": {
+                "/things": {
+                    "get": {"responses": {"200": {}, "429": wide}},
+                    "post": {"responses": {"201": {}, "429": wide, "409": {}}},
+                }
+            }
+        },
+    )
     ledger.document("other", {"paths": {"/things": {"get": {"responses": {"429": wide}}}}})
     ledger.serve("svc", "GET", "/things", 200)
     ledger.serve("svc", "POST", "/things", 201)
 
     ledger.serve("svc", "GET", "/things", 429)
 
-    assert ledger.never_served() == [OperationStatus("other", "GET", "/things", "429"),
-                                     OperationStatus("svc", "POST", "/things", "409")]
-
+    assert ledger.never_served() == [
+        OperationStatus("other", "GET", "/things", "429"),
+        OperationStatus("svc", "POST", "/things", "409"),
+    ]

@@ -19,23 +19,25 @@ def event(n: int, **data: object) -> NewEvent:
     return NewEvent(type="test.Happened", data={"n": n, "label": "naïve ✓", **data})
 
 
-async def test_appends_chain_each_stream_from_genesis(database: Database,
-                                                      store: EventStore) -> None:
+async def test_appends_chain_each_stream_from_genesis(
+    database: Database, store: EventStore
+) -> None:
     metadata = EventMetadata(actor="alice", correlation_id="corr-1", causation_id="cmd-1")
     async with database.transaction() as connection:
-        first = await store.append(connection, "s-1", [event(1), event(2)], expected_version=0,
-                                   metadata=metadata)
+        first = await store.append(
+            connection, "s-1", [event(1), event(2)], expected_version=0, metadata=metadata
+        )
         await store.append(connection, "s-2", [event(1)], expected_version=0)
     async with database.transaction() as connection:
-        later = await store.append(connection, "s-1", [event(3, nested={"b": 1, "a": [1.5]})],
-                                   expected_version=2)
+        later = await store.append(
+            connection, "s-1", [event(3, nested={"b": 1, "a": [1.5]})], expected_version=2
+        )
         loaded = await store.load_stream(connection, "s-1")
         other = await store.load_stream(connection, "s-2")
 
     assert [e.prev_hash for e in loaded] == [GENESIS_HASH, loaded[0].hash, loaded[1].hash]
     assert other[0].prev_hash == GENESIS_HASH
-    assert [(e.hash, e.prev_hash) for e in loaded] == [(e.hash, e.prev_hash)
-                                                       for e in first + later]
+    assert [(e.hash, e.prev_hash) for e in loaded] == [(e.hash, e.prev_hash) for e in first + later]
     for envelope in loaded + other:
         assert envelope.hash == envelope_hash(envelope), "what was read back hashes the same"
     verifier = ChainVerifier(check_log=False)
@@ -47,26 +49,27 @@ async def test_appends_chain_each_stream_from_genesis(database: Database,
 
 async def test_the_feed_carries_the_hashes(database: Database, store: EventStore) -> None:
     async with database.transaction() as connection:
-        appended = await store.append(connection, "s-1", [event(1), event(2)],
-                                      expected_version=0)
+        appended = await store.append(connection, "s-1", [event(1), event(2)], expected_version=0)
         page = await GapFreeFeedReader(source=store.source).read(connection, 0)
 
-    assert [(e.hash, e.prev_hash) for e in page.events] == [(e.hash, e.prev_hash)
-                                                            for e in appended]
+    assert [(e.hash, e.prev_hash) for e in page.events] == [(e.hash, e.prev_hash) for e in appended]
 
 
 async def test_an_event_edited_in_the_database_no_longer_matches_its_hash(
-        database: Database, store: EventStore) -> None:
+    database: Database, store: EventStore
+) -> None:
     async with database.transaction() as connection:
-        await store.append(connection, "s-1", [event(1), event(2), event(3)],
-                           expected_version=0)
+        await store.append(connection, "s-1", [event(1), event(2), event(3)], expected_version=0)
     async with database.transaction() as connection:
-        await connection.execute(update(events)
-                                 .where(events.c.stream_id == "s-1", events.c.version == 2)
-                                 .values(data={"n": 2, "label": "edited"}))
+        await connection.execute(
+            update(events)
+            .where(events.c.stream_id == "s-1", events.c.version == 2)
+            .values(data={"n": 2, "label": "edited"})
+        )
         loaded = await store.load_stream(connection, "s-1")
-        stored = (await connection.execute(select(events.c.hash).where(
-            events.c.version == 2))).scalar_one()
+        stored = (
+            await connection.execute(select(events.c.hash).where(events.c.version == 2))
+        ).scalar_one()
 
     verifier = ChainVerifier(check_log=False)
     verifier.add_all(loaded)

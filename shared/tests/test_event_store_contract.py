@@ -22,12 +22,14 @@ def event(n: int) -> NewEvent:
     return NewEvent(type="test.Happened", data={"n": n})
 
 
-async def test_appended_events_load_back_in_version_order(database: Database,
-                                                         store: EventStore) -> None:
+async def test_appended_events_load_back_in_version_order(
+    database: Database, store: EventStore
+) -> None:
     metadata = EventMetadata(actor="alice", correlation_id="corr-1", causation_id="cmd-1")
     async with database.transaction() as connection:
-        await store.append(connection, "s-1", [event(1), event(2)], expected_version=0,
-                           metadata=metadata)
+        await store.append(
+            connection, "s-1", [event(1), event(2)], expected_version=0, metadata=metadata
+        )
     async with database.transaction() as connection:
         await store.append(connection, "s-1", [event(3)], expected_version=2)
         loaded = await store.load_stream(connection, "s-1")
@@ -53,8 +55,9 @@ async def test_streams_are_independent(database: Database, store: EventStore) ->
         assert await store.stream_version(connection, "unknown") == 0
 
 
-async def test_the_last_event_of_a_stream_loads_alone(database: Database,
-                                                     store: EventStore) -> None:
+async def test_the_last_event_of_a_stream_loads_alone(
+    database: Database, store: EventStore
+) -> None:
     async with database.transaction() as connection:
         await store.append(connection, "doc", [event(1), event(2)], expected_version=0)
         await store.append(connection, "other", [event(9)], expected_version=0)
@@ -68,8 +71,9 @@ async def test_the_last_event_of_a_stream_loads_alone(database: Database,
     assert nothing is None
 
 
-async def test_a_stale_expected_version_is_a_concurrency_error(database: Database,
-                                                               store: EventStore) -> None:
+async def test_a_stale_expected_version_is_a_concurrency_error(
+    database: Database, store: EventStore
+) -> None:
     async with database.transaction() as connection:
         await store.append(connection, "s-1", [event(1)], expected_version=0)
 
@@ -82,7 +86,8 @@ async def test_a_stale_expected_version_is_a_concurrency_error(database: Databas
 
 
 async def test_twenty_concurrent_appends_at_one_version_let_exactly_one_win(
-        database: Database, store: EventStore) -> None:
+    database: Database, store: EventStore
+) -> None:
     async def attempt(n: int) -> bool:
         try:
             async with database.transaction() as connection:
@@ -101,7 +106,8 @@ async def test_twenty_concurrent_appends_at_one_version_let_exactly_one_win(
 
 
 async def test_each_event_gets_an_outbox_row_in_the_same_transaction(
-        database: Database, store: EventStore) -> None:
+    database: Database, store: EventStore
+) -> None:
     async with database.transaction() as connection:
         await store.append(connection, "s-1", [event(1), event(2)], expected_version=0)
 
@@ -127,12 +133,16 @@ async def test_appending_nothing_writes_nothing(database: Database, store: Event
 
 
 async def test_the_feed_returns_every_event_once_in_position_order(
-        database: Database, store: EventStore) -> None:
+    database: Database, store: EventStore
+) -> None:
     for stream in range(5):
         async with database.transaction() as connection:
-            await store.append(connection, f"s-{stream}", [event(stream * 10 + i)
-                                                           for i in range(3)],
-                               expected_version=0)
+            await store.append(
+                connection,
+                f"s-{stream}",
+                [event(stream * 10 + i) for i in range(3)],
+                expected_version=0,
+            )
     reader = GapFreeFeedReader(source=store.source, page_size=4)
     seen: list[int] = []
     after = 0

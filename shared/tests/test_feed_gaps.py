@@ -41,9 +41,12 @@ async def open_append(database: Database, store: EventStore) -> AsyncIterator[Op
         connection = await database.engine.connect()
         opened.append(connection)
         await connection.begin()
-        await store.append(connection, stream,
-                           [NewEvent(type="test.Happened", data={"s": stream})],
-                           expected_version=0)
+        await store.append(
+            connection,
+            stream,
+            [NewEvent(type="test.Happened", data={"s": stream})],
+            expected_version=0,
+        )
         return connection
 
     yield append
@@ -55,9 +58,9 @@ UnrelatedTransaction = Callable[[], Awaitable[int]]
 
 
 @pytest.fixture(params=["idle-session", "other-event-store"])
-async def unrelated_transaction(request: pytest.FixtureRequest, postgres_url: str,
-                                new_pg_schema: Callable[[], Awaitable[str]]
-                                ) -> AsyncIterator[UnrelatedTransaction]:
+async def unrelated_transaction(
+    request: pytest.FixtureRequest, postgres_url: str, new_pg_schema: Callable[[], Awaitable[str]]
+) -> AsyncIterator[UnrelatedTransaction]:
     """Opens a transaction in another schema of the same server, with a transaction id, and
     leaves it open until the test ends; returns its id.
 
@@ -81,10 +84,11 @@ async def unrelated_transaction(request: pytest.FixtureRequest, postgres_url: st
             await connection.execute(text("INSERT INTO scratch VALUES (1)"))
         else:
             await EventStore(source="/gatehouse/other", topic="other.events").append(
-                connection, "other", [NewEvent(type="test.Happened", data={})],
-                expected_version=0)
-        return int((await connection.execute(text("SELECT pg_current_xact_id()::text"))
-                    ).scalar_one())
+                connection, "other", [NewEvent(type="test.Happened", data={})], expected_version=0
+            )
+        return int(
+            (await connection.execute(text("SELECT pg_current_xact_id()::text"))).scalar_one()
+        )
 
     yield open_transaction
     for connection in opened:
@@ -95,13 +99,15 @@ async def unrelated_transaction(request: pytest.FixtureRequest, postgres_url: st
 async def in_progress_now(database: Database) -> frozenset[int]:
     """The server's in-progress transactions, as a snapshot taken now lists them."""
     async with database.engine.connect() as connection:
-        snapshot = (await connection.execute(text("SELECT pg_current_snapshot()::text"))
-                    ).scalar_one()
+        snapshot = (
+            await connection.execute(text("SELECT pg_current_snapshot()::text"))
+        ).scalar_one()
     return Snapshot.parse(snapshot).in_progress
 
 
-async def read_all(database: Database, reader: GapFreeFeedReader, after: int = 0
-                   ) -> tuple[list[str], int, int | None]:
+async def read_all(
+    database: Database, reader: GapFreeFeedReader, after: int = 0
+) -> tuple[list[str], int, int | None]:
     async with database.engine.connect() as connection:
         page = await reader.read(connection, after)
     return [e.stream_id for e in page.events], page.last_position, page.waiting_at
@@ -110,16 +116,17 @@ async def read_all(database: Database, reader: GapFreeFeedReader, after: int = 0
 async def naive_read(database: Database, after: int) -> list[str]:
     async with database.engine.connect() as connection:
         rows = await connection.execute(
-            select(events.c.stream_id).where(events.c.position > after)
-            .order_by(events.c.position))
+            select(events.c.stream_id).where(events.c.position > after).order_by(events.c.position)
+        )
         return [row.stream_id for row in rows]
 
 
 async def test_reader_waits_for_an_earlier_position_that_commits_later(
-        database: Database, store: EventStore, open_append: OpenAppend) -> None:
+    database: Database, store: EventStore, open_append: OpenAppend
+) -> None:
     reader = GapFreeFeedReader(source=store.source)
-    slow = await open_append("slow")   # draws position 1, stays open
-    fast = await open_append("fast")   # draws position 2
+    slow = await open_append("slow")  # draws position 1, stays open
+    fast = await open_append("fast")  # draws position 2
     await fast.commit()
 
     assert await naive_read(database, 0) == ["fast"], "a naive reader would skip position 1"
@@ -132,21 +139,24 @@ async def test_reader_waits_for_an_earlier_position_that_commits_later(
 
 
 async def test_reader_waits_for_a_writer_whose_id_is_past_the_snapshots_range(
-        database: Database, store: EventStore, open_append: OpenAppend) -> None:
+    database: Database, store: EventStore, open_append: OpenAppend
+) -> None:
     """A snapshot's range ends at the latest completed transaction (PostgreSQL 14+): a writer
     that took its id after that transaction is running, yet not among the snapshot's
     in-progress ids. It still holds the reader in front of its position."""
     reader = GapFreeFeedReader(source=store.source)
     early = await open_append("early")  # takes its id, draws position 1
-    late = await open_append("late")    # takes a later id, draws position 2, stays open
-    await store.append(early, "early-again", [NewEvent(type="test.Happened", data={})],
-                       expected_version=0)  # position 3
+    late = await open_append("late")  # takes a later id, draws position 2, stays open
+    await store.append(
+        early, "early-again", [NewEvent(type="test.Happened", data={})], expected_version=0
+    )  # position 3
     await early.commit()
 
     late_id = int((await late.execute(text("SELECT pg_current_xact_id()::text"))).scalar_one())
     async with database.engine.connect() as connection:
-        snapshot = Snapshot.parse((await connection.execute(
-            text("SELECT pg_current_snapshot()::text"))).scalar_one())
+        snapshot = Snapshot.parse(
+            (await connection.execute(text("SELECT pg_current_snapshot()::text"))).scalar_one()
+        )
     # The case under test: a running writer that the snapshot does not list.
     assert late_id >= snapshot.xmax
     assert late_id not in snapshot.in_progress
@@ -159,18 +169,23 @@ async def test_reader_waits_for_a_writer_whose_id_is_past_the_snapshots_range(
     assert (seen, last, waiting_at) == (["late", "early-again"], 3, None)
 
 
-@pytest.mark.parametrize(("low_bits", "near", "full"), [
-    (1_000, 2**32 * 3 + 2_000, 2**32 * 3 + 1_000),
-    (2**32 - 10, 2**32 * 3 + 5, 2**32 * 2 + 2**32 - 10),  # just before the epoch turned
-    (5, 2**32 * 3 - 10, 2**32 * 3 + 5),                  # just after it
-])
+@pytest.mark.parametrize(
+    ("low_bits", "near", "full"),
+    [
+        (1_000, 2**32 * 3 + 2_000, 2**32 * 3 + 1_000),
+        (2**32 - 10, 2**32 * 3 + 5, 2**32 * 2 + 2**32 - 10),  # just before the epoch turned
+        (5, 2**32 * 3 - 10, 2**32 * 3 + 5),  # just after it
+    ],
+)
 def test_a_lock_tables_32_bit_id_widens_to_the_running_transactions_full_id(
-        low_bits: int, near: int, full: int) -> None:
+    low_bits: int, near: int, full: int
+) -> None:
     assert feed._full_id(low_bits, near) == full
 
 
 async def test_reader_moves_past_a_rolled_back_position_once_its_writer_ended(
-        database: Database, store: EventStore, open_append: OpenAppend) -> None:
+    database: Database, store: EventStore, open_append: OpenAppend
+) -> None:
     reader = GapFreeFeedReader(source=store.source)
     doomed = await open_append("doomed")
     kept = await open_append("kept")
@@ -184,7 +199,8 @@ async def test_reader_moves_past_a_rolled_back_position_once_its_writer_ended(
 
 
 async def test_concurrent_writers_committing_in_random_order_lose_nothing(
-        database: Database, store: EventStore, open_append: OpenAppend) -> None:
+    database: Database, store: EventStore, open_append: OpenAppend
+) -> None:
     rng = random.Random(20261122)
     writers = 40
     reader = GapFreeFeedReader(source=store.source, page_size=7)
@@ -194,7 +210,7 @@ async def test_concurrent_writers_committing_in_random_order_lose_nothing(
     async def writer(n: int) -> None:
         await asyncio.sleep(rng.uniform(0, 0.03))
         connection = await open_append(f"w-{n}")
-        await asyncio.sleep(rng.uniform(0, 0.05))   # hold the position, commit out of order
+        await asyncio.sleep(rng.uniform(0, 0.05))  # hold the position, commit out of order
         await connection.commit()
         await connection.close()
 
@@ -215,17 +231,24 @@ async def test_concurrent_writers_committing_in_random_order_lose_nothing(
     await asyncio.wait_for(follower, 10)
 
     async with database.engine.connect() as connection:
-        stored = [row.position for row in await connection.execute(
-            select(events.c.position).order_by(events.c.position))]
+        stored = [
+            row.position
+            for row in await connection.execute(
+                select(events.c.position).order_by(events.c.position)
+            )
+        ]
     assert len(stored) == writers
     assert delivered == stored, "every committed event, once, in position order"
 
 
 async def test_an_unrelated_open_transaction_does_not_hold_the_reader_at_a_gap(
-        database: Database, store: EventStore, open_append: OpenAppend,
-        unrelated_transaction: UnrelatedTransaction) -> None:
+    database: Database,
+    store: EventStore,
+    open_append: OpenAppend,
+    unrelated_transaction: UnrelatedTransaction,
+) -> None:
     reader = GapFreeFeedReader(source=store.source)
-    unrelated = await unrelated_transaction()   # stays open until the test ends
+    unrelated = await unrelated_transaction()  # stays open until the test ends
     doomed = await open_append("doomed")
     kept = await open_append("kept")
     await kept.commit()
@@ -238,8 +261,11 @@ async def test_an_unrelated_open_transaction_does_not_hold_the_reader_at_a_gap(
 
 
 async def test_a_writer_of_this_store_holds_the_reader_until_it_commits_whatever_else_runs(
-        database: Database, store: EventStore, open_append: OpenAppend,
-        unrelated_transaction: UnrelatedTransaction) -> None:
+    database: Database,
+    store: EventStore,
+    open_append: OpenAppend,
+    unrelated_transaction: UnrelatedTransaction,
+) -> None:
     reader = GapFreeFeedReader(source=store.source)
     await unrelated_transaction()
     slow = await open_append("slow")
@@ -256,8 +282,8 @@ async def test_a_writer_of_this_store_holds_the_reader_until_it_commits_whatever
 
 
 async def test_a_writer_that_commits_while_the_reader_lists_the_gap_writers_is_not_skipped(
-        database: Database, store: EventStore, open_append: OpenAppend,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    database: Database, store: EventStore, open_append: OpenAppend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The race the listing must survive: the snapshot that shows the hole still has the writer
     in progress, but by the time the lock table is read, it has committed and let go of its
     lock. Judged by the first snapshot, the gap would look settled and position 1 be lost."""
@@ -267,8 +293,9 @@ async def test_a_writer_that_commits_while_the_reader_lists_the_gap_writers_is_n
     await fast.commit()
     list_writers = feed._appending_among
 
-    async def commit_slow_then_list(connection: AsyncConnection, in_progress: frozenset[int]
-                                    ) -> frozenset[int]:
+    async def commit_slow_then_list(
+        connection: AsyncConnection, in_progress: frozenset[int]
+    ) -> frozenset[int]:
         await slow.commit()
         writers = await list_writers(connection, in_progress)
         assert writers == frozenset(), "the writer has gone from the lock table"

@@ -20,7 +20,8 @@ def service_threshold() -> Iterator[tuple[int, int, int]]:
 
 
 def test_a_bulk_job_collects_the_young_generation_less_often_until_it_ends(
-        service_threshold: tuple[int, int, int]) -> None:
+    service_threshold: tuple[int, int, int],
+) -> None:
     with bulk_allocations():
         assert gc.get_threshold() == (BULK_YOUNG_COLLECTION_EVERY, 10, 10)
 
@@ -28,7 +29,8 @@ def test_a_bulk_job_collects_the_young_generation_less_often_until_it_ends(
 
 
 def test_overlapping_bulk_jobs_keep_it_until_the_last_one_ends(
-        service_threshold: tuple[int, int, int]) -> None:
+    service_threshold: tuple[int, int, int],
+) -> None:
     first, second = bulk_allocations(), bulk_allocations()
     first.__enter__()
     second.__enter__()
@@ -40,7 +42,8 @@ def test_overlapping_bulk_jobs_keep_it_until_the_last_one_ends(
 
 
 def test_a_failing_bulk_job_puts_the_threshold_back(
-        service_threshold: tuple[int, int, int]) -> None:
+    service_threshold: tuple[int, int, int],
+) -> None:
     with pytest.raises(RuntimeError), bulk_allocations():
         raise RuntimeError("the rebuild failed")
 

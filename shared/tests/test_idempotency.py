@@ -47,7 +47,8 @@ async def database(any_database: TestDatabase) -> AsyncIterator[Database]:
     """The event store and idempotency tables on SQLite or PostgreSQL."""
     database = Database.from_url(any_database.url, schema=any_database.schema)
     metadata = include_idempotency_tables(
-        include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))
+        include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))
+    )
     async with database.transaction() as connection:
         await connection.run_sync(metadata.create_all)
     yield database
@@ -71,28 +72,50 @@ class CountingCommand:
         self.calls += 1
         stream = self.stream or f"project-{uuid.uuid4()}"
         version = await self.event_store.stream_version(connection, stream)
-        await self.event_store.append(connection, stream, [NewEvent(type="test.Happened",
-                                                                    data={"call": self.calls})],
-                                      expected_version=version)
-        return CommandResponse(201, {"stream": stream, "version": version + 1},
-                               {"ETag": f'"{version + 1}"', "Location": f"/v1/{stream}"})
+        await self.event_store.append(
+            connection,
+            stream,
+            [NewEvent(type="test.Happened", data={"call": self.calls})],
+            expected_version=version,
+        )
+        return CommandResponse(
+            201,
+            {"stream": stream, "version": version + 1},
+            {"ETag": f'"{version + 1}"', "Location": f"/v1/{stream}"},
+        )
 
 
-async def execute(database: Database, run: Run, *, key: str | None = "key-1",
-                  body: Any = BODY, principal: str = "alice",
-                  store: IdempotencyStore | None = None) -> Response:
+async def execute(
+    database: Database,
+    run: Run,
+    *,
+    key: str | None = "key-1",
+    body: Any = BODY,
+    principal: str = "alice",
+    store: IdempotencyStore | None = None,
+) -> Response:
     request_fingerprint = fingerprint("POST", "/v1/projects", json.dumps(body).encode())
     if store is None:
-        return await execute_command(database, principal=principal, idempotency_key=key,
-                                     request_fingerprint=request_fingerprint, run=run)
-    return await execute_command(database, principal=principal, idempotency_key=key,
-                                 request_fingerprint=request_fingerprint, run=run, store=store)
+        return await execute_command(
+            database,
+            principal=principal,
+            idempotency_key=key,
+            request_fingerprint=request_fingerprint,
+            run=run,
+        )
+    return await execute_command(
+        database,
+        principal=principal,
+        idempotency_key=key,
+        request_fingerprint=request_fingerprint,
+        run=run,
+        store=store,
+    )
 
 
 async def count(database: Database, table: Any) -> int:
     async with database.transaction() as connection:
-        return int((await connection.execute(select(func.count()).select_from(table)))
-                   .scalar_one())
+        return int((await connection.execute(select(func.count()).select_from(table))).scalar_one())
 
 
 def body_of(response: Response) -> Any:
@@ -103,7 +126,8 @@ def body_of(response: Response) -> Any:
 
 
 async def test_a_retry_with_the_same_key_and_body_replays_the_stored_response(
-        database: Database, event_store: EventStore) -> None:
+    database: Database, event_store: EventStore
+) -> None:
     command = CountingCommand(event_store)
 
     first = await execute(database, command)
@@ -120,7 +144,8 @@ async def test_a_retry_with_the_same_key_and_body_replays_the_stored_response(
 
 
 async def test_the_same_key_with_another_body_is_refused_and_writes_nothing(
-        database: Database, event_store: EventStore) -> None:
+    database: Database, event_store: EventStore
+) -> None:
     command = CountingCommand(event_store)
     await execute(database, command)
 
@@ -147,8 +172,9 @@ async def test_keys_belong_to_their_caller(database: Database, event_store: Even
     assert body_of(alice) != body_of(bob)
 
 
-async def test_without_a_key_every_request_runs(database: Database,
-                                                event_store: EventStore) -> None:
+async def test_without_a_key_every_request_runs(
+    database: Database, event_store: EventStore
+) -> None:
     command = CountingCommand(event_store)
 
     await execute(database, command, key=None)
@@ -159,7 +185,8 @@ async def test_without_a_key_every_request_runs(database: Database,
 
 
 async def test_an_expired_key_runs_again_and_its_record_is_replaced(
-        database: Database, event_store: EventStore) -> None:
+    database: Database, event_store: EventStore
+) -> None:
     command = CountingCommand(event_store)
     await execute(database, command)
     await expire_all_keys(database)
@@ -175,10 +202,12 @@ async def test_an_expired_key_runs_again_and_its_record_is_replaced(
 
 
 async def test_a_refused_command_records_nothing_and_its_key_stays_usable(
-        database: Database, event_store: EventStore) -> None:
+    database: Database, event_store: EventStore
+) -> None:
     async def refuse(connection: AsyncConnection) -> CommandResponse:
-        await event_store.append(connection, "s-1", [NewEvent(type="test.Happened", data={})],
-                                 expected_version=0)
+        await event_store.append(
+            connection, "s-1", [NewEvent(type="test.Happened", data={})], expected_version=0
+        )
         raise NotFound("no such project")
 
     with pytest.raises(NotFound):
@@ -194,7 +223,8 @@ async def test_a_refused_command_records_nothing_and_its_key_stays_usable(
 
 
 async def test_a_response_without_a_body_is_replayed_without_one(
-        database: Database, event_store: EventStore) -> None:
+    database: Database, event_store: EventStore
+) -> None:
     async def delete_something(connection: AsyncConnection) -> CommandResponse:
         return CommandResponse(204, None, {"ETag": '"3"'})
 
@@ -209,7 +239,8 @@ async def test_a_response_without_a_body_is_replayed_without_one(
 
 @pytest.mark.parametrize("key", ["", " ", "x" * 201, "clé", "tab\there", "new\nline"])
 async def test_an_invalid_key_is_refused_naming_the_header(
-        database: Database, event_store: EventStore, key: str) -> None:
+    database: Database, event_store: EventStore, key: str
+) -> None:
     command = CountingCommand(event_store)
 
     with pytest.raises(InvalidInput) as raised:
@@ -220,8 +251,9 @@ async def test_an_invalid_key_is_refused_naming_the_header(
     assert command.calls == 0
 
 
-async def test_the_longest_and_plainest_keys_are_accepted(database: Database,
-                                                          event_store: EventStore) -> None:
+async def test_the_longest_and_plainest_keys_are_accepted(
+    database: Database, event_store: EventStore
+) -> None:
     for key in ["x" * 200, "a", "order 42: retry #1 (~!)"]:
         response = await execute(database, CountingCommand(event_store), key=key)
         assert response.status_code == 201
@@ -229,7 +261,8 @@ async def test_the_longest_and_plainest_keys_are_accepted(database: Database,
 
 @pytest.mark.parametrize("shared_stream", [True, False], ids=["one-stream", "new-streams"])
 async def test_twenty_concurrent_twins_run_once_and_get_the_same_response(
-        database: Database, event_store: EventStore, shared_stream: bool) -> None:
+    database: Database, event_store: EventStore, shared_stream: bool
+) -> None:
     # One stream: the losers fail on the stream version (ConcurrencyError). New streams: they
     # all append, and the losers fail on the key (IdempotencyKeyRace) and roll back.
     command = CountingCommand(event_store, "contended" if shared_stream else None)
@@ -244,18 +277,21 @@ async def test_twenty_concurrent_twins_run_once_and_get_the_same_response(
 
 
 async def test_a_command_that_lost_a_race_runs_again_on_the_new_state(
-        database: Database, event_store: EventStore) -> None:
+    database: Database, event_store: EventStore
+) -> None:
     async with database.transaction() as connection:
-        await event_store.append(connection, "s-1", [NewEvent(type="test.Happened", data={})],
-                                 expected_version=0)
+        await event_store.append(
+            connection, "s-1", [NewEvent(type="test.Happened", data={})], expected_version=0
+        )
     calls = 0
 
     async def first_attempt_reads_stale(connection: AsyncConnection) -> CommandResponse:
         nonlocal calls
         calls += 1
         version = 0 if calls == 1 else await event_store.stream_version(connection, "s-1")
-        await event_store.append(connection, "s-1", [NewEvent(type="test.Happened", data={})],
-                                 expected_version=version)
+        await event_store.append(
+            connection, "s-1", [NewEvent(type="test.Happened", data={})], expected_version=version
+        )
         return CommandResponse(201, {"version": version + 1})
 
     response = await execute(database, first_attempt_reads_stale)
@@ -268,23 +304,32 @@ async def test_a_command_that_lost_a_race_runs_again_on_the_new_state(
 
 
 async def test_a_command_that_keeps_losing_raises_after_its_attempts(
-        database: Database, event_store: EventStore) -> None:
+    database: Database, event_store: EventStore
+) -> None:
     async with database.transaction() as connection:
-        await event_store.append(connection, "s-1", [NewEvent(type="test.Happened", data={})],
-                                 expected_version=0)
+        await event_store.append(
+            connection, "s-1", [NewEvent(type="test.Happened", data={})], expected_version=0
+        )
     calls = 0
 
     async def stale(connection: AsyncConnection) -> CommandResponse:
         nonlocal calls
         calls += 1
-        await event_store.append(connection, "s-1", [NewEvent(type="test.Happened", data={})],
-                                 expected_version=0)
+        await event_store.append(
+            connection, "s-1", [NewEvent(type="test.Happened", data={})], expected_version=0
+        )
         return CommandResponse(200, {})
 
     for key in ("key-1", None):
         with pytest.raises(ConcurrencyError):
-            await execute_command(database, principal="alice", idempotency_key=key,
-                                  request_fingerprint="f", run=stale, conflict_attempts=3)
+            await execute_command(
+                database,
+                principal="alice",
+                idempotency_key=key,
+                request_fingerprint="f",
+                run=stale,
+                conflict_attempts=3,
+            )
 
     assert calls == 6  # three attempts with a key, three without
     assert await count(database, events) == 1
@@ -298,23 +343,27 @@ async def test_recording_a_live_key_twice_is_a_race(database: Database) -> None:
     store = IdempotencyStore()
     response = StoredResponse(200, {}, {"ok": True})
     async with database.transaction() as connection:
-        await store.record(connection, principal="alice", key="k", fingerprint="f",
-                           response=response)
+        await store.record(
+            connection, principal="alice", key="k", fingerprint="f", response=response
+        )
 
     with pytest.raises(IdempotencyKeyRace):
         async with database.transaction() as connection:
-            await store.record(connection, principal="alice", key="k", fingerprint="f",
-                               response=response)
+            await store.record(
+                connection, principal="alice", key="k", fingerprint="f", response=response
+            )
 
 
 async def test_lookup_finds_live_keys_only(database: Database) -> None:
     store = IdempotencyStore(retention=timedelta(hours=1))
     response = StoredResponse(201, {"ETag": '"1"'}, {"id": 1, "tags": ["a"]})
     async with database.transaction() as connection:
-        await store.record(connection, principal="alice", key="k", fingerprint="f",
-                           response=response)
-        assert await store.lookup(connection, principal="alice", key="k",
-                                  fingerprint="f") == response
+        await store.record(
+            connection, principal="alice", key="k", fingerprint="f", response=response
+        )
+        assert (
+            await store.lookup(connection, principal="alice", key="k", fingerprint="f") == response
+        )
         assert await store.lookup(connection, principal="bob", key="k", fingerprint="f") is None
         with pytest.raises(IdempotencyKeyReused):
             await store.lookup(connection, principal="alice", key="k", fingerprint="g")
@@ -326,18 +375,21 @@ async def test_lookup_finds_live_keys_only(database: Database) -> None:
 
 
 async def test_recording_purges_the_oldest_expired_keys_in_bounded_batches(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     store = IdempotencyStore()
     response = StoredResponse(200, {}, None)
     async with database.transaction() as connection:
         for n in range(105):
-            await store.record(connection, principal="alice", key=f"old-{n}", fingerprint="f",
-                               response=response)
+            await store.record(
+                connection, principal="alice", key=f"old-{n}", fingerprint="f", response=response
+            )
     await expire_all_keys(database)
 
     async with database.transaction() as connection:
-        await store.record(connection, principal="alice", key="new", fingerprint="f",
-                           response=response)
+        await store.record(
+            connection, principal="alice", key="new", fingerprint="f", response=response
+        )
     assert await count(database, idempotency_keys) == 1 + 5
 
     async with database.transaction() as connection:
@@ -360,16 +412,20 @@ def test_equal_json_bodies_have_the_same_fingerprint() -> None:
     assert fingerprint("POST", "/v1/x", compact) == fingerprint("post", "/v1/x", reordered)
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("PUT", "/v1/x", b'{"a":1}'),
-    ("POST", "/v1/y", b'{"a":1}'),
-    ("POST", "/v1/x", b'{"a":2}'),
-    ("POST", "/v1/x", b'{"a":[1]}'),
-    ("POST", "/v1/x", b""),
-    ("POST", "/v1/x{", b'"a":1}'),
-])
-def test_a_different_method_path_or_body_changes_the_fingerprint(method: str, path: str,
-                                                                 body: bytes) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/v1/x", b'{"a":1}'),
+        ("POST", "/v1/y", b'{"a":1}'),
+        ("POST", "/v1/x", b'{"a":2}'),
+        ("POST", "/v1/x", b'{"a":[1]}'),
+        ("POST", "/v1/x", b""),
+        ("POST", "/v1/x{", b'"a":1}'),
+    ],
+)
+def test_a_different_method_path_or_body_changes_the_fingerprint(
+    method: str, path: str, body: bytes
+) -> None:
     assert fingerprint(method, path, body) != fingerprint("POST", "/v1/x", b'{"a":1}')
 
 
@@ -398,8 +454,9 @@ def test_a_strong_etag_matches_its_version_only() -> None:
         check_version(expected, 8, resource="project p-1")
     assert raised.value.status == 412
     assert raised.value.extensions == {"current_etag": '"8"'}
-    assert raised.value.detail == ('project p-1 is at version 8; your If-Match was "7"; '
-                                   "reload and retry")
+    assert raised.value.detail == (
+        'project p-1 is at version 8; your If-Match was "7"; reload and retry'
+    )
 
 
 def test_a_list_of_etags_matches_any_of_them() -> None:

@@ -43,8 +43,7 @@ def admin_of(cluster: SlowCluster) -> KafkaAdmin:
     return admin
 
 
-async def test_a_topic_another_service_just_made_is_waited_for_until_the_cluster_knows_it(
-) -> None:
+async def test_a_topic_another_service_just_made_is_waited_for_until_the_cluster_knows_it() -> None:
     cluster = SlowCluster(unknown_for=2)
 
     await admin_of(cluster).ensure_topics(["gatehouse.personal-keys"], partitions=1)

@@ -26,4 +26,3 @@ async def test_a_client_that_cannot_start_is_stopped_and_its_error_passes_on(kin
         await started(CLIENTS[kind]())
 
     assert unclosed == []
-

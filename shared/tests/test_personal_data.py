@@ -91,28 +91,43 @@ DATA = {
     "sponsor": "alice@example.com",
     "delegate": None,
     "seats": [{"name": "finance", "approvers": ["bob@example.com", "carol@example.com"]}],
-    "votes": [{"approver": "bob@example.com", "cast_by": "dave@example.com",
-               "comment": "fine by alice@example.com"}],
+    "votes": [
+        {
+            "approver": "bob@example.com",
+            "cast_by": "dave@example.com",
+            "comment": "fine by alice@example.com",
+        }
+    ],
     "counts": {"go": 1},
 }
 
 
 def test_personal_fields_are_found_through_optionals_sequences_and_nested_dataclasses() -> None:
     assert personal_paths(Decided) == (
-        ("sponsor",), ("delegate",), ("seats", "*", "approvers", "*"),
-        ("votes", "*", "approver"), ("votes", "*", "cast_by"))
+        ("sponsor",),
+        ("delegate",),
+        ("seats", "*", "approvers", "*"),
+        ("votes", "*", "approver"),
+        ("votes", "*", "cast_by"),
+    )
 
 
 def test_the_values_at_the_personal_paths_are_the_people_named_and_nothing_else() -> None:
     assert personal_values(DATA, personal_paths(Decided)) == {
-        "alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"}
+        "alice@example.com",
+        "bob@example.com",
+        "carol@example.com",
+        "dave@example.com",
+    }
 
 
 def test_mapping_changes_only_personal_values_and_leaves_the_input_alone() -> None:
     changed = map_personal_values(DATA, personal_paths(Decided), str.upper)
     assert changed["sponsor"] == "ALICE@EXAMPLE.COM"
-    assert changed["seats"][0] == {"name": "finance",
-                                   "approvers": ["BOB@EXAMPLE.COM", "CAROL@EXAMPLE.COM"]}
+    assert changed["seats"][0] == {
+        "name": "finance",
+        "approvers": ["BOB@EXAMPLE.COM", "CAROL@EXAMPLE.COM"],
+    }
     assert changed["votes"][0]["comment"] == "fine by alice@example.com"
     assert changed["delegate"] is None
     assert DATA["sponsor"] == "alice@example.com"
@@ -145,8 +160,17 @@ def test_a_token_moved_to_another_persons_ref_or_altered_does_not_open() -> None
         open_value(parse_token(altered), key)
 
 
-@pytest.mark.parametrize("value", ["alice", "pd1.", "pd1.p123.abc", "pd1." + "p" + "0" * 32,
-                                   "pd1.p" + "0" * 32 + ".!!!", "pd2.p" + "0" * 32 + ".AAAA"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "alice",
+        "pd1.",
+        "pd1.p123.abc",
+        "pd1." + "p" + "0" * 32,
+        "pd1.p" + "0" * 32 + ".!!!",
+        "pd2.p" + "0" * 32 + ".AAAA",
+    ],
+)
 def test_strings_that_are_not_tokens_are_refused(value: str) -> None:
     with pytest.raises(ValueError, match="not a sealed"):
         parse_token(value)
@@ -166,7 +190,9 @@ def test_a_value_that_names_a_person_after_a_prefix_is_personal_only_after_it() 
     assert personal_paths(Voted) == (("seat", "user:"), ("awaiting", "*", "user:"))
     assert personal_values(data, personal_paths(Voted)) == {"alice", "bob"}
     assert map_personal_values(data, personal_paths(Voted), str.upper) == {
-        "seat": "user:ALICE", "awaiting": ["role:finance", "user:BOB", "user:"]}
+        "seat": "user:ALICE",
+        "awaiting": ["role:finance", "user:BOB", "user:"],
+    }
 
 
 def test_a_prefix_that_does_not_end_with_a_colon_is_refused() -> None:
@@ -184,8 +210,7 @@ async def database(any_database: TestDatabase) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-async def test_sealed_event_data_names_nobody_and_opens_to_the_original(
-        database: Database) -> None:
+async def test_sealed_event_data_names_nobody_and_opens_to_the_original(database: Database) -> None:
     keys, paths = PersonalKeys(), personal_paths(Decided)
     async with database.transaction() as connection:
         sealed = await keys.seal(connection, DATA, paths, now=NOW)
@@ -199,17 +224,21 @@ async def test_one_person_gets_one_key_across_events(database: Database) -> None
     keys, paths = PersonalKeys(), personal_paths(Decided)
     async with database.transaction() as connection:
         first = await keys.seal(connection, DATA, paths, now=NOW)
-        second = await keys.seal(connection, {**DATA, "sponsor": "bob@example.com"}, paths,
-                                 now=NOW)
+        second = await keys.seal(connection, {**DATA, "sponsor": "bob@example.com"}, paths, now=NOW)
         rows = (await connection.execute(select(personal_keys))).all()
     assert sorted(row.subject for row in rows) == [
-        "alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"]
+        "alice@example.com",
+        "bob@example.com",
+        "carol@example.com",
+        "dave@example.com",
+    ]
     bob_in_first = parse_token(first["seats"][0]["approvers"][0]).ref
     assert parse_token(second["sponsor"]).ref == bob_in_first
 
 
 async def test_a_key_lookup_is_one_statement_whatever_the_number_of_people(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     """On PostgreSQL the subjects travel as one array: no new statement to prepare for each
     number of people (elsewhere, an IN list)."""
     keys, statements = PersonalKeys(), []
@@ -221,8 +250,11 @@ async def test_a_key_lookup_is_one_statement_whatever_the_number_of_people(
     event.listen(engine, "before_cursor_execute", note)
     try:
         async with database.transaction() as connection:
-            for people in (["ann@example.com"], ["ann@example.com", "ben@example.com"],
-                           ["ann@example.com", "ben@example.com", "cy@example.com"]):
+            for people in (
+                ["ann@example.com"],
+                ["ann@example.com", "ben@example.com"],
+                ["ann@example.com", "ben@example.com", "cy@example.com"],
+            ):
                 found = await keys.keys_for(connection, people, now=NOW)
                 assert sorted(found) == people
     finally:
@@ -231,8 +263,7 @@ async def test_a_key_lookup_is_one_statement_whatever_the_number_of_people(
     assert len(lookups) == (1 if database.dialect == "postgresql" else 3)
 
 
-async def test_forgetting_a_person_erases_their_values_and_no_one_elses(
-        database: Database) -> None:
+async def test_forgetting_a_person_erases_their_values_and_no_one_elses(database: Database) -> None:
     keys, paths = PersonalKeys(), personal_paths(Decided)
     async with database.transaction() as connection:
         sealed = await keys.seal(connection, DATA, paths, now=NOW)
@@ -240,8 +271,11 @@ async def test_forgetting_a_person_erases_their_values_and_no_one_elses(
         forgotten = await keys.forget(connection, "alice@example.com", now=NOW)
         opened = await keys.open(connection, sealed, paths)
         opened_actor = await keys.open_one(connection, actor)
-        row = (await connection.execute(
-            select(personal_keys).where(personal_keys.c.ref == forgotten[0]))).one()
+        row = (
+            await connection.execute(
+                select(personal_keys).where(personal_keys.c.ref == forgotten[0])
+            )
+        ).one()
     assert forgotten == [parse_token(sealed["sponsor"]).ref]
     assert opened["sponsor"] == ERASED
     assert opened_actor == ERASED
@@ -250,7 +284,8 @@ async def test_forgetting_a_person_erases_their_values_and_no_one_elses(
 
 
 async def test_a_seat_label_keeps_its_prefix_and_seals_the_person_with_their_key(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     keys, paths = PersonalKeys(), personal_paths(Voted)
     data = {"seat": "user:alice", "awaiting": ["role:finance", "user:alice"]}
     async with database.transaction() as connection:
@@ -290,7 +325,8 @@ def test_every_field_of_the_event_catalogue_that_names_a_person_is_marked_person
         event_type.rsplit(".", 1)[1]: [".".join(path) for path in paths]
         for registry in (intake_events, governance_events)
         for event_type in registry.event_types
-        if (paths := personal_paths(registry.class_for(event_type)))}
+        if (paths := personal_paths(registry.class_for(event_type)))
+    }
     assert inventory == {
         "ApiKeyIssued": ["subject", "issued_by"],
         "ApiKeyRevoked": ["revoked_by"],
@@ -318,8 +354,11 @@ def test_every_field_of_the_event_catalogue_that_names_a_person_is_marked_person
 @pytest.mark.kafka
 @pytest.mark.postgres
 async def test_keys_travel_to_other_services_and_a_forgotten_person_is_erased_there_too(
-        kafka_bootstrap: str, namespace: str, postgres_url: str,
-        new_pg_schema: Callable[[], Awaitable[str]]) -> None:
+    kafka_bootstrap: str,
+    namespace: str,
+    postgres_url: str,
+    new_pg_schema: Callable[[], Awaitable[str]],
+) -> None:
     """Intake seals a sponsor; governance learns the key from the keys topic and opens the
     sponsor; intake forgets the sponsor; the tombstone makes governance forget them too, and a
     key governance made for the same person is destroyed in governance's own table."""
@@ -332,18 +371,25 @@ async def test_keys_travel_to_other_services_and_a_forgotten_person_is_erased_th
     governance_db = Database.from_url(postgres_url, schema=await new_pg_schema())
     for database in (intake_db, governance_db):
         async with database.transaction() as connection:
-            await connection.run_sync(include_personal_key_tables(
-                MetaData(naming_convention=NAMING_CONVENTION)).create_all)
+            await connection.run_sync(
+                include_personal_key_tables(
+                    MetaData(naming_convention=NAMING_CONVENTION)
+                ).create_all
+            )
     keys, paths = PersonalKeys(), personal_paths(Decided)
     publishers = [KeyPublisher(database, topic) for database in (intake_db, governance_db)]
     intake_keys, governance_keys = (
-        KeyFollower(database=database, bootstrap_servers=kafka_bootstrap, topic=topic,
-                    client_id=f"test-follower-{n}")
-        for n, database in enumerate((intake_db, governance_db)))
+        KeyFollower(
+            database=database,
+            bootstrap_servers=kafka_bootstrap,
+            topic=topic,
+            client_id=f"test-follower-{n}",
+        )
+        for n, database in enumerate((intake_db, governance_db))
+    )
     producer = create_idempotent_producer(kafka_bootstrap, client_id="test-keys")
     await producer.start()
-    following = [asyncio.create_task(follower.run())
-                 for follower in (intake_keys, governance_keys)]
+    following = [asyncio.create_task(follower.run()) for follower in (intake_keys, governance_keys)]
 
     async def publish_and_follow() -> int:
         published = sum([await publisher.publish_pending(producer) for publisher in publishers])
@@ -363,17 +409,20 @@ async def test_keys_travel_to_other_services_and_a_forgotten_person_is_erased_th
             assert await keys.open(connection, sealed, paths, elsewhere=governance_keys) == DATA
 
         async with intake_db.transaction() as connection:
-            forgotten = await keys.forget(connection, "alice@example.com", now=NOW,
-                                          elsewhere=intake_keys)
+            forgotten = await keys.forget(
+                connection, "alice@example.com", now=NOW, elsewhere=intake_keys
+            )
         assert own_alice is not None
-        assert forgotten == sorted([parse_token(sealed["sponsor"]).ref,
-                                    parse_token(own_alice).ref])
+        assert forgotten == sorted([parse_token(sealed["sponsor"]).ref, parse_token(own_alice).ref])
         assert await publish_and_follow() == 2
         async with governance_db.transaction() as connection:
             opened = await keys.open(connection, sealed, paths, elsewhere=governance_keys)
             assert await keys.open_one(connection, own_alice) == ERASED
-            own_row = (await connection.execute(select(personal_keys).where(
-                personal_keys.c.ref == parse_token(own_alice).ref))).one()
+            own_row = (
+                await connection.execute(
+                    select(personal_keys).where(personal_keys.c.ref == parse_token(own_alice).ref)
+                )
+            ).one()
         assert opened["sponsor"] == ERASED
         assert opened["seats"] == DATA["seats"]
         assert governance_keys.key(parse_token(sealed["sponsor"]).ref) is None
@@ -400,7 +449,8 @@ class SponsorNamed(DomainEvent):
 async def event_database(any_database: TestDatabase) -> AsyncIterator[Database]:
     database = Database.from_url(any_database.url, schema=any_database.schema)
     metadata = include_personal_key_tables(
-        include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))
+        include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))
+    )
     async with database.transaction() as connection:
         await connection.run_sync(metadata.create_all)
     yield database
@@ -408,22 +458,27 @@ async def event_database(any_database: TestDatabase) -> AsyncIterator[Database]:
 
 
 async def test_the_store_keeps_people_sealed_and_its_chain_still_verifies_once_one_is_forgotten(
-        event_database: Database) -> None:
+    event_database: Database,
+) -> None:
     sealed_data = SealedEventData([EventRegistry([SponsorNamed])])
     store = EventStore(source="/gatehouse/test", topic="test.events", personal_data=sealed_data)
-    named = SponsorNamed(title="CRM", sponsor="alice@example.com",
-                         approvers=("bob@example.com",))
+    named = SponsorNamed(title="CRM", sponsor="alice@example.com", approvers=("bob@example.com",))
     async with event_database.transaction() as connection:
-        await store.append(connection, "project-1", [
-            NewEvent(type=SponsorNamed.event_type, data=EventRegistry.serialize(named))],
-            expected_version=0, metadata=EventMetadata(actor="alice@example.com"))
+        await store.append(
+            connection,
+            "project-1",
+            [NewEvent(type=SponsorNamed.event_type, data=EventRegistry.serialize(named))],
+            expected_version=0,
+            metadata=EventMetadata(actor="alice@example.com"),
+        )
 
     async def stored_and_loaded() -> tuple[list[EventEnvelope], list[EventEnvelope]]:
         async with event_database.transaction() as connection:
             rows = (await connection.execute(select(events))).all()
             loaded = await store.load_stream(connection, "project-1")
-            assert await store.load_last(connection, "project-1") == loaded[-1], \
+            assert await store.load_last(connection, "project-1") == loaded[-1], (
                 "the last event alone is opened (or read as erased) as the stream is"
+            )
         return [envelope_from_row(row, store.source) for row in rows], loaded
 
     stored, loaded = await stored_and_loaded()
@@ -445,8 +500,9 @@ async def test_the_store_keeps_people_sealed_and_its_chain_still_verifies_once_o
     assert after_loaded[0].actor == ERASED
 
 
-async def erase_from_a_table(database: TestDatabase, table: Table, rows: list[dict[str, Any]],
-                             subject: str, **options: Any) -> tuple[int, dict[int, Any]]:
+async def erase_from_a_table(
+    database: TestDatabase, table: Table, rows: list[dict[str, Any]], subject: str, **options: Any
+) -> tuple[int, dict[int, Any]]:
     """Create ``table`` holding ``rows``, erase ``subject`` from it; the rows changed, and the
     rows after, by id."""
     engine = Database.from_url(database.url, schema=database.schema)
@@ -462,44 +518,86 @@ async def erase_from_a_table(database: TestDatabase, table: Table, rows: list[di
 
 
 async def test_a_forgotten_person_leaves_the_read_models_wherever_they_were_a_value(
-        any_database: TestDatabase) -> None:
-    views = Table("views", MetaData(), Column("id", Integer, primary_key=True),
-                  Column("sponsor", String(200)), Column("currency", String(3)),
-                  Column("document", JSON().with_variant(JSONB(), "postgresql")))
-    changed, rows = await erase_from_a_table(any_database, views, [
-        {"id": 1, "sponsor": "alice", "currency": "EUR", "document": {
-            "sponsor": "alice", "panel": ["alice", "bob"],
-            "note": "alice's project", "votes": [{"by": "alice"}]}},
-        {"id": 2, "sponsor": "bob", "currency": "EUR", "document": {"sponsor": "bob"}}],
-        "alice")
+    any_database: TestDatabase,
+) -> None:
+    views = Table(
+        "views",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("sponsor", String(200)),
+        Column("currency", String(3)),
+        Column("document", JSON().with_variant(JSONB(), "postgresql")),
+    )
+    changed, rows = await erase_from_a_table(
+        any_database,
+        views,
+        [
+            {
+                "id": 1,
+                "sponsor": "alice",
+                "currency": "EUR",
+                "document": {
+                    "sponsor": "alice",
+                    "panel": ["alice", "bob"],
+                    "note": "alice's project",
+                    "votes": [{"by": "alice"}],
+                },
+            },
+            {"id": 2, "sponsor": "bob", "currency": "EUR", "document": {"sponsor": "bob"}},
+        ],
+        "alice",
+    )
     assert changed == 2
     assert rows[1].sponsor == ERASED
-    assert rows[1].document == {"sponsor": ERASED, "panel": [ERASED, "bob"],
-                                "note": "alice's project", "votes": [{"by": ERASED}]}
+    assert rows[1].document == {
+        "sponsor": ERASED,
+        "panel": [ERASED, "bob"],
+        "note": "alice's project",
+        "votes": [{"by": ERASED}],
+    }
     assert (rows[2].sponsor, rows[2].document) == ("bob", {"sponsor": "bob"})
 
 
 async def test_a_forgotten_persons_seat_is_erased_in_values_and_object_keys(
-        any_database: TestDatabase) -> None:
-    panels = Table("panels", MetaData(), Column("id", Integer, primary_key=True),
-                   Column("seat", String(40)),
-                   Column("panel", JSON().with_variant(JSONB(), "postgresql")))
-    changed, rows = await erase_from_a_table(any_database, panels, [
-        {"id": 1, "seat": "user:alice", "panel": {
-            "seats": ["user:alice", "role:alice"],
-            "ballots": {"user:alice": "go", "user:bob": "hold"}}},
-        {"id": 2, "seat": "user:alicia", "panel": {"seats": ["user:alicia"]}}],
-        "alice", prefixes=["user:"])
+    any_database: TestDatabase,
+) -> None:
+    panels = Table(
+        "panels",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("seat", String(40)),
+        Column("panel", JSON().with_variant(JSONB(), "postgresql")),
+    )
+    changed, rows = await erase_from_a_table(
+        any_database,
+        panels,
+        [
+            {
+                "id": 1,
+                "seat": "user:alice",
+                "panel": {
+                    "seats": ["user:alice", "role:alice"],
+                    "ballots": {"user:alice": "go", "user:bob": "hold"},
+                },
+            },
+            {"id": 2, "seat": "user:alicia", "panel": {"seats": ["user:alicia"]}},
+        ],
+        "alice",
+        prefixes=["user:"],
+    )
     assert changed == 2
     assert rows[1].seat == f"user:{ERASED}"
-    assert rows[1].panel == {"seats": [f"user:{ERASED}", "role:alice"],
-                             "ballots": {f"user:{ERASED}": "go", "user:bob": "hold"}}
+    assert rows[1].panel == {
+        "seats": [f"user:{ERASED}", "role:alice"],
+        "ballots": {f"user:{ERASED}": "go", "user:bob": "hold"},
+    }
     assert (rows[2].seat, rows[2].panel) == ("user:alicia", {"seats": ["user:alicia"]})
 
 
 @pytest.mark.postgres
 async def test_whether_a_key_waits_is_answered_from_the_waiting_keys_alone(
-        postgres_url: str, pg_schema: str) -> None:
+    postgres_url: str, pg_schema: str
+) -> None:
     """The relay asks with every page it reads: among 20,000 published keys and one waiting,
     the answer reads the partial index of the waiting keys, not the table."""
     database = Database.from_url(postgres_url, schema=pg_schema)
@@ -507,17 +605,32 @@ async def test_whether_a_key_waits_is_answered_from_the_waiting_keys_alone(
     try:
         async with database.transaction() as connection:
             await connection.run_sync(metadata.create_all)
-            await connection.execute(insert(personal_keys), [
-                {"ref": new_ref(), "subject": f"person-{n}", "key": new_key(),
-                 "created_at": NOW, "published_at": None if n == 0 else NOW}
-                for n in range(20_000)])
+            await connection.execute(
+                insert(personal_keys),
+                [
+                    {
+                        "ref": new_ref(),
+                        "subject": f"person-{n}",
+                        "key": new_key(),
+                        "created_at": NOW,
+                        "published_at": None if n == 0 else NOW,
+                    }
+                    for n in range(20_000)
+                ],
+            )
         async with database.autocommit() as connection:
             await connection.execute(text("ANALYZE personal_keys"))
             question = select(KeyPublisher.WAITING)
             waiting = (await connection.execute(question)).scalar_one()
-            plan = json.dumps((await connection.execute(text(
-                f"EXPLAIN (FORMAT JSON) {question.compile(dialect=connection.dialect)}"))
-            ).scalar_one())
+            plan = json.dumps(
+                (
+                    await connection.execute(
+                        text(
+                            f"EXPLAIN (FORMAT JSON) {question.compile(dialect=connection.dialect)}"
+                        )
+                    )
+                ).scalar_one()
+            )
         assert waiting is True
         assert "ix_personal_keys_unpublished" in plan
         assert "Seq Scan" not in plan

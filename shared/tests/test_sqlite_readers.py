@@ -32,12 +32,12 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
 
 async def marks(database: Database) -> list[int]:
     async with database.read() as connection:
-        return list((await connection.execute(text("SELECT n FROM marks ORDER BY n")))
-                    .scalars())
+        return list((await connection.execute(text("SELECT n FROM marks ORDER BY n"))).scalars())
 
 
 async def test_a_read_answers_from_the_last_commit_while_a_writer_holds_the_lock(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     async with database.transaction() as writer:
         await writer.execute(text("INSERT INTO marks VALUES (2)"))
         seen_meanwhile = await asyncio.wait_for(marks(database), READ_WITHIN_SECONDS)
@@ -54,8 +54,9 @@ async def test_a_writer_commits_while_a_read_is_open(database: Database) -> None
                 await writer.execute(text("INSERT INTO marks VALUES (2)"))
 
         await asyncio.wait_for(write(), READ_WITHIN_SECONDS)
-        assert (await reader.execute(text("SELECT count(*) FROM marks"))).scalar_one() == 1, \
+        assert (await reader.execute(text("SELECT count(*) FROM marks"))).scalar_one() == 1, (
             "a read sees one snapshot from its first statement to its end"
+        )
     assert await marks(database) == [1, 2]
 
 
@@ -82,4 +83,3 @@ async def test_writers_still_queue_for_the_lock(database: Database) -> None:
     release.set()
     await asyncio.wait_for(writers, READ_WITHIN_SECONDS)
     assert await marks(database) == [1, 2, 3]
-

@@ -45,21 +45,29 @@ def ledger(topic: str) -> EventStore:
 
 
 def make_relay(database: Database, kafka_bootstrap: str, **options: object) -> OutboxRelay:
-    return OutboxRelay(database=database, source="/gatehouse/test", metrics=Metrics("test"),
-                       producer_factory=lambda: create_idempotent_producer(
-                           kafka_bootstrap, client_id="test-relay"),
-                       **options)  # type: ignore[arg-type]
+    return OutboxRelay(
+        database=database,
+        source="/gatehouse/test",
+        metrics=Metrics("test"),
+        producer_factory=lambda: create_idempotent_producer(
+            kafka_bootstrap, client_id="test-relay"
+        ),
+        **options,
+    )  # type: ignore[arg-type]
 
 
-async def append(database: Database, store: EventStore, streams: int, per_stream: int,
-                 *, first_version: int = 1) -> None:
+async def append(
+    database: Database, store: EventStore, streams: int, per_stream: int, *, first_version: int = 1
+) -> None:
     for version in range(first_version, first_version + per_stream):
         for stream in range(streams):
             async with database.transaction() as connection:
-                await store.append(connection, f"s-{stream}",
-                                   [NewEvent(type="test.Happened",
-                                             data={"n": version, "who": f"user-{stream}"})],
-                                   expected_version=version - 1)
+                await store.append(
+                    connection,
+                    f"s-{stream}",
+                    [NewEvent(type="test.Happened", data={"n": version, "who": f"user-{stream}"})],
+                    expected_version=version - 1,
+                )
 
 
 async def publish(database: Database, kafka_bootstrap: str, **options: object) -> int:
@@ -71,7 +79,8 @@ async def publish(database: Database, kafka_bootstrap: str, **options: object) -
 
 
 async def test_log_heads_continue_across_a_relay_restart_and_repeat_on_republish(
-        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str) -> None:
+    database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str
+) -> None:
     await append(database, ledger, streams=2, per_stream=2)
     assert await publish(database, kafka_bootstrap) == 4
     await append(database, ledger, streams=2, per_stream=2, first_version=3)
@@ -89,9 +98,13 @@ async def test_log_heads_continue_across_a_relay_restart_and_repeat_on_republish
     assert result.report.events_checked == 8
 
     async with database.engine.connect() as connection:
-        stored = list(await connection.execute(
-            select(outbox.c.position, events.c.hash, outbox.c.log_head)
-            .join(events, events.c.position == outbox.c.position).order_by(outbox.c.position)))
+        stored = list(
+            await connection.execute(
+                select(outbox.c.position, events.c.hash, outbox.c.log_head)
+                .join(events, events.c.position == outbox.c.position)
+                .order_by(outbox.c.position)
+            )
+        )
     head = GENESIS_HASH
     for _, hash_, log_head in stored:
         head = next_log_head(head, hash_)
@@ -113,7 +126,8 @@ async def run_cli(*argv: str) -> tuple[int, str]:
 
 
 async def test_gatehouse_verify_finds_an_event_edited_in_the_database(
-        database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str) -> None:
+    database: Database, ledger: EventStore, topic: str, kafka_bootstrap: str
+) -> None:
     await append(database, ledger, streams=3, per_stream=3)
     assert await publish(database, kafka_bootstrap) == 9
 
@@ -125,11 +139,17 @@ async def test_gatehouse_verify_finds_an_event_edited_in_the_database(
 
     # Someone with database access rewrites history, and the record goes out again.
     async with database.transaction() as connection:
-        position = (await connection.execute(
-            update(events).where(events.c.stream_id == "s-1", events.c.version == 2)
-            .values(data={"n": 2, "who": "mallory"}).returning(events.c.position))).scalar_one()
-        await connection.execute(update(outbox).where(outbox.c.position == position)
-                                 .values(published_at=None))
+        position = (
+            await connection.execute(
+                update(events)
+                .where(events.c.stream_id == "s-1", events.c.version == 2)
+                .values(data={"n": 2, "who": "mallory"})
+                .returning(events.c.position)
+            )
+        ).scalar_one()
+        await connection.execute(
+            update(outbox).where(outbox.c.position == position).values(published_at=None)
+        )
     assert await publish(database, kafka_bootstrap) == 1
 
     code, output = await run_cli("--bootstrap-servers", kafka_bootstrap, "--topic", topic)
@@ -137,8 +157,7 @@ async def test_gatehouse_verify_finds_an_event_edited_in_the_database(
     assert "CHAIN BROKEN: hash mismatch at stream s-1 version 2" in output
     assert f"position {position}" in output
 
-    code, output = await run_cli("--bootstrap-servers", kafka_bootstrap, "--topic", topic,
-                                 "--json")
+    code, output = await run_cli("--bootstrap-servers", kafka_bootstrap, "--topic", topic, "--json")
     assert code == 1
     answer = json.loads(output)
     assert answer["intact"] is False
@@ -149,14 +168,17 @@ async def test_gatehouse_verify_finds_an_event_edited_in_the_database(
 
 
 async def test_gatehouse_verify_defaults_to_the_service_topics_and_reports_errors(
-        kafka_bootstrap: str, namespace: str) -> None:
+    kafka_bootstrap: str, namespace: str
+) -> None:
     code, _ = await run_cli("--bootstrap-servers", kafka_bootstrap, "--namespace", namespace)
     assert code == 2, "the namespace's intake and governance topics do not exist"
 
     admin = KafkaAdmin(kafka_bootstrap, client_id="test-admin")
     await admin.start()
-    await admin.ensure_topics([f"{namespace}gatehouse.intake.events",
-                               f"{namespace}gatehouse.governance.events"], partitions=1)
+    await admin.ensure_topics(
+        [f"{namespace}gatehouse.intake.events", f"{namespace}gatehouse.governance.events"],
+        partitions=1,
+    )
     await admin.close()
     code, output = await run_cli("--bootstrap-servers", kafka_bootstrap, "--namespace", namespace)
     assert code == 0, output

@@ -6,10 +6,12 @@ import pytest
 
 
 def test_a_task_that_will_not_stop_fails_the_teardown_with_its_stack_and_the_run_goes_on(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makeini("[pytest]\nteardown_timeout = 1\nasyncio_mode = auto\n")
-    pytester.makepyfile(test_stubborn="""
+    pytester.makepyfile(
+        test_stubborn="""
         import asyncio
 
         import pytest
@@ -34,11 +36,18 @@ def test_a_task_that_will_not_stop_fails_the_teardown_with_its_stack_and_the_run
 
         def test_after_it():
             pass
-    """)
+    """
+    )
 
-    result = pytester.runpytest_subprocess("-p", "pytest_asyncio.plugin", "-p",
-                                           "gatehouse.testing.watchdog", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "-p", "pytest_asyncio.plugin", "-p", "gatehouse.testing.watchdog", "-p", "no:cacheprovider"
+    )
 
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*TeardownHung: teardown still running after 1 s*",
-                                 "*name='stubborn'*", "*in ignore_cancellation*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*TeardownHung: teardown still running after 1 s*",
+            "*name='stubborn'*",
+            "*in ignore_cancellation*",
+        ]
+    )

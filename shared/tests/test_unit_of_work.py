@@ -23,7 +23,8 @@ REGISTRY = EventRegistry([DocumentDefined])
 
 
 async def test_the_latest_version_is_read_from_the_last_event_alone(
-        database: Database, store: EventStore) -> None:
+    database: Database, store: EventStore
+) -> None:
     async with unit_of_work(database, store, REGISTRY, actor="pat") as uow:
         for version, text in enumerate(("first", "second", "third")):
             await uow.append("doc-1", [DocumentDefined(text=text)], expected_version=version)
@@ -35,7 +36,9 @@ async def test_the_latest_version_is_read_from_the_last_event_alone(
         missing = await uow.load_for_version("doc-2", None)
 
     assert [(event, envelope.stream_version) for event, envelope in latest] == [
-        (DocumentDefined(text="third"), 3)]
-    assert [event for event, _ in earlier] == [DocumentDefined(text=text)
-                                              for text in ("first", "second", "third")]
+        (DocumentDefined(text="third"), 3)
+    ]
+    assert [event for event, _ in earlier] == [
+        DocumentDefined(text=text) for text in ("first", "second", "third")
+    ]
     assert missing == []

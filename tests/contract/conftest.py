@@ -45,8 +45,9 @@ SEED = 20271123
 _ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 CONDITIONAL_REQUESTS = {
     "positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, "412", "428"]},
-    "missing_required_header": {"expected-statuses": ["400", "401", "403", "406", "415", "422",
-                                                      "428"]},
+    "missing_required_header": {
+        "expected-statuses": ["400", "401", "403", "406", "415", "422", "428"]
+    },
 }
 # Operations whose input a JSON Schema cannot fully describe, so that schema-valid input may
 # still get 422 naming the field: a time that must lie ahead, a cursor or event id only the
@@ -54,8 +55,12 @@ CONDITIONAL_REQUESTS = {
 # name that must be one the service holds now. Each rule names one operation ("METHOD path"):
 # the filters of one rule widen each other (method or path), they do not narrow.
 RULES_NO_SCHEMA_CAN_STATE: list[dict[str, object]] = [
-    {"include-name": f"{method} {path}", "checks": {
-        "positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, "412", "428", "422"]}}}
+    {
+        "include-name": f"{method} {path}",
+        "checks": {
+            "positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, "412", "428", "422"]}
+        },
+    }
     for method, path in (
         ("POST", "/v1/api-keys"),  # expires_at in the future
         ("POST", "/v1/projects"),  # custom fields: those the PMO has defined; dates in order
@@ -74,12 +79,10 @@ RULES_NO_SCHEMA_CAN_STATE: list[dict[str, object]] = [
 
 # Readiness answers 503 by design while a service is still creating its topics (the fuzzing may
 # reach it first): that 5xx is the probe's documented meaning, not a server fault.
-READINESS = {"include-name": "GET /readyz",
-             "checks": {"not_a_server_error": {"enabled": False}}}
+READINESS = {"include-name": "GET /readyz", "checks": {"not_a_server_error": {"enabled": False}}}
 
 # The live stream never ends: a second of it shows its status, headers and first frames.
-LIVE_STREAM = {"include-name": "GET /v1/events/stream",
-               "request-timeout": 1}
+LIVE_STREAM = {"include-name": "GET /v1/events/stream", "request-timeout": 1}
 
 # Each names one operation, as "METHOD path" (include-name).
 OPERATION_RULES = [*RULES_NO_SCHEMA_CAN_STATE, LIVE_STREAM, READINESS]
@@ -111,8 +114,13 @@ def fresh_idempotency_keys() -> Iterator[None]:
 
 
 @pytest.fixture
-def load_api(tmp_path: Path, kafka_bootstrap: str, namespace: str, dev_issuer: DevIssuer,
-             fresh_idempotency_keys: None) -> Iterator[Callable[[str], OpenApiSchema]]:
+def load_api(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    namespace: str,
+    dev_issuer: DevIssuer,
+    fresh_idempotency_keys: None,
+) -> Iterator[Callable[[str], OpenApiSchema]]:
     """Builds a service on a fresh SQLite database and loads its OpenAPI document, set up to
     send every request with a token that holds all four Gatehouse roles (so that handlers, not
     only role checks, are reached) and to run every default check."""
@@ -121,24 +129,28 @@ def load_api(tmp_path: Path, kafka_bootstrap: str, namespace: str, dev_issuer: D
         settings_class, migrate, create_app = SERVICES[service]
         settings = settings_class(
             database_url=f"sqlite+aiosqlite:///{tmp_path / f'{service}.db'}",
-            kafka_bootstrap_servers=kafka_bootstrap, topic_namespace=namespace,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            topic_namespace=namespace,
             # JSON log lines carry each request's path, status and duration: a failure's
             # captured log shows which request took how long.
-            auth_dev_key_file=dev_issuer.key_file, log_json=True,
+            auth_dev_key_file=dev_issuer.key_file,
+            log_json=True,
             # One client sending as fast as it can: on a fast run it passed 100 requests a second
             # and got 429s in place of the answers under test. The limiter has tests of its own.
-            rate_limit_per_second=0)
+            rate_limit_per_second=0,
+        )
         migrate(settings)
         token = dev_issuer.issue("fuzzer", list(Role))
-        config = schemathesis.Config.from_dict({
-            "headers": {"Authorization": f"Bearer {token}"},
-            "seed": SEED,
-            "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
-            "checks": CONDITIONAL_REQUESTS,
-            "operations": OPERATION_RULES,
-        })
-        return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings),
-                                              config=config)
+        config = schemathesis.Config.from_dict(
+            {
+                "headers": {"Authorization": f"Bearer {token}"},
+                "seed": SEED,
+                "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
+                "checks": CONDITIONAL_REQUESTS,
+                "operations": OPERATION_RULES,
+            }
+        )
+        return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings), config=config)
 
     yield load
     asgi.shutdown_lifespans()

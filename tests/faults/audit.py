@@ -34,8 +34,7 @@ from reporting.projections import PROJECTIONS_CONSUMER
 from reporting.rebuild import Rebuilder, checksums
 from reporting.tables import LIVE, event_log
 
-__all__ = ["RebuildFromScratch", "RunFigures", "acknowledged_events", "audit_run",
-           "pending_outbox"]
+__all__ = ["RebuildFromScratch", "RunFigures", "acknowledged_events", "audit_run", "pending_outbox"]
 
 AUDIT_SUFFIX = "__audit"
 
@@ -53,34 +52,54 @@ class RunFigures:
 
     @property
     def passed(self) -> bool:
-        return (self.lost == 0 and self.duplicates_applied == 0 and self.order_violations == 0
-                and self.equal_to_rebuild)
+        return (
+            self.lost == 0
+            and self.duplicates_applied == 0
+            and self.order_violations == 0
+            and self.equal_to_rebuild
+        )
 
     def line(self) -> str:
-        return (f"{self.scenario}: acknowledged={self.acknowledged} applied={self.applied} "
-                f"lost={self.lost} duplicates_applied={self.duplicates_applied} "
-                f"order_violations={self.order_violations} "
-                f"equal_to_rebuild={self.equal_to_rebuild} dead_lettered={self.dead_lettered} "
-                f"-> {'PASS' if self.passed else 'FAIL'}")
+        return (
+            f"{self.scenario}: acknowledged={self.acknowledged} applied={self.applied} "
+            f"lost={self.lost} duplicates_applied={self.duplicates_applied} "
+            f"order_violations={self.order_violations} "
+            f"equal_to_rebuild={self.equal_to_rebuild} dead_lettered={self.dead_lettered} "
+            f"-> {'PASS' if self.passed else 'FAIL'}"
+        )
 
 
 async def acknowledged_events(producer: Database) -> dict[UUID, tuple[str, int]]:
     """Every event the producing service committed: id → (stream, version)."""
     async with producer.engine.connect() as connection:
-        rows = await connection.execute(select(events.c.event_id, events.c.stream_id,
-                                               events.c.version))
+        rows = await connection.execute(
+            select(events.c.event_id, events.c.stream_id, events.c.version)
+        )
         return {row.event_id: (row.stream_id, row.version) for row in rows}
 
 
 async def pending_outbox(producer: Database) -> int:
     async with producer.engine.connect() as connection:
-        return int((await connection.execute(select(func.count()).select_from(outbox).where(
-            outbox.c.published_at.is_(None)))).scalar_one())
+        return int(
+            (
+                await connection.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+                )
+            ).scalar_one()
+        )
 
 
-async def audit_run(scenario: str, *, producer: Database, source: str, reporting: Database,
-                    bootstrap_servers: str, namespace: str, topics: Sequence[str],
-                    rebuild: RebuildFromScratch | None = None) -> RunFigures:
+async def audit_run(
+    scenario: str,
+    *,
+    producer: Database,
+    source: str,
+    reporting: Database,
+    bootstrap_servers: str,
+    namespace: str,
+    topics: Sequence[str],
+    rebuild: RebuildFromScratch | None = None,
+) -> RunFigures:
     """Count the figures of the events ``producer`` (whose events carry ``source``) committed;
     then rebuild reporting's read models from ``topics`` and
     compare. Call it once reporting has caught up and nothing else is being produced; a
@@ -90,23 +109,39 @@ async def audit_run(scenario: str, *, producer: Database, source: str, reporting
         await rebuild.start()
     acknowledged = await acknowledged_events(producer)
     async with reporting.engine.connect() as connection:
-        applied = list(await connection.execute(
-            select(event_log.c.event_id, event_log.c.stream_id, event_log.c.stream_version)
-            .where(event_log.c.source == source).order_by(event_log.c.seq)))
-        dead_lettered = int((await connection.execute(
-            select(func.count()).select_from(dead_letters)
-            .where(dead_letters.c.consumer == PROJECTIONS_CONSUMER))).scalar_one())
+        applied = list(
+            await connection.execute(
+                select(event_log.c.event_id, event_log.c.stream_id, event_log.c.stream_version)
+                .where(event_log.c.source == source)
+                .order_by(event_log.c.seq)
+            )
+        )
+        dead_lettered = int(
+            (
+                await connection.execute(
+                    select(func.count())
+                    .select_from(dead_letters)
+                    .where(dead_letters.c.consumer == PROJECTIONS_CONSUMER)
+                )
+            ).scalar_one()
+        )
     applied_ids = Counter(row.event_id for row in applied)
     applied_versions = Counter((row.stream_id, row.stream_version) for row in applied)
-    duplicates = (sum(count - 1 for count in applied_ids.values())
-                  + sum(count - 1 for count in applied_versions.values()))
+    duplicates = sum(count - 1 for count in applied_ids.values()) + sum(
+        count - 1 for count in applied_versions.values()
+    )
     return RunFigures(
-        scenario=scenario, acknowledged=len(acknowledged), applied=len(applied_ids),
-        lost=len(set(acknowledged) - set(applied_ids)), duplicates_applied=duplicates,
-        order_violations=_order_violations([(row.stream_id, row.stream_version)
-                                            for row in applied]),
+        scenario=scenario,
+        acknowledged=len(acknowledged),
+        applied=len(applied_ids),
+        lost=len(set(acknowledged) - set(applied_ids)),
+        duplicates_applied=duplicates,
+        order_violations=_order_violations(
+            [(row.stream_id, row.stream_version) for row in applied]
+        ),
         equal_to_rebuild=await rebuild.equals_live(),
-        dead_lettered=dead_lettered)
+        dead_lettered=dead_lettered,
+    )
 
 
 def _order_violations(applied_in_order: list[tuple[str, int]]) -> int:
@@ -129,18 +164,26 @@ class RebuildFromScratch:
     finishes once the live consumer has applied everything: :meth:`equals_live` then compares
     the two models' checksums."""
 
-    def __init__(self, reporting: Database, bootstrap_servers: str, topics: Sequence[str], *,
-                 namespace: str) -> None:
+    def __init__(
+        self, reporting: Database, bootstrap_servers: str, topics: Sequence[str], *, namespace: str
+    ) -> None:
         self._database = reporting
         self.model = LIVE.shadow(AUDIT_SUFFIX)
         # The people in the events open with the keys every service publishes, as in reporting.
-        self._keys = KeyFollower(database=reporting, bootstrap_servers=bootstrap_servers,
-                                 topic=personal_keys_topic(namespace), client_id="audit-keys")
+        self._keys = KeyFollower(
+            database=reporting,
+            bootstrap_servers=bootstrap_servers,
+            topic=personal_keys_topic(namespace),
+            client_id="audit-keys",
+        )
         self._rebuilder = Rebuilder(
-            database=reporting, bootstrap_servers=bootstrap_servers,
-            consumer_name=PROJECTIONS_CONSUMER, topics=topics, live=self.model,
-            personal_data=SealedEventData([intake_events, governance_events],
-                                          follower=self._keys))
+            database=reporting,
+            bootstrap_servers=bootstrap_servers,
+            consumer_name=PROJECTIONS_CONSUMER,
+            topics=topics,
+            live=self.model,
+            personal_data=SealedEventData([intake_events, governance_events], follower=self._keys),
+        )
         self._following: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -65,8 +65,9 @@ ReportFigures = Callable[[RunFigures], None]
 
 
 @pytest.fixture
-def report_figures(request: pytest.FixtureRequest,
-                   record_property: Callable[[str, object], None]) -> ReportFigures:
+def report_figures(
+    request: pytest.FixtureRequest, record_property: Callable[[str, object], None]
+) -> ReportFigures:
     """Print a run's figures, attach them to the test's report, and assert the pass criteria."""
 
     def report(figures: RunFigures) -> None:
@@ -101,25 +102,40 @@ class Databases:
 
 
 @pytest.fixture
-async def databases(postgres_url: str, new_pg_schema: Callable[[], Awaitable[str]]
-                    ) -> AsyncIterator[Databases]:
+async def databases(
+    postgres_url: str, new_pg_schema: Callable[[], Awaitable[str]]
+) -> AsyncIterator[Databases]:
     found = Databases(postgres_url, await new_pg_schema(), await new_pg_schema())
     common: dict[str, Any] = {"database_url": postgres_url}
-    await asyncio.to_thread(migrate_intake,
-                            IntakeSettings(database_schema=found.intake_schema, **common))
-    await asyncio.to_thread(migrate_reporting,
-                            ReportingSettings(database_schema=found.reporting_schema, **common))
+    await asyncio.to_thread(
+        migrate_intake, IntakeSettings(database_schema=found.intake_schema, **common)
+    )
+    await asyncio.to_thread(
+        migrate_reporting, ReportingSettings(database_schema=found.reporting_schema, **common)
+    )
     yield found
     await found.intake.dispose()
     await found.reporting.dispose()
 
 
-async def audit(scenario: str, databases: Databases, bootstrap_servers: str, namespace: str,
-                *, rebuild: RebuildFromScratch | None = None) -> RunFigures:
-    return await audit_run(scenario, producer=databases.intake, source=intake_events.SOURCE,
-                           reporting=databases.reporting, bootstrap_servers=bootstrap_servers,
-                           namespace=namespace, topics=projection_topics(namespace),
-                           rebuild=rebuild)
+async def audit(
+    scenario: str,
+    databases: Databases,
+    bootstrap_servers: str,
+    namespace: str,
+    *,
+    rebuild: RebuildFromScratch | None = None,
+) -> RunFigures:
+    return await audit_run(
+        scenario,
+        producer=databases.intake,
+        source=intake_events.SOURCE,
+        reporting=databases.reporting,
+        bootstrap_servers=bootstrap_servers,
+        namespace=namespace,
+        topics=projection_topics(namespace),
+        rebuild=rebuild,
+    )
 
 
 async def reporting_caught_up(databases: Databases, *, timeout: float) -> None:  # noqa: ASYNC109
@@ -128,21 +144,31 @@ async def reporting_caught_up(databases: Databases, *, timeout: float) -> None: 
 
     async def caught_up() -> bool:
         async with databases.intake.engine.connect() as connection:
-            stored = (await connection.execute(select(func.count()).select_from(events))
-                      ).scalar_one()
+            stored = (
+                await connection.execute(select(func.count()).select_from(events))
+            ).scalar_one()
         async with databases.reporting.engine.connect() as connection:
-            held = (await connection.execute(
-                select(func.count()).select_from(event_log)
-                .where(event_log.c.source == intake_events.SOURCE))).scalar_one()
+            held = (
+                await connection.execute(
+                    select(func.count())
+                    .select_from(event_log)
+                    .where(event_log.c.source == intake_events.SOURCE)
+                )
+            ).scalar_one()
         seen.append((held, stored))
         return len(seen) > 2 and seen[-1][0] == seen[-1][1] and seen[-1] == seen[-2]
 
     try:
-        await eventually(caught_up, timeout=timeout, interval=0.25,
-                         description="reporting applied every intake event")
+        await eventually(
+            caught_up,
+            timeout=timeout,
+            interval=0.25,
+            description="reporting applied every intake event",
+        )
     except AssertionError:
-        raise AssertionError(f"reporting holds {seen[-1][0]} intake events of {seen[-1][1]}"
-                             ) from None
+        raise AssertionError(
+            f"reporting holds {seen[-1][0]} intake events of {seen[-1][1]}"
+        ) from None
 
 
 @dataclass
@@ -154,47 +180,77 @@ class InProcess:
 
 
 @asynccontextmanager
-async def in_process(databases: Databases, *, bootstrap_servers: str, namespace: str,
-                     issuer: DevIssuer, **intake_overrides: Any) -> AsyncIterator[InProcess]:
+async def in_process(
+    databases: Databases,
+    *,
+    bootstrap_servers: str,
+    namespace: str,
+    issuer: DevIssuer,
+    **intake_overrides: Any,
+) -> AsyncIterator[InProcess]:
     """Intake and reporting in this process, on ``databases`` and the broker given."""
-    common: dict[str, Any] = {"database_url": databases.url,
-                              "kafka_bootstrap_servers": bootstrap_servers,
-                              "topic_namespace": namespace, "auth_dev_key_file": issuer.key_file,
-                              "log_json": False}
+    common: dict[str, Any] = {
+        "database_url": databases.url,
+        "kafka_bootstrap_servers": bootstrap_servers,
+        "topic_namespace": namespace,
+        "auth_dev_key_file": issuer.key_file,
+        "log_json": False,
+    }
     async with AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(running_service(create_intake(IntakeSettings(
-            database_schema=databases.intake_schema, **common, **intake_overrides)), issuer))
-        reporting = await stack.enter_async_context(running_service(create_reporting(
-            ReportingSettings(database_schema=databases.reporting_schema, **common)), issuer))
+        intake = await stack.enter_async_context(
+            running_service(
+                create_intake(
+                    IntakeSettings(
+                        database_schema=databases.intake_schema, **common, **intake_overrides
+                    )
+                ),
+                issuer,
+            )
+        )
+        reporting = await stack.enter_async_context(
+            running_service(
+                create_reporting(
+                    ReportingSettings(database_schema=databases.reporting_schema, **common)
+                ),
+                issuer,
+            )
+        )
         yield InProcess(intake, reporting, namespace, bootstrap_servers)
 
 
 # The lifecycle each bulk project goes through: requested, then these steps, 5 events in all.
-LIFECYCLE: tuple[domain.Command, ...] = (SubmitProject(), StartScreening(), QualifyProject(),
-                                         ApproveProject())
+LIFECYCLE: tuple[domain.Command, ...] = (
+    SubmitProject(),
+    StartScreening(),
+    QualifyProject(),
+    ApproveProject(),
+)
 EVENTS_PER_PROJECT = 1 + len(LIFECYCLE)
 
 
-async def append_projects(database: Database, namespace: str, count: int, *,
-                          per_transaction: int = 100, writers: int = 2) -> int:
+async def append_projects(
+    database: Database, namespace: str, count: int, *, per_transaction: int = 100, writers: int = 2
+) -> int:
     """Request ``count`` projects and take each through ``LIFECYCLE``, through intake's event
     store (the real append path: expected versions, hash chain, outbox rows, NOTIFY to the
     relay), without HTTP: ``writers`` concurrent transactions of ``per_transaction`` projects,
     so commits race each other as concurrent commands do. Returns the events appended."""
     store = EventStore(source=intake_events.SOURCE, topic=intake_events_topic(namespace))
-    chunks = [range(first, min(first + per_transaction, count))
-              for first in range(0, count, per_transaction)]
+    chunks = [
+        range(first, min(first + per_transaction, count))
+        for first in range(0, count, per_transaction)
+    ]
 
     async def write(mine: list[range]) -> int:
         appended = 0
         for chunk in mine:
             async with database.transaction() as connection:
-                uow = UnitOfWork.on(connection, store, intake_events.intake_events,
-                                    actor="alice")
+                uow = UnitOfWork.on(connection, store, intake_events.intake_events, actor="alice")
                 for n in chunk:
                     history = _project_history(n)
-                    await uow.append(domain.stream_id(history.project_id), history.events,
-                                     expected_version=0)
+                    await uow.append(
+                        domain.stream_id(history.project_id), history.events, expected_version=0
+                    )
                     appended += len(history.events)
         return appended
 
@@ -221,18 +277,33 @@ def _project_history(n: int) -> _History:
 
 def _request_command(n: int) -> domain.RequestProject:
     return domain.RequestProject(
-        project_id=uuid4(), title=f"Bulk project {n}", description="fault injection",
-        sponsor="carol", business_unit=f"BU{n % 3}", project_type="standard",
-        estimated_cost=Money(Decimal(1000 + n), "EUR"), requested_by="alice",
-        start_date=date(2027, 1, 4), target_date=date(2027, 9, 30), risk_level="low")
+        project_id=uuid4(),
+        title=f"Bulk project {n}",
+        description="fault injection",
+        sponsor="carol",
+        business_unit=f"BU{n % 3}",
+        project_type="standard",
+        estimated_cost=Money(Decimal(1000 + n), "EUR"),
+        requested_by="alice",
+        start_date=date(2027, 1, 4),
+        target_date=date(2027, 9, 30),
+        risk_level="low",
+    )
 
 
 def project_request(n: int) -> dict[str, Any]:
-    return {"title": f"Project {n}", "description": "fault injection", "sponsor": "carol",
-            "business_unit": f"BU{n % 3}", "project_type": "standard",
-            "estimated_cost": {"amount": f"{1000 + n}.00", "currency": "EUR"},
-            "start_date": "2027-01-04", "target_date": "2027-09-30",
-            "expected_benefits": "b", "risk_level": "low"}
+    return {
+        "title": f"Project {n}",
+        "description": "fault injection",
+        "sponsor": "carol",
+        "business_unit": f"BU{n % 3}",
+        "project_type": "standard",
+        "estimated_cost": {"amount": f"{1000 + n}.00", "currency": "EUR"},
+        "start_date": "2027-01-04",
+        "target_date": "2027-09-30",
+        "expected_benefits": "b",
+        "risk_level": "low",
+    }
 
 
 # --- services as processes ------------------------------------------------------------------
@@ -256,8 +327,12 @@ class ServiceProcess:
     def start(self) -> None:
         self.starts += 1
         log = (self.log_dir / f"{self.service}-{self.starts}.log").open("wb")
-        self.process = subprocess.Popen([sys.executable, "-m", self.service], env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=log)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.service],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, open transactions die with the connection."""
@@ -272,6 +347,7 @@ class ServiceProcess:
 
     async def ready(self, *, timeout: float = 60.0) -> None:  # noqa: ASYNC109
         async with httpx.AsyncClient(timeout=2) as http:
+
             async def is_ready() -> bool:
                 assert self.process is not None
                 if self.process.poll() is not None:
@@ -281,8 +357,9 @@ class ServiceProcess:
                 except httpx.TransportError:
                     return False
 
-            await eventually(is_ready, timeout=timeout, interval=0.2,
-                             description=f"{self.service} ready")
+            await eventually(
+                is_ready, timeout=timeout, interval=0.2, description=f"{self.service} ready"
+            )
 
 
 @pytest.fixture
@@ -290,15 +367,21 @@ def service_processes(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]
     """Makes service processes on the given database schema and broker; kills them after."""
     made: list[ServiceProcess] = []
 
-    def make(service: str, *, database_url: str, schema: str, bootstrap_servers: str,
-             namespace: str) -> ServiceProcess:
+    def make(
+        service: str, *, database_url: str, schema: str, bootstrap_servers: str, namespace: str
+    ) -> ServiceProcess:
         prefix = service.upper()
         port = free_port()
-        env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"),
-               f"{prefix}_PORT": str(port), f"{prefix}_DATABASE_URL": database_url,
-               f"{prefix}_DATABASE_SCHEMA": schema,
-               f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
-               f"{prefix}_TOPIC_NAMESPACE": namespace, f"{prefix}_LOG_JSON": "false"}
+        env = {
+            **os.environ,
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+            f"{prefix}_PORT": str(port),
+            f"{prefix}_DATABASE_URL": database_url,
+            f"{prefix}_DATABASE_SCHEMA": schema,
+            f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+            f"{prefix}_TOPIC_NAMESPACE": namespace,
+            f"{prefix}_LOG_JSON": "false",
+        }
         process = ServiceProcess(service, env, tmp_path, port)
         made.append(process)
         return process

@@ -29,9 +29,14 @@ async def run(database_url: str, schema: str, bootstrap_servers: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     relay = OutboxRelay(
-        database=database, source=SOURCE, metrics=Metrics("fault-relay"), after_publish=die,
-        producer_factory=lambda: create_idempotent_producer(bootstrap_servers,
-                                                            client_id="fault-relay"))
+        database=database,
+        source=SOURCE,
+        metrics=Metrics("fault-relay"),
+        after_publish=die,
+        producer_factory=lambda: create_idempotent_producer(
+            bootstrap_servers, client_id="fault-relay"
+        ),
+    )
     await relay.publish_pending()
     raise SystemExit("nothing was pending")
 

@@ -35,18 +35,31 @@ KILL_WHEN_APPLIED = (3_000, 8_000, 13_000)
 
 async def applied_count(databases: Databases) -> int:
     async with databases.reporting.engine.connect() as connection:
-        return int((await connection.execute(
-            select(func.count()).select_from(event_log)
-            .where(event_log.c.source == intake_events.SOURCE))).scalar_one())
+        return int(
+            (
+                await connection.execute(
+                    select(func.count())
+                    .select_from(event_log)
+                    .where(event_log.c.source == intake_events.SOURCE)
+                )
+            ).scalar_one()
+        )
 
 
 async def read_model_write_open(databases: Databases) -> bool:
     """Whether some transaction is writing reporting's event log right now (uncommitted)."""
     async with databases.reporting.engine.connect() as connection:
-        return bool((await connection.execute(text(
-            "SELECT count(*) FROM pg_locks WHERE granted AND mode = 'RowExclusiveLock' "
-            "AND relation = to_regclass(:table)"),
-            {"table": f'"{databases.reporting_schema}".event_log'})).scalar_one())
+        return bool(
+            (
+                await connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE granted AND mode = 'RowExclusiveLock' "
+                        "AND relation = to_regclass(:table)"
+                    ),
+                    {"table": f'"{databases.reporting_schema}".event_log'},
+                )
+            ).scalar_one()
+        )
 
 
 async def kill_mid_batch(reporting: ServiceProcess, databases: Databases, at_least: int) -> int:
@@ -62,19 +75,30 @@ async def kill_mid_batch(reporting: ServiceProcess, databases: Databases, at_lea
             return True
         return False
 
-    await eventually(applied_enough, timeout=600, interval=0.2,
-                     description=f"reporting applied {at_least} events")
-    await eventually(killed_mid_batch, timeout=60, interval=0.005,
-                     description="reporting inside a batch")
+    await eventually(
+        applied_enough,
+        timeout=600,
+        interval=0.2,
+        description=f"reporting applied {at_least} events",
+    )
+    await eventually(
+        killed_mid_batch, timeout=60, interval=0.005, description="reporting inside a batch"
+    )
     return await applied_count(databases)
 
 
 async def test_reporting_sigkilled_three_times_mid_batch_applies_every_event_once(
-        databases: Databases, kafka_bootstrap: str, namespace: str,
-        service_processes: Callable[..., ServiceProcess],
-        report_figures: ReportFigures) -> None:
-    on = {"database_url": databases.url, "bootstrap_servers": kafka_bootstrap,
-          "namespace": namespace}
+    databases: Databases,
+    kafka_bootstrap: str,
+    namespace: str,
+    service_processes: Callable[..., ServiceProcess],
+    report_figures: ReportFigures,
+) -> None:
+    on = {
+        "database_url": databases.url,
+        "bootstrap_servers": kafka_bootstrap,
+        "namespace": namespace,
+    }
     intake = service_processes("intake", schema=databases.intake_schema, **on)
     reporting = service_processes("reporting", schema=databases.reporting_schema, **on)
     intake.start()
@@ -95,14 +119,18 @@ async def test_reporting_sigkilled_three_times_mid_batch_applies_every_event_onc
 
     await eventually(all_published, timeout=600, interval=0.2, description="outbox drained")
     # The rebuild from scratch reads beside the live consumer from here on, never past it.
-    rebuild = RebuildFromScratch(databases.reporting, kafka_bootstrap,
-                                 projection_topics(namespace), namespace=namespace)
+    rebuild = RebuildFromScratch(
+        databases.reporting, kafka_bootstrap, projection_topics(namespace), namespace=namespace
+    )
     await rebuild.start()
     await reporting_caught_up(databases, timeout=600)
-    print(f"reporting SIGKILLed with {killed_at} events applied; {stored} events through in "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"reporting SIGKILLed with {killed_at} events applied; {stored} events through in "
+        f"{time.monotonic() - started:.1f} s"
+    )
 
-    figures = await audit("reporting SIGKILLed 3x mid-batch", databases, kafka_bootstrap,
-                          namespace, rebuild=rebuild)
+    figures = await audit(
+        "reporting SIGKILLed 3x mid-batch", databases, kafka_bootstrap, namespace, rebuild=rebuild
+    )
     assert figures.acknowledged == stored
     report_figures(figures)

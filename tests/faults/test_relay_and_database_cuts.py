@@ -58,8 +58,9 @@ async def topic_size(bootstrap_servers: str, topic: str) -> int:
         partitions = await admin.partitions([topic])
     finally:
         await admin.close()
-    consumer: AIOKafkaConsumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers,
-                                                  group_id=None)
+    consumer: AIOKafkaConsumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None
+    )
     await consumer.start()
     try:
         return sum((await consumer.end_offsets(partitions)).values())
@@ -68,8 +69,12 @@ async def topic_size(bootstrap_servers: str, topic: str) -> int:
 
 
 async def test_a_relay_killed_between_publish_and_mark_republishes_and_nothing_applies_twice(
-        databases: Databases, kafka_bootstrap: str, namespace: str, dev_issuer: DevIssuer,
-        report_figures: ReportFigures) -> None:
+    databases: Databases,
+    kafka_bootstrap: str,
+    namespace: str,
+    dev_issuer: DevIssuer,
+    report_figures: ReportFigures,
+) -> None:
     topic = intake_events_topic(namespace)
     admin = KafkaAdmin(kafka_bootstrap, client_id="fault-injection")
     await admin.start()
@@ -79,9 +84,20 @@ async def test_a_relay_killed_between_publish_and_mark_republishes_and_nothing_a
         await admin.close()
     stored = await append_projects(databases.intake, namespace, 160)
 
-    killed = await asyncio.to_thread(subprocess.run, [
-        sys.executable, str(RELAY), databases.url, databases.intake_schema, kafka_bootstrap,
-        "--die-after-publish"], capture_output=True, text=True, timeout=60)
+    killed = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            str(RELAY),
+            databases.url,
+            databases.intake_schema,
+            kafka_bootstrap,
+            "--die-after-publish",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert killed.returncode == -9, killed.stderr
     acknowledged_before_the_kill = int(killed.stdout)
     assert acknowledged_before_the_kill > 0
@@ -92,8 +108,9 @@ async def test_a_relay_killed_between_publish_and_mark_republishes_and_nothing_a
     assert sent_before_the_kill >= acknowledged_before_the_kill
     assert await pending_outbox(databases.intake) == stored, "the relay died before marking"
 
-    async with in_process(databases, bootstrap_servers=kafka_bootstrap, namespace=namespace,
-                          issuer=dev_issuer):
+    async with in_process(
+        databases, bootstrap_servers=kafka_bootstrap, namespace=namespace, issuer=dev_issuer
+    ):
         await reporting_caught_up(databases, timeout=60)
 
         async def outbox_drained() -> bool:
@@ -103,18 +120,25 @@ async def test_a_relay_killed_between_publish_and_mark_republishes_and_nothing_a
     # The restarted relay published what was sent before again: the consumer had to skip it.
     assert await topic_size(kafka_bootstrap, topic) == stored + sent_before_the_kill
 
-    figures = await audit("relay SIGKILLed between publish and mark", databases,
-                          kafka_bootstrap, namespace)
+    figures = await audit(
+        "relay SIGKILLed between publish and mark", databases, kafka_bootstrap, namespace
+    )
     assert figures.acknowledged == stored
     report_figures(figures)
 
 
 @pytest.mark.parametrize("cut_while_writing", ["outbox", "project_registry", "idempotency_keys"])
 async def test_a_command_whose_database_connection_is_cut_leaves_nothing_half_written(
-        cut_while_writing: str, databases: Databases, kafka_bootstrap: str, namespace: str,
-        dev_issuer: DevIssuer, report_figures: ReportFigures) -> None:
-    async with in_process(databases, bootstrap_servers=kafka_bootstrap, namespace=namespace,
-                          issuer=dev_issuer) as services:
+    cut_while_writing: str,
+    databases: Databases,
+    kafka_bootstrap: str,
+    namespace: str,
+    dev_issuer: DevIssuer,
+    report_figures: ReportFigures,
+) -> None:
+    async with in_process(
+        databases, bootstrap_servers=kafka_bootstrap, namespace=namespace, issuer=dev_issuer
+    ) as services:
         intake = services.intake
         headers = {**intake.auth("alice", Role.REQUESTER), "Idempotency-Key": "cut-1"}
         body = project_request(7)
@@ -124,17 +148,29 @@ async def test_a_command_whose_database_connection_is_cut_leaves_nothing_half_wr
                 # The command's transaction gets as far as this table, and waits there.
                 await lock.execute(text(f'LOCK TABLE "{cut_while_writing}" IN EXCLUSIVE MODE'))
                 me = (await lock.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-                command = asyncio.create_task(intake.client.post("/v1/projects", headers=headers,
-                                                                 json=body))
+                command = asyncio.create_task(
+                    intake.client.post("/v1/projects", headers=headers, json=body)
+                )
 
                 async def blocked_command() -> int | None:
-                    found = (await lock.execute(text(
-                        "SELECT pid FROM pg_stat_activity WHERE :me = ANY(pg_blocking_pids(pid))"
-                    ), {"me": me})).scalars().all()
+                    found = (
+                        (
+                            await lock.execute(
+                                text(
+                                    "SELECT pid FROM pg_stat_activity"
+                                    " WHERE :me = ANY(pg_blocking_pids(pid))"
+                                ),
+                                {"me": me},
+                            )
+                        )
+                        .scalars()
+                        .all()
+                    )
                     return found[0] if found else None
 
-                victim = await eventually(blocked_command, timeout=60,
-                                          description="the command waits on the lock")
+                victim = await eventually(
+                    blocked_command, timeout=60, description="the command waits on the lock"
+                )
                 await lock.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
             cut = await command
         finally:
@@ -144,16 +180,28 @@ async def test_a_command_whose_database_connection_is_cut_leaves_nothing_half_wr
         assert cut.headers["content-type"] == "application/problem+json"
         assert cut.headers["retry-after"] == "1"
         assert await _rows_of_the_command(databases.intake) == {
-            "events": 0, "outbox": 0, "project_registry": 0, "idempotency_keys": 0}
+            "events": 0,
+            "outbox": 0,
+            "project_registry": 0,
+            "idempotency_keys": 0,
+        }
 
         retried = await intake.client.post("/v1/projects", headers=headers, json=body)
         assert retried.status_code == 201, retried.text
         assert await _rows_of_the_command(databases.intake) == {
-            "events": 1, "outbox": 1, "project_registry": 1, "idempotency_keys": 1}
+            "events": 1,
+            "outbox": 1,
+            "project_registry": 1,
+            "idempotency_keys": 1,
+        }
         await reporting_caught_up(databases, timeout=30)
 
-    figures = await audit(f"database connection cut while writing {cut_while_writing}",
-                          databases, kafka_bootstrap, namespace)
+    figures = await audit(
+        f"database connection cut while writing {cut_while_writing}",
+        databases,
+        kafka_bootstrap,
+        namespace,
+    )
     assert figures.acknowledged == 1
     report_figures(figures)
 
@@ -162,7 +210,7 @@ async def _rows_of_the_command(database: Database) -> dict[str, int]:
     counts = {}
     async with database.engine.connect() as connection:
         for table in (events, outbox, project_registry, idempotency_keys):
-            counts[table.name] = int((await connection.execute(
-                select(func.count()).select_from(table))).scalar_one())
+            counts[table.name] = int(
+                (await connection.execute(select(func.count()).select_from(table))).scalar_one()
+            )
     return counts
-

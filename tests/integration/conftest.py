@@ -27,11 +27,19 @@ from reporting.settings import ReportingSettings
 
 def project_request(**changes: Any) -> dict[str, Any]:
     """A valid body for intake's POST /v1/projects, with ``changes``."""
-    return {"title": "Project", "description": "d", "sponsor": "carol",
-            "business_unit": "Sales", "project_type": "standard",
-            "estimated_cost": {"amount": "1000.00", "currency": "EUR"},
-            "start_date": "2027-01-04", "target_date": "2027-09-30",
-            "expected_benefits": "b", "risk_level": "low", **changes}
+    return {
+        "title": "Project",
+        "description": "d",
+        "sponsor": "carol",
+        "business_unit": "Sales",
+        "project_type": "standard",
+        "estimated_cost": {"amount": "1000.00", "currency": "EUR"},
+        "start_date": "2027-01-04",
+        "target_date": "2027-09-30",
+        "expected_benefits": "b",
+        "risk_level": "low",
+        **changes,
+    }
 
 
 @dataclass
@@ -54,8 +62,11 @@ class Gatehouse:
             runtime = service.app.state.runtime
             if runtime.relay is not None and await runtime.relay.pending_count():
                 return False
-            if any(status.end_offset and (status.next_offset or 0) < status.end_offset
-                   for consumer in runtime.consumers for status in consumer.partitions()):
+            if any(
+                status.end_offset and (status.next_offset or 0) < status.end_offset
+                for consumer in runtime.consumers
+                for status in consumer.partitions()
+            ):
                 return False
         return True
 
@@ -76,13 +87,20 @@ class Gatehouse:
 
 
 @pytest.fixture
-async def gatehouse(postgres_url: str, new_pg_schema: Callable[[], Awaitable[str]],
-                    kafka_bootstrap: str, namespace: str, dev_issuer: DevIssuer
-                    ) -> AsyncIterator[Gatehouse]:
-    common: dict[str, Any] = {"database_url": postgres_url,
-                              "kafka_bootstrap_servers": kafka_bootstrap,
-                              "topic_namespace": namespace,
-                              "auth_dev_key_file": dev_issuer.key_file, "log_json": False}
+async def gatehouse(
+    postgres_url: str,
+    new_pg_schema: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    namespace: str,
+    dev_issuer: DevIssuer,
+) -> AsyncIterator[Gatehouse]:
+    common: dict[str, Any] = {
+        "database_url": postgres_url,
+        "kafka_bootstrap_servers": kafka_bootstrap,
+        "topic_namespace": namespace,
+        "auth_dev_key_file": dev_issuer.key_file,
+        "log_json": False,
+    }
     intake = IntakeSettings(database_schema=await new_pg_schema(), **common)
     governance = GovernanceSettings(database_schema=await new_pg_schema(), **common)
     reporting = ReportingSettings(database_schema=await new_pg_schema(), **common)
@@ -91,30 +109,51 @@ async def gatehouse(postgres_url: str, new_pg_schema: Callable[[], Awaitable[str
     await asyncio.to_thread(migrate_governance, governance)
     await asyncio.to_thread(migrate_reporting, reporting)
     async with AsyncExitStack() as stack:
-        services = [await stack.enter_async_context(running_service(create(settings),
-                                                                    dev_issuer))
-                    for create, settings in ((create_intake, intake),
-                                             (create_governance, governance),
-                                             (create_reporting, reporting))]
-        yield Gatehouse(*services, intake_settings=intake, governance_settings=governance,
-                        reporting_settings=reporting, issuer=dev_issuer, stack=stack)
+        services = [
+            await stack.enter_async_context(running_service(create(settings), dev_issuer))
+            for create, settings in (
+                (create_intake, intake),
+                (create_governance, governance),
+                (create_reporting, reporting),
+            )
+        ]
+        yield Gatehouse(
+            *services,
+            intake_settings=intake,
+            governance_settings=governance,
+            reporting_settings=reporting,
+            issuer=dev_issuer,
+            stack=stack,
+        )
 
 
 # --- Steps through the services, shared by the tests -----------------------------------------
 
+
 async def requested_and_submitted(gatehouse: Gatehouse, alice: dict[str, str]) -> str:
     intake = gatehouse.intake
-    created = await intake.client.post("/v1/projects", headers=alice, json={
-        "title": "New CRM", "description": "Replace the legacy CRM", "sponsor": "carol",
-        "business_unit": "Sales", "project_type": "standard",
-        "estimated_cost": {"amount": "250000.00", "currency": "EUR"},
-        "start_date": "2027-01-04", "target_date": "2027-09-30",
-        "expected_benefits": "Faster quotes", "risk_level": "medium",
-        "strategic_objectives": ["customer-experience"]})
+    created = await intake.client.post(
+        "/v1/projects",
+        headers=alice,
+        json={
+            "title": "New CRM",
+            "description": "Replace the legacy CRM",
+            "sponsor": "carol",
+            "business_unit": "Sales",
+            "project_type": "standard",
+            "estimated_cost": {"amount": "250000.00", "currency": "EUR"},
+            "start_date": "2027-01-04",
+            "target_date": "2027-09-30",
+            "expected_benefits": "Faster quotes",
+            "risk_level": "medium",
+            "strategic_objectives": ["customer-experience"],
+        },
+    )
     assert created.status_code == 201, created.text
     project_id: str = created.json()["id"]
-    submitted = await intake.client.post(f"/v1/projects/{project_id}/submit", headers={
-        **alice, "If-Match": created.headers["etag"]})
+    submitted = await intake.client.post(
+        f"/v1/projects/{project_id}/submit", headers={**alice, "If-Match": created.headers["etag"]}
+    )
     assert submitted.status_code == 200, submitted.text
     return project_id
 
@@ -124,37 +163,46 @@ async def governance_sees(gatehouse: Gatehouse, project_id: str, status: str) ->
 
     async def seen() -> bool:
         response = await governance.client.get(
-            f"/v1/projects/{project_id}", headers=governance.auth("pat", Role.PMO_ADMIN))
+            f"/v1/projects/{project_id}", headers=governance.auth("pat", Role.PMO_ADMIN)
+        )
         return response.status_code == 200 and response.json()["status"] == status
 
     await eventually(seen, timeout=15, description=f"governance sees {status}")
 
 
-async def intake_shows(gatehouse: Gatehouse, project_id: str, status: str,
-                       stage: str | None = None) -> dict[str, Any]:
+async def intake_shows(
+    gatehouse: Gatehouse, project_id: str, status: str, stage: str | None = None
+) -> dict[str, Any]:
     intake = gatehouse.intake
 
     async def moved() -> dict[str, Any] | None:
-        body: dict[str, Any] = (await intake.client.get(
-            f"/v1/projects/{project_id}", headers=intake.auth("pat", Role.PMO_ADMIN))).json()
+        body: dict[str, Any] = (
+            await intake.client.get(
+                f"/v1/projects/{project_id}", headers=intake.auth("pat", Role.PMO_ADMIN)
+            )
+        ).json()
         return body if (body["status"], body["stage"]) == (status, stage) else None
 
     return await eventually(moved, timeout=15, description=f"intake shows {status}")
 
 
-async def open_review(gatehouse: Gatehouse, project_id: str, who: dict[str, str],
-                      **body: Any) -> str:
+async def open_review(
+    gatehouse: Gatehouse, project_id: str, who: dict[str, str], **body: Any
+) -> str:
     response = await gatehouse.governance.client.post(
-        "/v1/gate-reviews", headers=who, json={"project_id": project_id, **body})
+        "/v1/gate-reviews", headers=who, json={"project_id": project_id, **body}
+    )
     assert response.status_code == 201, response.text
     review_id: str = response.json()["id"]
     return review_id
 
 
-async def vote(gatehouse: Gatehouse, review_id: str, who: dict[str, str],
-               body: dict[str, Any]) -> dict[str, Any]:
+async def vote(
+    gatehouse: Gatehouse, review_id: str, who: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
     response = await gatehouse.governance.client.post(
-        f"/v1/gate-reviews/{review_id}/votes", headers=who, json=body)
+        f"/v1/gate-reviews/{review_id}/votes", headers=who, json=body
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result

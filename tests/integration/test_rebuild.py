@@ -26,9 +26,17 @@ from .conftest import Gatehouse
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
-TEMPLATE = {"name": "Light", "gates": [
-    {"key": "G0", "name": "Idea screen", "sla_hours": 72,
-     "approval": {"approvers": [{"user": "gina"}], "quorum": "any"}}]}
+TEMPLATE = {
+    "name": "Light",
+    "gates": [
+        {
+            "key": "G0",
+            "name": "Idea screen",
+            "sla_hours": 72,
+            "approval": {"approvers": [{"user": "gina"}], "quorum": "any"},
+        }
+    ],
+}
 
 
 async def make_projects(gatehouse: Gatehouse, first: int, count: int) -> None:
@@ -36,30 +44,44 @@ async def make_projects(gatehouse: Gatehouse, first: int, count: int) -> None:
     alice = intake.auth("alice", Role.REQUESTER)
 
     async def one(n: int) -> None:
-        created = await intake.client.post("/v1/projects", headers=alice, json={
-            "title": f"Project {n}", "description": "d", "sponsor": "carol",
-            "business_unit": f"BU{n % 3}", "project_type": "standard",
-            "estimated_cost": {"amount": f"{1000 + n}.00", "currency": "EUR"},
-            "start_date": "2027-01-04", "target_date": "2027-09-30", "expected_benefits": "b",
-            "risk_level": "low"})
+        created = await intake.client.post(
+            "/v1/projects",
+            headers=alice,
+            json={
+                "title": f"Project {n}",
+                "description": "d",
+                "sponsor": "carol",
+                "business_unit": f"BU{n % 3}",
+                "project_type": "standard",
+                "estimated_cost": {"amount": f"{1000 + n}.00", "currency": "EUR"},
+                "start_date": "2027-01-04",
+                "target_date": "2027-09-30",
+                "expected_benefits": "b",
+                "risk_level": "low",
+            },
+        )
         assert created.status_code == 201, created.text
         project_id = created.json()["id"]
         if n % 2:
             return
-        submitted = await intake.client.post(f"/v1/projects/{project_id}/submit", headers={
-            **alice, "If-Match": created.headers["etag"]})
+        submitted = await intake.client.post(
+            f"/v1/projects/{project_id}/submit",
+            headers={**alice, "If-Match": created.headers["etag"]},
+        )
         assert submitted.status_code == 200
 
         async def opened() -> str | None:
-            response = await governance.client.post("/v1/gate-reviews", headers=alice,
-                                                    json={"project_id": project_id})
+            response = await governance.client.post(
+                "/v1/gate-reviews", headers=alice, json={"project_id": project_id}
+            )
             return str(response.json()["id"]) if response.status_code == 201 else None
 
         review_id = await eventually(opened, timeout=20, description="review opened")
         vote = await governance.client.post(
-            f"/v1/gate-reviews/{review_id}/votes", headers=governance.auth(
-                "gina", Role.APPROVER), json={"decision": "go" if n % 4 else "hold",
-                                              "rationale": "scripted"})
+            f"/v1/gate-reviews/{review_id}/votes",
+            headers=governance.auth("gina", Role.APPROVER),
+            json={"decision": "go" if n % 4 else "hold", "rationale": "scripted"},
+        )
         assert vote.status_code == 201, vote.text
 
     await asyncio.gather(*(one(n) for n in range(first, first + count)))
@@ -78,23 +100,24 @@ async def caught_up(gatehouse: Gatehouse) -> None:
         produced = 0
         for service in (gatehouse.intake, gatehouse.governance):
             async with service.app.state.runtime.database.engine.connect() as connection:
-                produced += (await connection.execute(
-                    select(func.count()).select_from(events))).scalar_one()
+                produced += (
+                    await connection.execute(select(func.count()).select_from(events))
+                ).scalar_one()
         async with database.engine.connect() as connection:
-            held = (await connection.execute(
-                select(func.count()).select_from(event_log))).scalar_one()
+            held = (
+                await connection.execute(select(func.count()).select_from(event_log))
+            ).scalar_one()
         seen.append((held, produced))
         return len(seen) > 2 and seen[-1][0] == seen[-1][1] and seen[-1] == seen[-2]
 
     try:
-        await eventually(applied_all, timeout=60, interval=0.2,
-                         description="reporting applied every event")
+        await eventually(
+            applied_all, timeout=60, interval=0.2, description="reporting applied every event"
+        )
     except AssertionError:
         if not seen:
-            raise AssertionError("events still in flight (a relay or a consumer behind)"
-                                 ) from None
-        raise AssertionError(f"reporting holds {seen[-1][0]} events of {seen[-1][1]}"
-                             ) from None
+            raise AssertionError("events still in flight (a relay or a consumer behind)") from None
+        raise AssertionError(f"reporting holds {seen[-1][0]} events of {seen[-1][1]}") from None
 
 
 async def live_checksum(reporting: RunningService) -> dict[str, str]:
@@ -106,8 +129,11 @@ async def settled_portfolio(gatehouse: Gatehouse, projects: int) -> dict[str, st
     """The standard template, ``projects`` projects through intake and governance, reporting
     caught up: the live model's checksums."""
     pmo = gatehouse.governance.auth("pat", Role.PMO_ADMIN)
-    assert (await gatehouse.governance.client.put("/v1/gate-templates/standard",
-                                                  json=TEMPLATE, headers=pmo)).status_code == 201
+    assert (
+        await gatehouse.governance.client.put(
+            "/v1/gate-templates/standard", json=TEMPLATE, headers=pmo
+        )
+    ).status_code == 201
     await make_projects(gatehouse, 0, projects)
     await caught_up(gatehouse)
     return await live_checksum(gatehouse.reporting)
@@ -116,7 +142,8 @@ async def settled_portfolio(gatehouse: Gatehouse, projects: int) -> dict[str, st
 async def rebuild(reporting: RunningService) -> dict[str, Any]:
     pmo = reporting.auth("pat", Role.PMO_ADMIN)
     started = await reporting.client.post(
-        "/v1/admin/projections/reporting.projections/rebuild", headers=pmo)
+        "/v1/admin/projections/reporting.projections/rebuild", headers=pmo
+    )
     assert started.status_code == 202, started.text
     assert started.headers["location"].endswith("/v1/projections")
 
@@ -125,18 +152,19 @@ async def rebuild(reporting: RunningService) -> dict[str, Any]:
         state: dict[str, Any] = projections[0]["rebuild"]
         return state if state["state"] in ("done", "failed") else None
 
-    result = await eventually(finished, timeout=120, interval=0.1,
-                              description="rebuild finished")
+    result = await eventually(finished, timeout=120, interval=0.1, description="rebuild finished")
     assert result["state"] == "done", result
     return result
 
 
-async def test_a_rebuild_equals_the_live_model_and_survives_traffic(gatehouse: Gatehouse
-                                                                    ) -> None:
+async def test_a_rebuild_equals_the_live_model_and_survives_traffic(gatehouse: Gatehouse) -> None:
     reporting = gatehouse.reporting
     pmo = gatehouse.governance.auth("pat", Role.PMO_ADMIN)
-    assert (await gatehouse.governance.client.put("/v1/gate-templates/standard",
-                                                  json=TEMPLATE, headers=pmo)).status_code == 201
+    assert (
+        await gatehouse.governance.client.put(
+            "/v1/gate-templates/standard", json=TEMPLATE, headers=pmo
+        )
+    ).status_code == 201
     await make_projects(gatehouse, 0, 30)
     await caught_up(gatehouse)
     before = await live_checksum(reporting)
@@ -165,17 +193,22 @@ async def test_a_rebuild_equals_the_live_model_and_survives_traffic(gatehouse: G
 
 
 async def test_a_rebuild_writing_every_few_events_and_keeping_few_rows_equals_the_live_model(
-        gatehouse: Gatehouse) -> None:
+    gatehouse: Gatehouse,
+) -> None:
     """A rebuild folds events in memory, writes them in strides and keeps a bounded number of
     rows between strides. With strides of five events and room for three rows, most rows are
     written, dropped, read back and changed again many times: the model is still the same."""
     before = await settled_portfolio(gatehouse, 12)
     settings, runtime = gatehouse.reporting_settings, gatehouse.reporting.app.state.runtime
-    rebuilder = Rebuilder(database=runtime.database,
-                          bootstrap_servers=settings.kafka_bootstrap_servers,
-                          consumer_name=PROJECTIONS_CONSUMER,
-                          topics=projection_topics(settings.topic_namespace),
-                          personal_data=runtime.personal_data, flush_every=5, keep_rows=3)
+    rebuilder = Rebuilder(
+        database=runtime.database,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        consumer_name=PROJECTIONS_CONSUMER,
+        topics=projection_topics(settings.topic_namespace),
+        personal_data=runtime.personal_data,
+        flush_every=5,
+        keep_rows=3,
+    )
 
     assert rebuilder.start()
     status = await rebuilder.wait()
@@ -191,8 +224,9 @@ async def test_gatehouse_replay_rebuilds_with_a_progress_bar(gatehouse: Gatehous
         token = gatehouse.issuer.issue("pat", [Role.PMO_ADMIN])
         output = io.StringIO()
         with redirect_stderr(output):
-            code = await asyncio.to_thread(gatehouse_cli, [
-                "replay", "--url", str(wall.client.base_url), "--token", token])
+            code = await asyncio.to_thread(
+                gatehouse_cli, ["replay", "--url", str(wall.client.base_url), "--token", token]
+            )
     printed = output.getvalue()
     assert code == 0, printed
     assert "reporting.projections [##############################] 100.0%" in printed
@@ -201,19 +235,26 @@ async def test_gatehouse_replay_rebuilds_with_a_progress_bar(gatehouse: Gatehous
 
 
 async def test_only_a_pmo_admin_rebuilds_a_projection_that_exists_one_rebuild_at_a_time(
-        gatehouse: Gatehouse) -> None:
+    gatehouse: Gatehouse,
+) -> None:
     reporting = gatehouse.reporting
     pmo = reporting.auth("pat", Role.PMO_ADMIN)
     auditor = await reporting.client.post(
         "/v1/admin/projections/reporting.projections/rebuild",
-        headers=reporting.auth("ada", Role.AUDITOR))
+        headers=reporting.auth("ada", Role.AUDITOR),
+    )
     assert auditor.status_code == 403
-    unknown = await reporting.client.post("/v1/admin/projections/nothing/rebuild",
-                                          headers=pmo)
+    unknown = await reporting.client.post("/v1/admin/projections/nothing/rebuild", headers=pmo)
     assert unknown.status_code == 404
 
-    both = await asyncio.gather(*(reporting.client.post(
-        "/v1/admin/projections/reporting.projections/rebuild", headers=pmo) for _ in range(2)))
+    both = await asyncio.gather(
+        *(
+            reporting.client.post(
+                "/v1/admin/projections/reporting.projections/rebuild", headers=pmo
+            )
+            for _ in range(2)
+        )
+    )
 
     assert sorted(response.status_code for response in both) == [202, 409]
     refused = next(response for response in both if response.status_code == 409)

@@ -53,10 +53,15 @@ def service_of(gatehouse: Gatehouse, name: str) -> RunningService:
     return service
 
 
-MATRIX = [(name, *endpoint) for name, router in (("intake", intake_router),
-                                                  ("governance", governance_router),
-                                                  ("reporting", reporting_router))
-          for endpoint in endpoints(router)]
+MATRIX = [
+    (name, *endpoint)
+    for name, router in (
+        ("intake", intake_router),
+        ("governance", governance_router),
+        ("reporting", reporting_router),
+    )
+    for endpoint in endpoints(router)
+]
 
 
 def test_every_endpoint_is_in_the_matrix() -> None:
@@ -75,14 +80,16 @@ async def test_every_endpoint_answers_each_role_as_it_declares(gatehouse: Gateho
         assert anonymous.status_code == 401, outcomes[-1]
 
         business_only = await service.client.request(
-            method, concrete(path), json=body, headers=service.auth("finn", "finance"))
+            method, concrete(path), json=body, headers=service.auth("finn", "finance")
+        )
         assert business_only.status_code == 403, f"{name} {method} {path} finance only"
 
         for role in Role:
             if role in allowed and path in STREAMS:
                 continue
             response = await service.client.request(
-                method, concrete(path), json=body, headers=service.auth(f"who-{role}", role))
+                method, concrete(path), json=body, headers=service.auth(f"who-{role}", role)
+            )
             outcome = f"{name} {method} {path} {role} {response.status_code}"
             if role in allowed:
                 assert response.status_code not in (401, 403), outcome
@@ -100,11 +107,17 @@ async def test_every_malformed_path_parameter_is_422_naming_it(gatehouse: Gateho
         service = service_of(gatehouse, name)
         for parameter in PATH_PARAMETER.findall(path):
             malformed = "/v1" + PATH_PARAMETER.sub(
-                lambda found, bad=parameter: "NOT VALID!" if found[1] == bad
-                else "00000000-0000-4000-8000-000000000000", path)
+                lambda found, bad=parameter: (
+                    "NOT VALID!" if found[1] == bad else "00000000-0000-4000-8000-000000000000"
+                ),
+                path,
+            )
             response = await service.client.request(
-                method, malformed, json={} if method != "GET" else None,
-                headers=service.auth("who", sorted(allowed)[0]))
+                method,
+                malformed,
+                json={} if method != "GET" else None,
+                headers=service.auth("who", sorted(allowed)[0]),
+            )
             outcome = f"{name} {method} {path} {parameter} {response.status_code}"
             assert response.status_code == 422, outcome
             assert parameter in [error["field"] for error in response.json()["errors"]], outcome

@@ -28,9 +28,15 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 def claims(issuer: DevIssuer, **changes: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
-    body = {"iss": issuer.issuer, "aud": issuer.audience, "sub": "mallory",
-            "roles": ["pmo_admin", "requester"], "iat": now, "nbf": now,
-            "exp": now + timedelta(minutes=10)}
+    body = {
+        "iss": issuer.issuer,
+        "aud": issuer.audience,
+        "sub": "mallory",
+        "roles": ["pmo_admin", "requester"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(minutes=10),
+    }
     body.update(changes)
     return {key: value for key, value in body.items() if value is not None}
 
@@ -47,8 +53,9 @@ def unsigned(issuer: DevIssuer) -> str:
 
 def hmac_with_the_public_key(issuer: DevIssuer) -> str:
     """Algorithm confusion: HS256 keyed with the issuer's public key."""
-    public = issuer.public_key().public_bytes(serialization.Encoding.PEM,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = issuer.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     body = b64(json.dumps(claims(issuer), default=lambda d: int(d.timestamp())).encode())
     signature = hmac.new(public, f"{header}.{body}".encode(), hashlib.sha256).digest()
@@ -66,8 +73,7 @@ def genuine(issuer: DevIssuer, **changes: Any) -> str:
 def payload_swapped(issuer: DevIssuer) -> str:
     """A genuine requester's token whose payload is replaced by a PMO admin's."""
     header, _, signature = genuine(issuer, roles=["requester"]).split(".")
-    body = b64(json.dumps(claims(issuer, sub="pat"), default=lambda d: int(d.timestamp()))
-               .encode())
+    body = b64(json.dumps(claims(issuer, sub="pat"), default=lambda d: int(d.timestamp())).encode())
     return f"{header}.{body}.{signature}"
 
 
@@ -91,26 +97,48 @@ FORGERIES: dict[str, Callable[[DevIssuer], str]] = {
 
 @pytest.mark.parametrize("forgery", list(FORGERIES))
 async def test_a_forged_token_is_refused_everywhere_and_writes_nothing(
-        gatehouse: Gatehouse, forgery: str) -> None:
+    gatehouse: Gatehouse, forgery: str
+) -> None:
     token = FORGERIES[forgery](gatehouse.issuer)
     pmo = gatehouse.intake.auth("pat", Role.PMO_ADMIN)
     before = (await gatehouse.intake.client.get("/v1/projects", headers=pmo)).json()["items"]
     for service, method, path, body in (
-            (gatehouse.intake, "POST", "/v1/projects", project_request()),
-            (gatehouse.intake, "POST", "/v1/api-keys",
-             {"name": "backdoor", "subject": "mallory", "roles": ["pmo_admin"]}),
-            (gatehouse.governance, "PUT", "/v1/gate-templates/standard",
-             {"name": "Rubber stamp", "gates": [{"key": "G0", "name": "Any", "sla_hours": 1,
-                                                 "approval": {"approvers": [
-                                                     {"user": "mallory"}]}}]}),
-            (gatehouse.reporting, "GET", "/v1/audit/decisions", None)):
+        (gatehouse.intake, "POST", "/v1/projects", project_request()),
+        (
+            gatehouse.intake,
+            "POST",
+            "/v1/api-keys",
+            {"name": "backdoor", "subject": "mallory", "roles": ["pmo_admin"]},
+        ),
+        (
+            gatehouse.governance,
+            "PUT",
+            "/v1/gate-templates/standard",
+            {
+                "name": "Rubber stamp",
+                "gates": [
+                    {
+                        "key": "G0",
+                        "name": "Any",
+                        "sla_hours": 1,
+                        "approval": {"approvers": [{"user": "mallory"}]},
+                    }
+                ],
+            },
+        ),
+        (gatehouse.reporting, "GET", "/v1/audit/decisions", None),
+    ):
         response = await service.client.request(
-            method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+            method, path, json=body, headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 401, (forgery, method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
     assert (await gatehouse.intake.client.get("/v1/projects", headers=pmo)).json()[
-        "items"] == before
+        "items"
+    ] == before
     assert (await gatehouse.intake.client.get("/v1/api-keys", headers=pmo)).json() == []
-    assert (await gatehouse.governance.client.get(
-        "/v1/gate-templates/standard",
-        headers=gatehouse.governance.auth("pat", Role.PMO_ADMIN))).status_code == 404
+    assert (
+        await gatehouse.governance.client.get(
+            "/v1/gate-templates/standard", headers=gatehouse.governance.auth("pat", Role.PMO_ADMIN)
+        )
+    ).status_code == 404

@@ -39,13 +39,16 @@ async def stored(governance: Governance, kind: str) -> list[dict[str, Any]]:
     runtime = governance.service.app.state.runtime
     event_type = f"gatehouse.governance.{kind}"
     async with runtime.database.engine.connect() as connection:
-        rows = (await connection.execute(
-            select(events.c.data, events.c.actor)
-            .where(events.c.type == event_type)
-            .order_by(events.c.position)
-        )).all()
+        rows = (
+            await connection.execute(
+                select(events.c.data, events.c.actor)
+                .where(events.c.type == event_type)
+                .order_by(events.c.position)
+            )
+        ).all()
         opened = await runtime.personal_data.open_many(
-            connection, [(event_type, row.data, row.actor) for row in rows])
+            connection, [(event_type, row.data, row.actor) for row in rows]
+        )
     return [data for data, _ in opened]
 
 
@@ -147,7 +150,8 @@ async def test_a_condition_refuses_strangers_unknown_ids_repeats_and_no_evidence
     stale = await governance.client.post(
         f"/v1/gate-reviews/{review_id}/conditions/{dpo}/met",
         json={"evidence": [{"url": "https://docs.example.com/dpo"}]},
-        headers={**olga, "If-Match": '"1"'})
+        headers={**olga, "If-Match": '"1"'},
+    )
     assert_problem(stale, 412)
     assert await governance.row_counts() == before
 
@@ -303,19 +307,25 @@ async def test_an_empty_if_match_is_428_on_votes_withdrawals_and_conditions(
     """An If-Match sent empty names no version: the change is refused as if it were missing,
     and nothing is written."""
     review_id, (dpo,) = await conditional_go(
-        governance, condition("Name a DPO", "olga", "2027-03-15"))
+        governance, condition("Name a DPO", "olga", "2027-03-15")
+    )
     before = await governance.row_counts()
     empty = {"If-Match": ""}
     met = await governance.client.post(
         f"/v1/gate-reviews/{review_id}/conditions/{dpo}/met",
         json={"evidence": [{"url": "https://docs.example.com/dpo-appointment"}]},
-        headers={**governance.pmo, **empty})
+        headers={**governance.pmo, **empty},
+    )
     withdrawn = await governance.client.post(
-        f"/v1/gate-reviews/{review_id}/withdraw", json={"reason": "Re-scoping"},
-        headers={**governance.alice, **empty})
+        f"/v1/gate-reviews/{review_id}/withdraw",
+        json={"reason": "Re-scoping"},
+        headers={**governance.alice, **empty},
+    )
     voted = await governance.client.post(
-        f"/v1/gate-reviews/{review_id}/votes", json={"decision": "go"},
-        headers={**governance.approver("gina"), **empty})
+        f"/v1/gate-reviews/{review_id}/votes",
+        json={"decision": "go"},
+        headers={**governance.approver("gina"), **empty},
+    )
     for response in (met, withdrawn, voted):
         assert_problem(response, 428)
     assert await governance.row_counts() == before

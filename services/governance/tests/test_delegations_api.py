@@ -371,10 +371,15 @@ async def test_delegations_are_listed_for_those_involved(governance: Governance)
     missing = await governance.client.get(f"/v1/delegations/{uuid4()}", headers=gina)
     assert_problem(missing, 404)
     # By id as in the list: its delegator, its delegate, the audit; to others no such id.
-    for who, status in ((gina, 200), (ivan, 200), (governance.auditor, 200), (hal, 404),
-                        (governance.approver("zed"), 404), (governance.alice, 404)):
+    for who, status in (
+        (gina, 200),
+        (ivan, 200),
+        (governance.auditor, 200),
+        (hal, 404),
+        (governance.approver("zed"), 404),
+        (governance.alice, 404),
+    ):
         read = await governance.client.get(f"/v1/delegations/{to_ivan}", headers=who)
         assert read.status_code == status, read.text
-    too_many = await governance.client.get("/v1/delegations", params={"limit": 501},
-                                           headers=gina)
+    too_many = await governance.client.get("/v1/delegations", params={"limit": 501}, headers=gina)
     assert_problem(too_many, 422, field="limit")

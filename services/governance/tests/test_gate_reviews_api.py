@@ -10,8 +10,9 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_a_two_approver_gate_decides_go_when_both_vote_go(governance: Governance) -> None:
-    await governance.define_template(template(
-        gate("G0", {"user": "gina"}, {"user": "hal"}), gate("G1", {"user": "gina"})))
+    await governance.define_template(
+        template(gate("G0", {"user": "gina"}, {"user": "hal"}), gate("G1", {"user": "gina"}))
+    )
     project_id = await governance.known_project()
 
     opened = (await governance.open_review(project_id)).json()
@@ -27,10 +28,16 @@ async def test_a_two_approver_gate_decides_go_when_both_vote_go(governance: Gove
     assert second["review"]["outcome"] == "go"
     assert second["review"]["decided_by"] == ["gina", "hal"]
     assert await governance.stored_types() == [
-        "GateTemplateDefined", "GateReviewOpened", "VoteCast", "VoteCast", "GateDecided"]
+        "GateTemplateDefined",
+        "GateReviewOpened",
+        "VoteCast",
+        "VoteCast",
+        "GateDecided",
+    ]
 
-    known = (await governance.client.get(f"/v1/projects/{project_id}",
-                                         headers=governance.pmo)).json()
+    known = (
+        await governance.client.get(f"/v1/projects/{project_id}", headers=governance.pmo)
+    ).json()
     assert known["passed_gates"] == ["G0"]
     assert known["next_gate"] == "G1"
 

@@ -29,33 +29,59 @@ from .conftest import Governance
 
 def requested(project_id: UUID, title: str) -> ProjectRequested:
     return ProjectRequested(
-        project_id=project_id, title=title, description="Replace the legacy CRM",
-        sponsor="carol", business_unit="Sales", project_type="standard",
+        project_id=project_id,
+        title=title,
+        description="Replace the legacy CRM",
+        sponsor="carol",
+        business_unit="Sales",
+        project_type="standard",
         estimated_cost=Money(amount=Decimal("250000.00"), currency="EUR"),
-        requested_by="alice", start_date=date(2027, 1, 4), target_date=date(2027, 9, 30),
-        expected_benefits="Faster quotes", risk_level="medium")
+        requested_by="alice",
+        start_date=date(2027, 1, 4),
+        target_date=date(2027, 9, 30),
+        expected_benefits="Faster quotes",
+        risk_level="medium",
+    )
 
 
 def envelope(event: DomainEvent, project_id: UUID, version: int) -> EventEnvelope:
     stream = f"project-{project_id}"
-    return EventEnvelope(source=INTAKE_SOURCE, type=event.event_type, time=datetime.now(UTC),
-                         subject=stream, data=intake_events.serialize(event), stream_id=stream,
-                         stream_version=version, actor="alice")
+    return EventEnvelope(
+        source=INTAKE_SOURCE,
+        type=event.event_type,
+        time=datetime.now(UTC),
+        subject=stream,
+        data=intake_events.serialize(event),
+        stream_id=stream,
+        stream_version=version,
+        actor="alice",
+    )
 
 
 async def test_a_batch_writes_its_new_projects_together_and_each_change_in_its_place(
-        governance: Governance) -> None:
+    governance: Governance,
+) -> None:
     runtime: ServiceRuntime = governance.service.app.state.runtime
     assert runtime.event_store is not None
     first, second, third = uuid4(), uuid4(), uuid4()
     batch = [
         envelope(requested(first, "New CRM"), first, 1),
         envelope(requested(second, "New ERP"), second, 1),
-        envelope(ProjectEdited(project_id=first, changed_fields=("title",),
-                               changes=ProjectChanges(title="Hosted CRM")), first, 2),
+        envelope(
+            ProjectEdited(
+                project_id=first,
+                changed_fields=("title",),
+                changes=ProjectChanges(title="Hosted CRM"),
+            ),
+            first,
+            2,
+        ),
         envelope(requested(third, "New HR system"), third, 1),
-        envelope(ProjectSubmitted(project_id=second, from_status="draft",
-                                  to_status="submitted"), second, 2),
+        envelope(
+            ProjectSubmitted(project_id=second, from_status="draft", to_status="submitted"),
+            second,
+            2,
+        ),
     ]
     statements: list[str] = []
 
@@ -67,12 +93,21 @@ async def test_a_batch_writes_its_new_projects_together_and_each_change_in_its_p
         event.listen(connection.sync_connection, "before_cursor_execute", note)
         await intake_event_handler(runtime.event_store)(connection, batch)
 
-    writes = [statement.split()[0] for statement in statements
-              if statement.split()[0] in ("INSERT", "UPDATE", "DELETE")]
-    assert writes == ["INSERT", "UPDATE", "INSERT", "UPDATE"], \
+    writes = [
+        statement.split()[0]
+        for statement in statements
+        if statement.split()[0] in ("INSERT", "UPDATE", "DELETE")
+    ]
+    assert writes == ["INSERT", "UPDATE", "INSERT", "UPDATE"], (
         "the first two projects in one statement, the edit, the third, the submission"
+    )
     async with runtime.database.engine.connect() as connection:
-        rows = {row.project_id: (row.title, row.status, row.version)
-                for row in await connection.execute(select(known_projects))}
-    assert rows == {first: ("Hosted CRM", "draft", 2), second: ("New ERP", "submitted", 2),
-                    third: ("New HR system", "draft", 1)}
+        rows = {
+            row.project_id: (row.title, row.status, row.version)
+            for row in await connection.execute(select(known_projects))
+        }
+    assert rows == {
+        first: ("Hosted CRM", "draft", 2),
+        second: ("New ERP", "submitted", 2),
+        third: ("New HR system", "draft", 1),
+    }

@@ -27,18 +27,24 @@ APPROVERS = [f"approver{n:02d}" for n in range(50)]
 async def vote_all_at_once(governance: Governance, review_id: str) -> list[Any]:
     async def vote(name: str) -> Any:
         return await governance.client.post(
-            f"/v1/gate-reviews/{review_id}/votes", json={"decision": "go"},
-            headers=governance.approver(name))
+            f"/v1/gate-reviews/{review_id}/votes",
+            json={"decision": "go"},
+            headers=governance.approver(name),
+        )
 
     return list(await asyncio.gather(*(vote(name) for name in APPROVERS)))
 
 
-async def stored_votes_and_decisions(governance: Governance) -> tuple[list[str], list[dict[
-        str, Any]]]:
+async def stored_votes_and_decisions(
+    governance: Governance,
+) -> tuple[list[str], list[dict[str, Any]]]:
     database = governance.service.app.state.runtime.database
     async with database.engine.connect() as connection:
-        rows = (await connection.execute(
-            select(events.c.type, events.c.data).order_by(events.c.position))).all()
+        rows = (
+            await connection.execute(
+                select(events.c.type, events.c.data).order_by(events.c.position)
+            )
+        ).all()
     votes = [row.data["vote_id"] for row in rows if row.type.endswith("VoteCast")]
     decisions = [row.data for row in rows if row.type.endswith("GateDecided")]
     return votes, decisions
@@ -46,9 +52,11 @@ async def stored_votes_and_decisions(governance: Governance) -> tuple[list[str],
 
 @pytest.mark.parametrize("any_database", ["postgresql"], indirect=True)
 async def test_fifty_concurrent_votes_on_a_majority_gate_close_it_once(
-        governance: Governance) -> None:
-    await governance.define_template(template(gate(
-        "G0", *({"user": name} for name in APPROVERS), quorum="majority")))
+    governance: Governance,
+) -> None:
+    await governance.define_template(
+        template(gate("G0", *({"user": name} for name in APPROVERS), quorum="majority"))
+    )
     project_id = await governance.known_project()
     review_id = (await governance.open_review(project_id)).json()["id"]
 
@@ -67,9 +75,11 @@ async def test_fifty_concurrent_votes_on_a_majority_gate_close_it_once(
 
 @pytest.mark.parametrize("any_database", ["postgresql"], indirect=True)
 async def test_fifty_concurrent_votes_on_a_unanimous_gate_are_all_kept(
-        governance: Governance) -> None:
-    await governance.define_template(template(gate(
-        "G0", *({"user": name} for name in APPROVERS), quorum="all")))
+    governance: Governance,
+) -> None:
+    await governance.define_template(
+        template(gate("G0", *({"user": name} for name in APPROVERS), quorum="all"))
+    )
     project_id = await governance.known_project()
     review_id = (await governance.open_review(project_id)).json()["id"]
 

@@ -869,8 +869,10 @@ async def test_the_requester_or_a_pmo_admin_withdraws_a_review_freeing_its_gate(
     )
     assert_problem(await withdraw(governance, str(uuid4()), governance.alice), 404)
     stale = await governance.client.post(
-        f"/v1/gate-reviews/{review_id}/withdraw", json={"reason": "Re-scoping"},
-        headers={**governance.alice, "If-Match": '"1"'})
+        f"/v1/gate-reviews/{review_id}/withdraw",
+        json={"reason": "Re-scoping"},
+        headers={**governance.alice, "If-Match": '"1"'},
+    )
     assert assert_problem(stale, 412)["current_etag"] == '"2"'
     assert await governance.row_counts() == before
 

@@ -23,15 +23,13 @@ ERP = {"name": "ERP connector", "subject": "erp-connector", "roles": ["requester
 
 
 async def issue(intake: Intake, **changes: Any) -> dict[str, Any]:
-    response = await intake.client.post("/v1/api-keys", json={**ERP, **changes},
-                                        headers=intake.pmo)
+    response = await intake.client.post("/v1/api-keys", json={**ERP, **changes}, headers=intake.pmo)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-async def test_a_key_is_shown_once_and_acts_as_its_subject_with_its_roles(
-        intake: Intake) -> None:
+async def test_a_key_is_shown_once_and_acts_as_its_subject_with_its_roles(intake: Intake) -> None:
     response = await intake.client.post("/v1/api-keys", json=ERP, headers=intake.pmo)
 
     assert response.status_code == 201, response.text
@@ -39,12 +37,17 @@ async def test_a_key_is_shown_once_and_acts_as_its_subject_with_its_roles(
     issued = response.json()
     assert issued["key"].startswith(f"ghk_{issued['id']}_")
     assert {k: issued[k] for k in ("name", "subject", "roles", "status", "issued_by")} == {
-        "name": "ERP connector", "subject": "erp-connector", "roles": ["requester"],
-        "status": "active", "issued_by": "pat"}
+        "name": "ERP connector",
+        "subject": "erp-connector",
+        "roles": ["requester"],
+        "status": "active",
+        "issued_by": "pat",
+    }
     assert response.headers["location"].endswith(f"/v1/api-keys/{issued['id']}")
 
-    created = await intake.client.post("/v1/projects", json=VALID_REQUEST,
-                                       headers={"X-API-Key": issued["key"]})
+    created = await intake.client.post(
+        "/v1/projects", json=VALID_REQUEST, headers={"X-API-Key": issued["key"]}
+    )
     assert created.status_code == 201, created.text
     assert created.json()["requested_by"] == "erp-connector"
 
@@ -59,8 +62,12 @@ async def test_only_the_secrets_hash_is_stored(intake: Intake) -> None:
 
     database = intake.service.app.state.runtime.database
     async with database.engine.connect() as connection:
-        stored = [row.data for row in await connection.execute(
-            select(events.c.data).where(events.c.stream_id == f"api-key-{issued['id']}"))]
+        stored = [
+            row.data
+            for row in await connection.execute(
+                select(events.c.data).where(events.c.stream_id == f"api-key-{issued['id']}")
+            )
+        ]
     assert len(stored) == 1
     assert secret not in str(stored)
     assert stored[0]["secret_sha256"] == hashlib.sha256(secret.encode()).hexdigest()
@@ -86,18 +93,24 @@ async def test_a_revoked_key_stops_working_at_once(intake: Intake) -> None:
     key = {"X-API-Key": issued["key"]}
     assert (await intake.client.get("/v1/projects", headers=key)).status_code == 200
 
-    revoked = await intake.client.post(f"/v1/api-keys/{issued['id']}/revoke",
-                                       json={"reason": "the connector was retired"},
-                                       headers=intake.pmo)
+    revoked = await intake.client.post(
+        f"/v1/api-keys/{issued['id']}/revoke",
+        json={"reason": "the connector was retired"},
+        headers=intake.pmo,
+    )
 
     assert revoked.status_code == 200, revoked.text
     assert {k: revoked.json()[k] for k in ("status", "revoked_by", "revoke_reason")} == {
-        "status": "revoked", "revoked_by": "pat", "revoke_reason": "the connector was retired"}
+        "status": "revoked",
+        "revoked_by": "pat",
+        "revoke_reason": "the connector was retired",
+    }
     problem = assert_problem(await intake.client.get("/v1/projects", headers=key), 401)
     assert problem["detail"] == "the API key is unknown, revoked or expired"
 
-    again = await intake.client.post(f"/v1/api-keys/{issued['id']}/revoke",
-                                     json={"reason": "twice"}, headers=intake.pmo)
+    again = await intake.client.post(
+        f"/v1/api-keys/{issued['id']}/revoke", json={"reason": "twice"}, headers=intake.pmo
+    )
     assert assert_problem(again, 409)["rule"] == "already-revoked"
 
 
@@ -114,21 +127,24 @@ async def test_an_expired_key_stops_working(intake: Intake) -> None:
     assert shown["status"] == "expired"
 
 
-@pytest.mark.parametrize("presented", [
-    "not-a-key",
-    "ghk_0123456789abcdef_short",
-    "ghk_0123456789abcdef_" + "A" * 43,  # well-formed, never issued
-])
+@pytest.mark.parametrize(
+    "presented",
+    [
+        "not-a-key",
+        "ghk_0123456789abcdef_short",
+        "ghk_0123456789abcdef_" + "A" * 43,  # well-formed, never issued
+    ],
+)
 async def test_a_key_that_is_not_one_is_refused(intake: Intake, presented: str) -> None:
-    assert_problem(await intake.client.get("/v1/projects", headers={"X-API-Key": presented}),
-                   401)
+    assert_problem(await intake.client.get("/v1/projects", headers={"X-API-Key": presented}), 401)
 
 
 async def test_a_guessed_secret_for_a_real_key_id_is_refused(intake: Intake) -> None:
     issued = await issue(intake)
     forged = f"ghk_{issued['id']}_" + "B" * 43
     problem = assert_problem(
-        await intake.client.get("/v1/projects", headers={"X-API-Key": forged}), 401)
+        await intake.client.get("/v1/projects", headers={"X-API-Key": forged}), 401
+    )
     assert problem["detail"] == "the API key is unknown, revoked or expired"
 
 
@@ -144,47 +160,65 @@ async def test_only_a_pmo_admin_issues_and_revokes(intake: Intake, who: str) -> 
     before = await intake.row_counts()
     assert_problem(await intake.client.post("/v1/api-keys", json=ERP, headers=headers), 403)
     issued = await issue(intake)
-    assert_problem(await intake.client.post(f"/v1/api-keys/{issued['id']}/revoke",
-                                            json={"reason": "r"}, headers=headers), 403)
+    assert_problem(
+        await intake.client.post(
+            f"/v1/api-keys/{issued['id']}/revoke", json={"reason": "r"}, headers=headers
+        ),
+        403,
+    )
     assert (await intake.row_counts())["events"] == before["events"] + 1
 
 
 async def test_a_requester_cannot_see_the_keys(intake: Intake) -> None:
     issued = await issue(intake)
     assert_problem(await intake.client.get("/v1/api-keys", headers=intake.alice), 403)
-    assert_problem(await intake.client.get(f"/v1/api-keys/{issued['id']}",
-                                           headers=intake.alice), 403)
+    assert_problem(
+        await intake.client.get(f"/v1/api-keys/{issued['id']}", headers=intake.alice), 403
+    )
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"roles": []}, "roles"),
-    ({"roles": ["Requester"]}, "roles.0"),
-    ({"roles": ["requester", "requester"]}, "roles"),
-    ({"name": ""}, "name"),
-    ({"name": "x" * 101}, "name"),
-    ({"subject": "has spaces"}, "subject"),
-    ({"expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
-    ({"expires_at": "2030-01-01T00:00:00"}, "expires_at"),  # no offset
-    ({"expires_at": "soon"}, "expires_at"),
-    ({"key": "ghk_chosen_by_me"}, "key"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"roles": []}, "roles"),
+        ({"roles": ["Requester"]}, "roles.0"),
+        ({"roles": ["requester", "requester"]}, "roles"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 101}, "name"),
+        ({"subject": "has spaces"}, "subject"),
+        ({"expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
+        ({"expires_at": "2030-01-01T00:00:00"}, "expires_at"),  # no offset
+        ({"expires_at": "soon"}, "expires_at"),
+        ({"key": "ghk_chosen_by_me"}, "key"),
+    ],
+)
 async def test_bad_input_names_the_field_and_writes_nothing(
-        intake: Intake, changes: dict[str, Any], field: str) -> None:
+    intake: Intake, changes: dict[str, Any], field: str
+) -> None:
     before = await intake.row_counts()
-    response = await intake.client.post("/v1/api-keys", json={**ERP, **changes},
-                                        headers=intake.pmo)
+    response = await intake.client.post("/v1/api-keys", json={**ERP, **changes}, headers=intake.pmo)
     assert_problem(response, 422, field=field)
     assert await intake.row_counts() == before
 
 
 async def test_unknown_and_malformed_key_ids(intake: Intake) -> None:
-    assert_problem(await intake.client.get("/v1/api-keys/0123456789abcdef",
-                                           headers=intake.pmo), 404)
-    assert_problem(await intake.client.post("/v1/api-keys/0123456789abcdef/revoke",
-                                            json={"reason": "r"}, headers=intake.pmo), 404)
+    assert_problem(
+        await intake.client.get("/v1/api-keys/0123456789abcdef", headers=intake.pmo), 404
+    )
+    assert_problem(
+        await intake.client.post(
+            "/v1/api-keys/0123456789abcdef/revoke", json={"reason": "r"}, headers=intake.pmo
+        ),
+        404,
+    )
     assert_problem(await intake.client.get("/v1/api-keys/NOT-AN-ID", headers=intake.pmo), 422)
-    assert_problem(await intake.client.post("/v1/api-keys/0123456789abcdef/revoke", json={},
-                                            headers=intake.pmo), 422, field="reason")
+    assert_problem(
+        await intake.client.post(
+            "/v1/api-keys/0123456789abcdef/revoke", json={}, headers=intake.pmo
+        ),
+        422,
+        field="reason",
+    )
 
 
 async def test_a_bearer_token_wins_over_a_key_sent_alongside(intake: Intake) -> None:

@@ -34,12 +34,32 @@ CHANGES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "kill", {"reason": "Superseded"}),
     ("POST", "advance", {"to_stage": "planning"}),
     ("PUT", "tolerances", {"cost_percent": "15", "schedule_days": 45}),
-    ("POST", "scores", {"model": "wsjf", "ratings": {
-        "business_value": 8, "time_criticality": 5, "risk_reduction": 3, "job_size": 5}}),
-    ("POST", "status-reports", {
-        "overall": "green", "schedule": "green", "cost": "green", "scope": "green",
-        "summary": "On track", "forecast_cost": {"amount": "250000.00", "currency": "EUR"},
-        "forecast_end_date": "2027-09-30"}),
+    (
+        "POST",
+        "scores",
+        {
+            "model": "wsjf",
+            "ratings": {
+                "business_value": 8,
+                "time_criticality": 5,
+                "risk_reduction": 3,
+                "job_size": 5,
+            },
+        },
+    ),
+    (
+        "POST",
+        "status-reports",
+        {
+            "overall": "green",
+            "schedule": "green",
+            "cost": "green",
+            "scope": "green",
+            "summary": "On track",
+            "forecast_cost": {"amount": "250000.00", "currency": "EUR"},
+            "forecast_end_date": "2027-09-30",
+        },
+    ),
     ("POST", "raid", {"kind": "issue", "title": "No test data", "owner": "dave"}),
     ("PATCH", "raid/{item}", {"owner": "erin"}),
     ("POST", "raid/{item}/close", {"resolution": "Data masked"}),
@@ -52,13 +72,17 @@ def path_of(project_id: str, action: str, item_id: str = UNKNOWN) -> str:
 
 
 def test_the_table_names_every_change_to_a_project() -> None:
-    routes = {(method, route.path.removeprefix("/projects/{project_id}").lstrip("/"))
-              for route in router.routes if isinstance(route, APIRoute)
-              and route.path.startswith("/projects/{project_id}")
-              for method in route.methods if method != "GET"}
+    routes = {
+        (method, route.path.removeprefix("/projects/{project_id}").lstrip("/"))
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/projects/{project_id}")
+        for method in route.methods
+        if method != "GET"
+    }
 
-    assert routes == {(method, action.replace("{item}", "{item_id}"))
-                      for method, action, _ in CHANGES}
+    assert routes == {
+        (method, action.replace("{item}", "{item_id}")) for method, action, _ in CHANGES
+    }
 
 
 async def test_a_change_needs_the_project_and_a_current_if_match(intake: Intake) -> None:
@@ -67,14 +91,16 @@ async def test_a_change_needs_the_project_and_a_current_if_match(intake: Intake)
     before = await intake.row_counts()
 
     for method, action, body in CHANGES:
-        unknown = await intake.client.request(method, path_of(UNKNOWN, action), json=body,
-                                              headers={**intake.pmo, "If-Match": '"1"'})
+        unknown = await intake.client.request(
+            method, path_of(UNKNOWN, action), json=body, headers={**intake.pmo, "If-Match": '"1"'}
+        )
         assert_problem(unknown, 404)
         path = path_of(project_id, action)
         without = await intake.client.request(method, path, json=body, headers=intake.pmo)
         assert "If-Match" in assert_problem(without, 428)["detail"], (method, action)
-        stale = await intake.client.request(method, path, json=body,
-                                            headers={**intake.pmo, "If-Match": '"9"'})
+        stale = await intake.client.request(
+            method, path, json=body, headers={**intake.pmo, "If-Match": '"9"'}
+        )
         assert assert_problem(stale, 412)["current_etag"] == '"1"', (method, action)
 
     assert await intake.row_counts() == before
@@ -89,14 +115,18 @@ async def test_a_finished_project_refuses_every_change_with_409(intake: Intake) 
 
     for method, action, body in CHANGES:
         response = await intake.client.request(
-            method, path_of(project_id, action, item.json()["id"]), json=body,
-            headers={**intake.pmo, "If-Match": await intake.etag(project_id)})
+            method,
+            path_of(project_id, action, item.json()["id"]),
+            json=body,
+            headers={**intake.pmo, "If-Match": await intake.etag(project_id)},
+        )
         assert assert_problem(response, 409)["current_status"] == "withdrawn", (method, action)
 
     assert await intake.row_counts() == before
 
 
 async def define_wsjf(intake: Intake) -> None:
-    response = await intake.client.put("/v1/scoring-models/wsjf", json=WSJF_MODEL,
-                                       headers=intake.pmo)
+    response = await intake.client.put(
+        "/v1/scoring-models/wsjf", json=WSJF_MODEL, headers=intake.pmo
+    )
     assert response.status_code == 200, response.text

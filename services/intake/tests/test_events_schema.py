@@ -66,101 +66,250 @@ ASSESSMENT = UUID("d4c3b2a1-f6e5-4d8c-9b0a-1f2e3d4c5b40")
 COST = Money(Decimal("250000.10"), "EUR")
 TIGHT = Tolerances(cost_percent=Decimal("7.25"), schedule_days=14)
 CUSTOM: dict[str, bool | int | float | str] = {
-    "regulatory": True, "headcount": 12, "npv": 1234.5, "whole_number": 2.0,
-    "cost_centre": "CC-100", "zero": 0, "off": False}
+    "regulatory": True,
+    "headcount": 12,
+    "npv": 1234.5,
+    "whole_number": 2.0,
+    "cost_centre": "CC-100",
+    "zero": 0,
+    "off": False,
+}
 
-_TRANSITION: dict[str, Any] = {"project_id": PROJECT, "reason": "gate G2 said so",
-                               "gate_review_id": REVIEW, "gate": "G2"}
+_TRANSITION: dict[str, Any] = {
+    "project_id": PROJECT,
+    "reason": "gate G2 said so",
+    "gate_review_id": REVIEW,
+    "gate": "G2",
+}
 
 SAMPLES: list[DomainEvent] = [
     ProjectRequested(
-        project_id=PROJECT, title="New CRM", description="Replace the legacy CRM",
-        sponsor="carol", business_unit="Sales", project_type="standard", estimated_cost=COST,
-        requested_by="alice", start_date=date(2027, 1, 4), target_date=date(2027, 9, 30),
-        expected_benefits="Halve quote-to-order time", risk_level="critical",
-        strategic_objectives=("customer-experience", "cost"), custom=CUSTOM, tolerances=TIGHT),
+        project_id=PROJECT,
+        title="New CRM",
+        description="Replace the legacy CRM",
+        sponsor="carol",
+        business_unit="Sales",
+        project_type="standard",
+        estimated_cost=COST,
+        requested_by="alice",
+        start_date=date(2027, 1, 4),
+        target_date=date(2027, 9, 30),
+        expected_benefits="Halve quote-to-order time",
+        risk_level="critical",
+        strategic_objectives=("customer-experience", "cost"),
+        custom=CUSTOM,
+        tolerances=TIGHT,
+    ),
     ProjectEdited(
         project_id=PROJECT,
-        changed_fields=("business_unit", "custom", "description", "estimated_cost",
-                        "expected_benefits", "project_type", "risk_level", "sponsor",
-                        "start_date", "strategic_objectives", "target_date", "title",
-                        "tolerances"),
+        changed_fields=(
+            "business_unit",
+            "custom",
+            "description",
+            "estimated_cost",
+            "expected_benefits",
+            "project_type",
+            "risk_level",
+            "sponsor",
+            "start_date",
+            "strategic_objectives",
+            "target_date",
+            "title",
+            "tolerances",
+        ),
         changes=ProjectChanges(
-            title="New CRM (phase 1)", description="Phase 1 only", sponsor="dan",
-            business_unit="Sales & Marketing", project_type="major",
-            estimated_cost=Money(Decimal("0.10"), "USD"), start_date=date(2027, 2, 1),
-            target_date=date(2028, 2, 29), expected_benefits="More leads", risk_level="low",
-            strategic_objectives=("growth",), custom=CUSTOM, tolerances=TIGHT)),
+            title="New CRM (phase 1)",
+            description="Phase 1 only",
+            sponsor="dan",
+            business_unit="Sales & Marketing",
+            project_type="major",
+            estimated_cost=Money(Decimal("0.10"), "USD"),
+            start_date=date(2027, 2, 1),
+            target_date=date(2028, 2, 29),
+            expected_benefits="More leads",
+            risk_level="low",
+            strategic_objectives=("growth",),
+            custom=CUSTOM,
+            tolerances=TIGHT,
+        ),
+    ),
     ProjectSubmitted(**_TRANSITION, from_status="recycled", to_status="submitted"),
     ProjectScreeningStarted(**_TRANSITION, from_status="submitted", to_status="screening"),
     ProjectQualified(**_TRANSITION, from_status="screening", to_status="qualified"),
-    ProjectApproved(**_TRANSITION, from_status="qualified", to_status="approved",
-                    to_stage="initiating", baseline_cost=COST,
-                    baseline_end_date=date(2027, 9, 30)),
+    ProjectApproved(
+        **_TRANSITION,
+        from_status="qualified",
+        to_status="approved",
+        to_stage="initiating",
+        baseline_cost=COST,
+        baseline_end_date=date(2027, 9, 30),
+    ),
     ProjectDeferred(**_TRANSITION, from_status="qualified", to_status="deferred"),
     ProjectReactivated(**_TRANSITION, from_status="deferred", to_status="submitted"),
     ProjectRejected(**_TRANSITION, from_status="deferred", to_status="rejected"),
     ProjectWithdrawn(**_TRANSITION, from_status="screening", to_status="withdrawn"),
-    ProjectRecycled(**_TRANSITION, from_status="approved", to_status="approved",
-                    from_stage="planning", to_stage="planning"),
-    ProjectStageAdvanced(**_TRANSITION, from_status="approved", to_status="approved",
-                         from_stage="initiating", to_stage="planning"),
-    ProjectClosed(**_TRANSITION, from_status="approved", to_status="approved",
-                  from_stage="closing", to_stage="closed"),
-    ProjectPutOnHold(**_TRANSITION, from_status="approved", to_status="approved",
-                     from_stage="executing", to_stage="on_hold"),
-    ProjectResumed(**_TRANSITION, from_status="approved", to_status="approved",
-                   from_stage="on_hold", to_stage="executing"),
-    ProjectKilled(**_TRANSITION, from_status="approved", to_status="approved",
-                  from_stage="on_hold", to_stage="killed"),
-    CustomFieldsDefined(fields=(
-        CustomFieldDefinition(key="tier", label="Tier", type="choice", required=True,
-                              choices=("gold", "silver"), description="service tier"),
-        CustomFieldDefinition(key="cost_centre", label="Cost centre", type="text",
-                              max_length=8),
-        CustomFieldDefinition(key="go_live", label="Go-live", type="date"))),
+    ProjectRecycled(
+        **_TRANSITION,
+        from_status="approved",
+        to_status="approved",
+        from_stage="planning",
+        to_stage="planning",
+    ),
+    ProjectStageAdvanced(
+        **_TRANSITION,
+        from_status="approved",
+        to_status="approved",
+        from_stage="initiating",
+        to_stage="planning",
+    ),
+    ProjectClosed(
+        **_TRANSITION,
+        from_status="approved",
+        to_status="approved",
+        from_stage="closing",
+        to_stage="closed",
+    ),
+    ProjectPutOnHold(
+        **_TRANSITION,
+        from_status="approved",
+        to_status="approved",
+        from_stage="executing",
+        to_stage="on_hold",
+    ),
+    ProjectResumed(
+        **_TRANSITION,
+        from_status="approved",
+        to_status="approved",
+        from_stage="on_hold",
+        to_stage="executing",
+    ),
+    ProjectKilled(
+        **_TRANSITION,
+        from_status="approved",
+        to_status="approved",
+        from_stage="on_hold",
+        to_stage="killed",
+    ),
+    CustomFieldsDefined(
+        fields=(
+            CustomFieldDefinition(
+                key="tier",
+                label="Tier",
+                type="choice",
+                required=True,
+                choices=("gold", "silver"),
+                description="service tier",
+            ),
+            CustomFieldDefinition(
+                key="cost_centre", label="Cost centre", type="text", max_length=8
+            ),
+            CustomFieldDefinition(key="go_live", label="Go-live", type="date"),
+        )
+    ),
     ScoringModelDefined(
-        model_key="value", version=3, name="Business value", method="weighted",
-        criteria=(WeightedCriterion(key="strategy", name="Strategic fit", weight=Decimal("3.5"),
-                                    scale=5, description="fit with the strategy"),
-                  WeightedCriterion(key="roi", name="Return", weight=Decimal("1"), scale=10)),
-        knockouts=(KnockoutCriterion(key="legal", name="Legally possible",
-                                     description="no law against it"),),
-        description="the PMO's model"),
+        model_key="value",
+        version=3,
+        name="Business value",
+        method="weighted",
+        criteria=(
+            WeightedCriterion(
+                key="strategy",
+                name="Strategic fit",
+                weight=Decimal("3.5"),
+                scale=5,
+                description="fit with the strategy",
+            ),
+            WeightedCriterion(key="roi", name="Return", weight=Decimal("1"), scale=10),
+        ),
+        knockouts=(
+            KnockoutCriterion(
+                key="legal", name="Legally possible", description="no law against it"
+            ),
+        ),
+        description="the PMO's model",
+    ),
     ProjectScored(
-        project_id=PROJECT, assessment_id=ASSESSMENT, model_key="value", model_version=3,
-        method="weighted", ratings={"strategy": Decimal("4.50"), "roi": Decimal("10")},
-        knockouts={"legal": True, "budget": False}, score=Decimal("0.00"), knocked_out=True,
-        failed_knockouts=("budget",), mandatory=True, mandatory_reason="regulation XY",
-        rationale="strong fit", assessed_by="pat"),
+        project_id=PROJECT,
+        assessment_id=ASSESSMENT,
+        model_key="value",
+        model_version=3,
+        method="weighted",
+        ratings={"strategy": Decimal("4.50"), "roi": Decimal("10")},
+        knockouts={"legal": True, "budget": False},
+        score=Decimal("0.00"),
+        knocked_out=True,
+        failed_knockouts=("budget",),
+        mandatory=True,
+        mandatory_reason="regulation XY",
+        rationale="strong fit",
+        assessed_by="pat",
+    ),
     ProjectTolerancesChanged(project_id=PROJECT, tolerances=TIGHT, reason="critical path"),
     StatusReported(
-        project_id=PROJECT, report_id=REPORT, overall="amber", schedule="red", cost="green",
-        scope="amber", summary="vendor late", forecast_cost=Money(Decimal("260000.01"), "EUR"),
-        forecast_end_date=date(2027, 11, 15), reported_by="dave"),
+        project_id=PROJECT,
+        report_id=REPORT,
+        overall="amber",
+        schedule="red",
+        cost="green",
+        scope="amber",
+        summary="vendor late",
+        forecast_cost=Money(Decimal("260000.01"), "EUR"),
+        forecast_end_date=date(2027, 11, 15),
+        reported_by="dave",
+    ),
     ToleranceBreached(
-        project_id=PROJECT, report_id=REPORT, dimension="cost", variance=Decimal("12.35"),
-        tolerance=Decimal("10.00"), baseline_cost=COST,
-        forecast_cost=Money(Decimal("280875.11"), "EUR"), baseline_end_date=date(2027, 9, 30),
-        forecast_end_date=date(2027, 11, 15)),
+        project_id=PROJECT,
+        report_id=REPORT,
+        dimension="cost",
+        variance=Decimal("12.35"),
+        tolerance=Decimal("10.00"),
+        baseline_cost=COST,
+        forecast_cost=Money(Decimal("280875.11"), "EUR"),
+        baseline_end_date=date(2027, 9, 30),
+        forecast_end_date=date(2027, 11, 15),
+    ),
     ToleranceRecovered(project_id=PROJECT, report_id=REPORT, dimension="schedule"),
     RaidItemAdded(
-        project_id=PROJECT, item_id=ITEM, kind="risk", title="Vendor insolvency",
-        description="Main vendor may go bust", owner="dave", probability=2, impact=5,
-        due_date=date(2027, 3, 1)),
+        project_id=PROJECT,
+        item_id=ITEM,
+        kind="risk",
+        title="Vendor insolvency",
+        description="Main vendor may go bust",
+        owner="dave",
+        probability=2,
+        impact=5,
+        due_date=date(2027, 3, 1),
+    ),
     RaidItemUpdated(
-        project_id=PROJECT, item_id=ITEM,
+        project_id=PROJECT,
+        item_id=ITEM,
         changed_fields=("description", "due_date", "impact", "owner", "probability", "title"),
-        changes=RaidChanges(title="Vendor exit", description="Vendor may leave the market",
-                            owner="erin", probability=3, impact=4, due_date=date(2027, 4, 1))),
+        changes=RaidChanges(
+            title="Vendor exit",
+            description="Vendor may leave the market",
+            owner="erin",
+            probability=3,
+            impact=4,
+            due_date=date(2027, 4, 1),
+        ),
+    ),
     RaidItemClosed(project_id=PROJECT, item_id=ITEM, resolution="second vendor contracted"),
-    ApiKeyIssued(key_id="0123456789abcdef", name="ERP connector", subject="erp",
-                 roles=("requester", "finance"), secret_sha256="ab" * 32, issued_by="pat",
-                 expires_at=datetime(2027, 6, 30, 12, 0, tzinfo=UTC)),
+    ApiKeyIssued(
+        key_id="0123456789abcdef",
+        name="ERP connector",
+        subject="erp",
+        roles=("requester", "finance"),
+        secret_sha256="ab" * 32,
+        issued_by="pat",
+        expires_at=datetime(2027, 6, 30, 12, 0, tzinfo=UTC),
+    ),
     ApiKeyRevoked(key_id="0123456789abcdef", reason="connector retired", revoked_by="pat"),
-    PersonalDataErased(erasure_id=UUID("5a1b0c2d-0000-4000-8000-000000000001"),
-                       refs=("p" + "0" * 32,), reason="erasure request 2026-118",
-                       requested_by="pat"),
+    PersonalDataErased(
+        erasure_id=UUID("5a1b0c2d-0000-4000-8000-000000000001"),
+        refs=("p" + "0" * 32,),
+        reason="erasure request 2026-118",
+        requested_by="pat",
+    ),
 ]
 
 
@@ -223,10 +372,10 @@ def test_decimals_keep_their_places_through_the_wire() -> None:
     assert str(back.score) == "0.00"
 
 
-@pytest.mark.parametrize("event_class", [ProjectRequested, ProjectEdited],
-                         ids=lambda cls: cls.__name__)
-def test_custom_values_keep_their_type_through_the_wire(
-        event_class: type[DomainEvent]) -> None:
+@pytest.mark.parametrize(
+    "event_class", [ProjectRequested, ProjectEdited], ids=lambda cls: cls.__name__
+)
+def test_custom_values_keep_their_type_through_the_wire(event_class: type[DomainEvent]) -> None:
     [event] = [event for event in SAMPLES if isinstance(event, event_class)]
 
     back = through_the_wire(event)
@@ -238,8 +387,14 @@ def test_custom_values_keep_their_type_through_the_wire(
         custom = back.custom
     assert custom is not None
     assert {key: type(value) for key, value in custom.items()} == {
-        "regulatory": bool, "headcount": int, "npv": float, "whole_number": float,
-        "cost_centre": str, "zero": int, "off": bool}
+        "regulatory": bool,
+        "headcount": int,
+        "npv": float,
+        "whole_number": float,
+        "cost_centre": str,
+        "zero": int,
+        "off": bool,
+    }
     assert custom == CUSTOM
 
 
@@ -258,9 +413,15 @@ def test_nested_values_come_back_as_their_own_types() -> None:
 
 def test_optional_fields_left_at_their_defaults_round_trip_too() -> None:
     bare = ProjectRequested(
-        project_id=PROJECT, title="t", description="d", sponsor="s", business_unit="b",
-        project_type="standard", estimated_cost=Money(Decimal("0.10"), "USD"),
-        requested_by="a")
+        project_id=PROJECT,
+        title="t",
+        description="d",
+        sponsor="s",
+        business_unit="b",
+        project_type="standard",
+        estimated_cost=Money(Decimal("0.10"), "USD"),
+        requested_by="a",
+    )
 
     data = intake_events.serialize(bare)
 

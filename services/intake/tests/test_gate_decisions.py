@@ -33,24 +33,42 @@ class Governance:
         self._producer = producer
         self._topic = topic
 
-    def decision(self, project_id: str, outcome: GateOutcome, *, gate: str = "screening",
-                 rationale: str = "board decision") -> EventEnvelope:
+    def decision(
+        self,
+        project_id: str,
+        outcome: GateOutcome,
+        *,
+        gate: str = "screening",
+        rationale: str = "board decision",
+    ) -> EventEnvelope:
         review_id = uuid4()
-        event = GateDecided(review_id=review_id, project_id=UUID(project_id), gate=gate,
-                            outcome=outcome, rationale=rationale, decided_by=("gina", "hal"))
+        event = GateDecided(
+            review_id=review_id,
+            project_id=UUID(project_id),
+            gate=gate,
+            outcome=outcome,
+            rationale=rationale,
+            decided_by=("gina", "hal"),
+        )
         return EventEnvelope(
-            source=SOURCE, type=event.event_type, time=datetime.now(UTC),
-            subject=f"gate-review/{review_id}", data=governance_events.serialize(event),
-            stream_id=f"gate-review-{review_id}", stream_version=1,
-            correlation_id=f"review-{review_id}", actor="gina")
+            source=SOURCE,
+            type=event.event_type,
+            time=datetime.now(UTC),
+            subject=f"gate-review/{review_id}",
+            data=governance_events.serialize(event),
+            stream_id=f"gate-review-{review_id}",
+            stream_version=1,
+            correlation_id=f"review-{review_id}",
+            actor="gina",
+        )
 
     async def publish(self, envelope: EventEnvelope) -> None:
         record = to_kafka_record(envelope)
-        await self._producer.send_and_wait(self._topic, value=record.value, key=record.key,
-                                           headers=record.headers)
+        await self._producer.send_and_wait(
+            self._topic, value=record.value, key=record.key, headers=record.headers
+        )
 
-    async def decide(self, project_id: str, outcome: GateOutcome, **details: Any
-                     ) -> EventEnvelope:
+    async def decide(self, project_id: str, outcome: GateOutcome, **details: Any) -> EventEnvelope:
         envelope = self.decision(project_id, outcome, **details)
         await self.publish(envelope)
         return envelope
@@ -72,14 +90,16 @@ async def submitted_project(intake: Intake) -> str:
     return project_id
 
 
-async def status_becomes(intake: Intake, project_id: str, status: str,
-                         stage: str | None = None) -> dict[str, Any]:
+async def status_becomes(
+    intake: Intake, project_id: str, status: str, stage: str | None = None
+) -> dict[str, Any]:
     async def reached() -> dict[str, Any] | None:
         body: dict[str, Any] = (await intake.read(project_id)).json()
         return body if (body["status"], body["stage"]) == (status, stage) else None
 
-    return await eventually(reached, timeout=20,
-                            description=f"project {project_id} {status}/{stage}")
+    return await eventually(
+        reached, timeout=20, description=f"project {project_id} {status}/{stage}"
+    )
 
 
 async def recorded_event(intake: Intake, project_id: str, version: int) -> EventEnvelope:
@@ -91,7 +111,8 @@ async def recorded_event(intake: Intake, project_id: str, version: int) -> Event
 
 
 async def test_go_decisions_move_a_request_through_review_to_approval(
-        intake: Intake, governance: Governance) -> None:
+    intake: Intake, governance: Governance
+) -> None:
     project_id = await submitted_project(intake)
 
     screening = await governance.decide(project_id, "go", gate="screening")
@@ -113,7 +134,8 @@ async def test_go_decisions_move_a_request_through_review_to_approval(
 
 
 async def test_kill_hold_and_recycle_end_pause_or_return_a_project(
-        intake: Intake, governance: Governance) -> None:
+    intake: Intake, governance: Governance
+) -> None:
     killed, recycled, held = [await submitted_project(intake) for _ in range(3)]
     await intake.walk(held, "start-screening", "qualify", "approve")
 
@@ -130,39 +152,47 @@ async def test_kill_hold_and_recycle_end_pause_or_return_a_project(
 async def consumed(intake: Intake, outcome: str) -> float:
     """How many events intake's gate-decision consumer handled with ``outcome``."""
     metrics = (await intake.client.get("/metrics")).text
-    wanted = f'gatehouse_consumer_events_total{{consumer="intake.gate-decisions",' \
-             f'outcome="{outcome}"}}'
+    wanted = (
+        f'gatehouse_consumer_events_total{{consumer="intake.gate-decisions",outcome="{outcome}"}}'
+    )
     for line in metrics.splitlines():
         if line.startswith(wanted):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
 
-async def test_a_redelivered_decision_is_applied_once(intake: Intake,
-                                                      governance: Governance) -> None:
+async def test_a_redelivered_decision_is_applied_once(
+    intake: Intake, governance: Governance
+) -> None:
     project_id = await submitted_project(intake)
     decision = await governance.decide(project_id, "go")
     await status_becomes(intake, project_id, "screening")
 
     await governance.publish(decision)
 
-    await eventually(lambda: _at_least(intake, "duplicate", 1), timeout=20,
-                     description="the copy was seen")
+    await eventually(
+        lambda: _at_least(intake, "duplicate", 1), timeout=20, description="the copy was seen"
+    )
     assert (await intake.read(project_id)).json()["status"] == "screening"
     assert await intake.stored_types(project_id) == [
-        "ProjectRequested", "ProjectSubmitted", "ProjectScreeningStarted"]
+        "ProjectRequested",
+        "ProjectSubmitted",
+        "ProjectScreeningStarted",
+    ]
 
 
 async def test_a_decision_for_an_unknown_project_is_skipped_without_dead_lettering(
-        intake: Intake, governance: Governance) -> None:
+    intake: Intake, governance: Governance
+) -> None:
     project_id = await submitted_project(intake)
 
     await governance.decide(str(uuid4()), "go")
     await governance.decide(project_id, "go")
 
     await status_becomes(intake, project_id, "screening")
-    await eventually(lambda: _at_least(intake, "applied", 2), timeout=20,
-                     description="both decisions handled")
+    await eventually(
+        lambda: _at_least(intake, "applied", 2), timeout=20, description="both decisions handled"
+    )
     database = intake.service.app.state.runtime.database
     async with database.engine.connect() as connection:
         assert list(await connection.execute(select(dead_letters))) == []
@@ -173,7 +203,8 @@ async def _at_least(intake: Intake, outcome: str, count: float) -> bool:
 
 
 async def test_a_decision_that_does_not_fit_the_state_changes_nothing(
-        intake: Intake, governance: Governance) -> None:
+    intake: Intake, governance: Governance
+) -> None:
     withdrawn = await submitted_project(intake)
     await intake.act(withdrawn, "withdraw", {"reason": "merged"}, headers=intake.alice)
     marker = await submitted_project(intake)
@@ -181,8 +212,9 @@ async def test_a_decision_that_does_not_fit_the_state_changes_nothing(
     await governance.decide(withdrawn, "go")
     await governance.decide(marker, "go")
     await status_becomes(intake, marker, "screening")
-    await eventually(lambda: _at_least(intake, "applied", 2), timeout=20,
-                     description="both decisions handled")
+    await eventually(
+        lambda: _at_least(intake, "applied", 2), timeout=20, description="both decisions handled"
+    )
 
     assert (await intake.read(withdrawn)).json()["status"] == "withdrawn"
     assert (await intake.read(withdrawn)).headers["etag"] == '"3"'

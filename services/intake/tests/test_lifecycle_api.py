@@ -27,18 +27,36 @@ async def test_a_request_goes_from_draft_to_a_closed_project(intake: Intake) -> 
     assert approved.json()["status"] == "approved"
     assert approved.json()["stage"] == "initiating"
     assert approved.json()["baseline"] == {
-        "cost": {"amount": "250000.00", "currency": "EUR"}, "end_date": "2027-09-30"}
+        "cost": {"amount": "250000.00", "currency": "EUR"},
+        "end_date": "2027-09-30",
+    }
 
-    closed = await intake.walk(project_id, "advance:planning", "advance:executing", "hold",
-                               "resume", "advance:closing", "close")
+    closed = await intake.walk(
+        project_id,
+        "advance:planning",
+        "advance:executing",
+        "hold",
+        "resume",
+        "advance:closing",
+        "close",
+    )
 
     assert closed.json()["stage"] == "closed"
     assert closed.json()["allowed_actions"] == []
     assert closed.headers["etag"] == '"11"'
     assert await stored_types(intake) == [
-        "ProjectRequested", "ProjectSubmitted", "ProjectScreeningStarted", "ProjectQualified",
-        "ProjectApproved", "ProjectStageAdvanced", "ProjectStageAdvanced", "ProjectPutOnHold",
-        "ProjectResumed", "ProjectStageAdvanced", "ProjectClosed"]
+        "ProjectRequested",
+        "ProjectSubmitted",
+        "ProjectScreeningStarted",
+        "ProjectQualified",
+        "ProjectApproved",
+        "ProjectStageAdvanced",
+        "ProjectStageAdvanced",
+        "ProjectPutOnHold",
+        "ProjectResumed",
+        "ProjectStageAdvanced",
+        "ProjectClosed",
+    ]
 
 
 async def test_deferral_reactivation_rejection_and_withdrawal(intake: Intake) -> None:
@@ -55,13 +73,15 @@ async def test_deferral_reactivation_rejection_and_withdrawal(intake: Intake) ->
 
     withdrawn = await intake.new_project()
     await intake.act(withdrawn, "submit", headers=intake.alice)
-    response = await intake.act(withdrawn, "withdraw", {"reason": "merged into another"},
-                                headers=intake.alice)
+    response = await intake.act(
+        withdrawn, "withdraw", {"reason": "merged into another"}, headers=intake.alice
+    )
     assert response.json()["status"] == "withdrawn"
 
 
 async def test_a_step_that_is_not_allowed_answers_409_with_the_state_and_the_next_steps(
-        intake: Intake) -> None:
+    intake: Intake,
+) -> None:
     project_id = await intake.new_project()
 
     response = await intake.act(project_id, "approve", expect=None)
@@ -123,8 +143,9 @@ async def test_only_the_pmo_moves_a_request_through_review(intake: Intake) -> No
     project_id = await intake.new_project()
     await intake.act(project_id, "submit", headers=intake.alice)
 
-    by_requester = await intake.act(project_id, "start-screening", headers=intake.alice,
-                                    expect=None)
+    by_requester = await intake.act(
+        project_id, "start-screening", headers=intake.alice, expect=None
+    )
     by_other = await intake.act(project_id, "withdraw", headers=intake.bob, expect=None)
 
     assert "pmo_admin" in assert_problem(by_requester, 403)["detail"]
@@ -133,20 +154,21 @@ async def test_only_the_pmo_moves_a_request_through_review(intake: Intake) -> No
 
 async def test_a_lifecycle_step_without_if_match_is_refused(intake: Intake) -> None:
     project_id = await intake.new_project()
-    response = await intake.client.post(f"/v1/projects/{project_id}/submit",
-                                        headers=intake.alice)
+    response = await intake.client.post(f"/v1/projects/{project_id}/submit", headers=intake.alice)
     assert_problem(response, 428)
 
 
 async def test_a_step_on_an_unknown_project_is_not_found(intake: Intake) -> None:
     response = await intake.client.post(
         "/v1/projects/6f1c1a52-0000-4000-8000-000000000000/submit",
-        headers={**intake.alice, "If-Match": '"1"'})
+        headers={**intake.alice, "If-Match": '"1"'},
+    )
     assert_problem(response, 404)
 
 
 async def test_an_unknown_field_in_a_step_body_is_refused(intake: Intake) -> None:
     project_id = await intake.new_project()
-    response = await intake.act(project_id, "submit", {"reason": "ok", "urgent": True},
-                                headers=intake.alice, expect=None)
+    response = await intake.act(
+        project_id, "submit", {"reason": "ok", "urgent": True}, headers=intake.alice, expect=None
+    )
     assert_problem(response, 422, field="urgent")

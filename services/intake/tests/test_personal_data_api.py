@@ -18,11 +18,14 @@ pytestmark = pytest.mark.kafka
 SPONSOR = "dana.sponsor@example.com"
 
 
-async def erase(intake: Intake, subject: str, reason: str = "erasure request 2026-118",
-                **headers: str) -> Any:
-    return await intake.client.post("/v1/personal-data/erasures",
-                                    json={"subject": subject, "reason": reason},
-                                    headers={**intake.pmo, **headers})
+async def erase(
+    intake: Intake, subject: str, reason: str = "erasure request 2026-118", **headers: str
+) -> Any:
+    return await intake.client.post(
+        "/v1/personal-data/erasures",
+        json={"subject": subject, "reason": reason},
+        headers={**intake.pmo, **headers},
+    )
 
 
 async def stored_text(intake: Intake) -> str:
@@ -35,8 +38,9 @@ async def stored_text(intake: Intake) -> str:
 async def stored_types(intake: Intake) -> list[str]:
     database = intake.service.app.state.runtime.database
     async with database.engine.connect() as connection:
-        return list((await connection.execute(
-            select(events.c.type).order_by(events.c.position))).scalars())
+        return list(
+            (await connection.execute(select(events.c.type).order_by(events.c.position))).scalars()
+        )
 
 
 async def test_an_erased_sponsor_reads_as_erased_and_the_requester_stays(intake: Intake) -> None:
@@ -74,30 +78,35 @@ async def test_erasing_twice_finds_nobody_the_second_time(intake: Intake) -> Non
     assert_problem(await erase(intake, SPONSOR), 404)
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"subject": "", "reason": "r"}, "subject"),
-    ({"subject": SPONSOR}, "reason"),
-    ({"subject": SPONSOR, "reason": "r" * 501}, "reason"),
-    ({"subject": SPONSOR, "reason": "r", "also": 1}, "also"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"subject": "", "reason": "r"}, "subject"),
+        ({"subject": SPONSOR}, "reason"),
+        ({"subject": SPONSOR, "reason": "r" * 501}, "reason"),
+        ({"subject": SPONSOR, "reason": "r", "also": 1}, "also"),
+    ],
+)
 async def test_a_bad_request_names_the_field_and_erases_nothing(
-        intake: Intake, body: dict[str, Any], field: str) -> None:
+    intake: Intake, body: dict[str, Any], field: str
+) -> None:
     project_id = await intake.new_project(sponsor=SPONSOR)
-    response = await intake.client.post("/v1/personal-data/erasures", json=body,
-                                        headers=intake.pmo)
+    response = await intake.client.post("/v1/personal-data/erasures", json=body, headers=intake.pmo)
     assert_problem(response, 422, field=field)
     assert (await intake.read(project_id)).json()["sponsor"] == SPONSOR
 
 
 async def test_only_the_pmo_may_erase(intake: Intake) -> None:
     await intake.new_project(sponsor=SPONSOR)
-    response = await intake.client.post("/v1/personal-data/erasures", headers=intake.alice,
-                                        json={"subject": SPONSOR, "reason": "r"})
+    response = await intake.client.post(
+        "/v1/personal-data/erasures", headers=intake.alice, json={"subject": SPONSOR, "reason": "r"}
+    )
     assert_problem(response, 403)
 
 
 async def test_when_the_keys_topic_cannot_be_read_in_time_nothing_is_erased(
-        intake: Intake, monkeypatch: pytest.MonkeyPatch) -> None:
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project_id = await intake.new_project(sponsor=SPONSOR)
     monkeypatch.setattr(api, "KEYS_CATCH_UP_SECONDS", 0.0)
 

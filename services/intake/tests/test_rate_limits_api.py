@@ -21,19 +21,24 @@ pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-async def intake(tmp_path: Path, kafka_bootstrap: str, namespace: str,
-                 dev_issuer: DevIssuer) -> AsyncIterator[RunningService]:
-    settings = IntakeSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}",
-                              kafka_bootstrap_servers=kafka_bootstrap, topic_namespace=namespace,
-                              auth_dev_key_file=dev_issuer.key_file, rate_limit_per_second=1,
-                              rate_limit_burst=3, log_json=False)
+async def intake(
+    tmp_path: Path, kafka_bootstrap: str, namespace: str, dev_issuer: DevIssuer
+) -> AsyncIterator[RunningService]:
+    settings = IntakeSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_namespace=namespace,
+        auth_dev_key_file=dev_issuer.key_file,
+        rate_limit_per_second=1,
+        rate_limit_burst=3,
+        log_json=False,
+    )
     await asyncio.to_thread(migrate, settings)
     async with running_service(create_app(settings), dev_issuer) as service:
         yield service
 
 
-async def test_past_its_burst_a_client_gets_429_with_retry_after(
-        intake: RunningService) -> None:
+async def test_past_its_burst_a_client_gets_429_with_retry_after(intake: RunningService) -> None:
     alice = intake.auth("alice", Role.REQUESTER)
     for _ in range(3):
         assert (await intake.client.get("/v1/projects", headers=alice)).status_code == 200

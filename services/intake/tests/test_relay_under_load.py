@@ -22,7 +22,8 @@ def any_database(postgres_url: str, pg_schema: str) -> TestDatabase:
 
 
 async def test_the_relay_publishes_while_requests_hold_the_whole_pool(
-        intake: Intake, any_database: TestDatabase) -> None:
+    intake: Intake, any_database: TestDatabase
+) -> None:
     runtime: ServiceRuntime = intake.service.app.state.runtime
     assert runtime.relay is not None
     assert runtime.event_store is not None
@@ -34,12 +35,18 @@ async def test_the_relay_publishes_while_requests_hold_the_whole_pool(
             connection = await connections.enter_async_context(runtime.database.engine.connect())
             await connection.execute(text("SELECT 1"))
         async with writer.transaction() as connection:
-            await store.append(connection, "load-test", [NewEvent(type="test.Happened",
-                                                                  data={"n": 1})],
-                               expected_version=0)
+            await store.append(
+                connection,
+                "load-test",
+                [NewEvent(type="test.Happened", data={"n": 1})],
+                expected_version=0,
+            )
 
-        await eventually(lambda: _published_since(runtime, published_before), timeout=10,
-                         description="published while the pool is held")
+        await eventually(
+            lambda: _published_since(runtime, published_before),
+            timeout=10,
+            description="published while the pool is held",
+        )
     await writer.dispose()
 
 

@@ -19,8 +19,9 @@ async def test_an_oversized_body_is_refused_with_413(intake: Intake) -> None:
     before = await intake.row_counts()
     body = b'{"title": "' + b"x" * TOO_BIG + b'"}'
 
-    declared = await intake.client.post("/v1/projects", content=body, headers={
-        **intake.alice, "Content-Type": "application/json"})
+    declared = await intake.client.post(
+        "/v1/projects", content=body, headers={**intake.alice, "Content-Type": "application/json"}
+    )
 
     problem = assert_problem(declared, 413)
     assert problem["max_bytes"] == 1_048_576
@@ -35,8 +36,11 @@ async def test_an_oversized_chunked_body_is_refused_too(intake: Intake) -> None:
         yield b'"}'
 
     before = await intake.row_counts()
-    streamed = await intake.client.post("/v1/projects", content=chunks(), headers={
-        **intake.alice, "Content-Type": "application/json"})
+    streamed = await intake.client.post(
+        "/v1/projects",
+        content=chunks(),
+        headers={**intake.alice, "Content-Type": "application/json"},
+    )
 
     assert_problem(streamed, 413)
     assert await intake.row_counts() == before
@@ -48,6 +52,9 @@ async def test_a_chunked_body_under_the_limit_goes_through(intake: Intake) -> No
         yield encoded[:10]
         yield encoded[10:]
 
-    created = await intake.client.post("/v1/projects", content=chunks(), headers={
-        **intake.alice, "Content-Type": "application/json"})
+    created = await intake.client.post(
+        "/v1/projects",
+        content=chunks(),
+        headers={**intake.alice, "Content-Type": "application/json"},
+    )
     assert created.status_code == 201, created.text

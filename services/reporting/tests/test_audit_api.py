@@ -92,8 +92,12 @@ async def every_page(reporting: Reporting, **params: Any) -> list[dict[str, Any]
     pages: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        page = await reporting.get("/v1/audit/decisions", headers=reporting.auditor, **params,
-                                   **({"cursor": cursor} if cursor else {}))
+        page = await reporting.get(
+            "/v1/audit/decisions",
+            headers=reporting.auditor,
+            **params,
+            **({"cursor": cursor} if cursor else {}),
+        )
         pages.append(page)
         cursor = page["next_cursor"]
         if cursor is None:
@@ -266,8 +270,12 @@ async def test_an_approver_pages_through_their_own_seats_and_the_votes_they_cast
     first = await producers.open_review(project, "G1", T0, seats=("user:judy", "user:hugo"))
     second = await producers.open_review(project, "G2", T0, seats=("user:ivan", "user:judy"))
     votes: list[tuple[str, UUID]] = []
-    for review, seat, at in ((first, "judy", t(1)), (first, "hugo", t(2)),
-                             (second, "ivan", t(3)), (second, "judy", t(4))):
+    for review, seat, at in (
+        (first, "judy", t(1)),
+        (first, "hugo", t(2)),
+        (second, "ivan", t(3)),
+        (second, "judy", t(4)),
+    ):
         await producers.vote(review, seat, "go", at, cast_by="judy")
         votes.append((seat, producers.published[-1][1].id))
     await producers.vote(second, "ivan", "hold", t(5), cast_by="ivan")  # not judy's

@@ -41,13 +41,20 @@ class Frames:
 
 
 def stream(live: LiveLog, after: int) -> AsyncIterator[str]:
-    return sse_stream(live, after=after, where=EventFilter(), roles={Role.PMO_ADMIN},
-                      heartbeat_seconds=POLL_SECONDS, gap_grace_seconds=1.0,
-                      poll_seconds=POLL_SECONDS)
+    return sse_stream(
+        live,
+        after=after,
+        where=EventFilter(),
+        roles={Role.PMO_ADMIN},
+        heartbeat_seconds=POLL_SECONDS,
+        gap_grace_seconds=1.0,
+        poll_seconds=POLL_SECONDS,
+    )
 
 
 async def test_a_commit_landing_while_a_stream_reads_wakes_it_though_another_woke_first(
-        reporting: Reporting, monkeypatch: pytest.MonkeyPatch) -> None:
+    reporting: Reporting, monkeypatch: pytest.MonkeyPatch
+) -> None:
     live: LiveLog = reporting.service.app.state.live_log
     head = await live.head()
     first_read_made, first_read_released = asyncio.Event(), asyncio.Event()
@@ -72,12 +79,16 @@ async def test_a_commit_landing_while_a_stream_reads_wakes_it_though_another_wok
         await eventually(lambda: _at_least(reads, 2), timeout=10, description="second read")
 
         await reporting.producers.request(NOW)
-        await eventually(lambda: waiting.holds(1), timeout=30,
-                         description="the waiting stream's event")
+        await eventually(
+            lambda: waiting.holds(1), timeout=30, description="the waiting stream's event"
+        )
         first_read_released.set()
 
-        await eventually(lambda: busy.holds(1), timeout=10,
-                         description="the busy stream's event, well before its poll")
+        await eventually(
+            lambda: busy.holds(1),
+            timeout=10,
+            description="the busy stream's event, well before its poll",
+        )
         assert busy.received == waiting.received
     finally:
         await busy.close()

@@ -34,16 +34,32 @@ def any_database(postgres_url: str, pg_schema: str) -> TestDatabase:
 def project_requested() -> EventEnvelope:
     project_id = uuid4()
     event = ProjectRequested(
-        project_id=project_id, title="Logged elsewhere", description="d", sponsor="carol",
-        business_unit="Sales", project_type="standard", estimated_cost=eur("1.00"),
-        requested_by="alice", start_date=date(2027, 1, 4), target_date=date(2027, 12, 31))
-    return EventEnvelope(source=SOURCE, type=event.event_type, time=NOW,
-                         subject=f"project-{project_id}", data=intake_events.serialize(event),
-                         stream_id=f"project-{project_id}", stream_version=1, actor="alice")
+        project_id=project_id,
+        title="Logged elsewhere",
+        description="d",
+        sponsor="carol",
+        business_unit="Sales",
+        project_type="standard",
+        estimated_cost=eur("1.00"),
+        requested_by="alice",
+        start_date=date(2027, 1, 4),
+        target_date=date(2027, 12, 31),
+    )
+    return EventEnvelope(
+        source=SOURCE,
+        type=event.event_type,
+        time=NOW,
+        subject=f"project-{project_id}",
+        data=intake_events.serialize(event),
+        stream_id=f"project-{project_id}",
+        stream_version=1,
+        actor="alice",
+    )
 
 
 async def test_a_stream_is_woken_by_events_another_replica_logged(
-        reporting: Reporting, any_database: TestDatabase) -> None:
+    reporting: Reporting, any_database: TestDatabase
+) -> None:
     live: LiveLog = reporting.service.app.state.live_log
     other_replica = Database.from_url(any_database.url, schema=any_database.schema)
     try:
@@ -53,13 +69,17 @@ async def test_a_stream_is_woken_by_events_another_replica_logged(
 
 
 async def test_the_wake_comes_back_after_the_database_drops_the_listening_connection(
-        reporting: Reporting, any_database: TestDatabase) -> None:
+    reporting: Reporting, any_database: TestDatabase
+) -> None:
     live: LiveLog = reporting.service.app.state.live_log
     other_replica = Database.from_url(any_database.url, schema=any_database.schema)
     try:
         assert await drop_listening_sessions(other_replica, LOG_CHANNEL) == 1
-        await eventually(lambda: listening_sessions(other_replica, LOG_CHANNEL), timeout=20,
-                         description="listening again")
+        await eventually(
+            lambda: listening_sessions(other_replica, LOG_CHANNEL),
+            timeout=20,
+            description="listening again",
+        )
 
         await logged_elsewhere_reaches_a_stream(live, other_replica)
     finally:
@@ -75,9 +95,11 @@ async def logged_elsewhere_reaches_a_stream(live: LiveLog, other_replica: Databa
         async with other_replica.transaction() as connection:
             await apply_events(LIVE, connection, [envelope])
 
-        await eventually(lambda: watching.holds(1), timeout=10,
-                         description="the event, well before the stream's next poll")
+        await eventually(
+            lambda: watching.holds(1),
+            timeout=10,
+            description="the event, well before the stream's next poll",
+        )
         assert str(envelope.id) in watching.received[0]
     finally:
         await watching.close()
-

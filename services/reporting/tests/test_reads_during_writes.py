@@ -9,7 +9,15 @@ from .conftest import Reporting
 
 async def test_every_read_answers_while_a_writer_holds_the_database(reporting: Reporting) -> None:
     await reporting.caught_up()
-    reads = ["/v1/portfolio", "/v1/kpis", "/v1/workload", "/v1/audit/decisions",
-             "/v1/audit/verify", "/v1/projections", "/readyz"]
-    assert await reporting.service.statuses_while_a_writer_holds_the_database(reads) \
-        == dict.fromkeys(reads, 200)
+    reads = [
+        "/v1/portfolio",
+        "/v1/kpis",
+        "/v1/workload",
+        "/v1/audit/decisions",
+        "/v1/audit/verify",
+        "/v1/projections",
+        "/readyz",
+    ]
+    assert await reporting.service.statuses_while_a_writer_holds_the_database(
+        reads
+    ) == dict.fromkeys(reads, 200)

@@ -30,7 +30,8 @@ async def numbers(database: Database) -> dict[UUID, int]:
 
 
 async def test_every_event_keeps_its_number_and_what_is_new_comes_after_every_number_given(
-        reporting: Reporting) -> None:
+    reporting: Reporting,
+) -> None:
     producers = reporting.producers
     for n in range(3):
         project = await producers.request(T0 + timedelta(days=n), title=f"Project {n}")
@@ -44,9 +45,13 @@ async def test_every_event_keeps_its_number_and_what_is_new_comes_after_every_nu
     async with database.transaction() as connection:
         await connection.execute(delete(event_log).where(event_log.c.event_id == lost))
         if database.dialect == "postgresql":
-            await connection.execute(text(
-                "SELECT nextval(pg_get_serial_sequence('event_log', 'seq')) "
-                "FROM generate_series(1, :burned)"), {"burned": BURNED})
+            await connection.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('event_log', 'seq')) "
+                    "FROM generate_series(1, :burned)"
+                ),
+                {"burned": BURNED},
+            )
     given = max(before.values()) + (BURNED if database.dialect == "postgresql" else 0)
     rebuilder: Rebuilder = reporting.service.app.state.rebuilders[PROJECTIONS_CONSUMER]
 
@@ -56,8 +61,9 @@ async def test_every_event_keeps_its_number_and_what_is_new_comes_after_every_nu
     assert status.state == "done", status
     after = await numbers(database)
     assert after.keys() == before.keys()
-    assert {event: after[event] for event in after if event != lost} == \
-        {event: number for event, number in before.items() if event != lost}
+    assert {event: after[event] for event in after if event != lost} == {
+        event: number for event, number in before.items() if event != lost
+    }
     assert after[lost] > given
     await producers.request(T0 + timedelta(days=9), title="After the rebuild")
     await reporting.caught_up()

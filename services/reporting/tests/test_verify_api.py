@@ -29,13 +29,20 @@ def chained(copies: list[tuple[str, EventEnvelope]]) -> list[tuple[str, EventEnv
         digest = envelope_hash(envelope, prev_hash)
         head = next_log_head(head, digest)
         previous_in_stream[envelope.stream_id] = digest
-        result.append((topic, replace(envelope, position=position, prev_hash=prev_hash,
-                                      hash=digest, log_head=head)))
+        result.append(
+            (
+                topic,
+                replace(
+                    envelope, position=position, prev_hash=prev_hash, hash=digest, log_head=head
+                ),
+            )
+        )
     return result
 
 
 async def test_chained_copies_of_legacy_events_make_them_verifiable(
-        producers: Producers, reporting: Reporting) -> None:
+    producers: Producers, reporting: Reporting
+) -> None:
     first = await producers.request(T0, title="ERP")
     await producers.submit(first, T0)
     second = await producers.request(T0, title="CRM")

@@ -27,26 +27,49 @@ AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 def requested(project: UUID) -> EventEnvelope:
     return EventEnvelope(
-        source=SOURCE, type=ProjectRequested.event_type, time=AT, subject=f"project-{project}",
-        data=intake_events.serialize(ProjectRequested(
-            project_id=project, title="CRM", description="d", sponsor="carol",
-            business_unit="Sales", project_type="standard",
-            estimated_cost=Money(Decimal("1000.00"), "EUR"), requested_by="alice",
-            start_date=date(2027, 1, 4), target_date=date(2027, 9, 30),
-            expected_benefits="b")),
-        stream_id=f"project-{project}", stream_version=1, actor="alice")
+        source=SOURCE,
+        type=ProjectRequested.event_type,
+        time=AT,
+        subject=f"project-{project}",
+        data=intake_events.serialize(
+            ProjectRequested(
+                project_id=project,
+                title="CRM",
+                description="d",
+                sponsor="carol",
+                business_unit="Sales",
+                project_type="standard",
+                estimated_cost=Money(Decimal("1000.00"), "EUR"),
+                requested_by="alice",
+                start_date=date(2027, 1, 4),
+                target_date=date(2027, 9, 30),
+                expected_benefits="b",
+            )
+        ),
+        stream_id=f"project-{project}",
+        stream_version=1,
+        actor="alice",
+    )
 
 
 def submitted(project: UUID) -> EventEnvelope:
     return EventEnvelope(
-        source=SOURCE, type=ProjectSubmitted.event_type, time=AT, subject=f"project-{project}",
-        data=intake_events.serialize(ProjectSubmitted(
-            project_id=project, from_status="draft", to_status="submitted")),
-        stream_id=f"project-{project}", stream_version=2, actor="alice")
+        source=SOURCE,
+        type=ProjectSubmitted.event_type,
+        time=AT,
+        subject=f"project-{project}",
+        data=intake_events.serialize(
+            ProjectSubmitted(project_id=project, from_status="draft", to_status="submitted")
+        ),
+        stream_id=f"project-{project}",
+        stream_version=2,
+        actor="alice",
+    )
 
 
 async def test_a_row_let_go_is_read_back_only_after_the_write_behind_carrying_it_commits(
-        postgres_url: str, pg_schema: str) -> None:
+    postgres_url: str, pg_schema: str
+) -> None:
     database = Database.from_url(postgres_url, schema=pg_schema)
     shadow = LIVE.shadow()
     try:
@@ -60,8 +83,9 @@ async def test_a_row_let_go_is_read_back_only_after_the_write_behind_carrying_it
 
         # The write behind waits on a lock held elsewhere: the database is slow.
         async with database.engine.connect() as blocker:
-            await blocker.execute(text(
-                f'LOCK TABLE "{shadow.event_log.name}" IN ACCESS EXCLUSIVE MODE'))
+            await blocker.execute(
+                text(f'LOCK TABLE "{shadow.event_log.name}" IN ACCESS EXCLUSIVE MODE')
+            )
             await projection.write_behind(database)
             folding = asyncio.create_task(fold(database, projection, submitted(project)))
             await asyncio.sleep(0.3)

@@ -33,9 +33,18 @@ from gatehouse.events.intake import ApiKeyIssued, ApiKeyRevoked, intake_events
 from gatehouse.messaging.consumer import BatchHandler
 from gatehouse.personal_keys import SealedEventData
 
-__all__ = ["API_KEY_HEADER", "IssuedSecret", "api_keys", "authenticate_api_key",
-           "include_api_key_tables", "learning_api_keys", "new_secret", "record_api_key_event",
-           "secret_sha256", "stream_id"]
+__all__ = [
+    "API_KEY_HEADER",
+    "IssuedSecret",
+    "api_keys",
+    "authenticate_api_key",
+    "include_api_key_tables",
+    "learning_api_keys",
+    "new_secret",
+    "record_api_key_event",
+    "secret_sha256",
+    "stream_id",
+]
 
 API_KEY_HEADER = "X-API-Key"
 _KEY = re.compile(r"^ghk_(?P<key_id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
@@ -91,25 +100,34 @@ def stream_id(key_id: str) -> str:
     return f"api-key-{key_id}"
 
 
-async def authenticate_api_key(connection: AsyncConnection, presented: str, *,
-                               now: datetime) -> Principal:
+async def authenticate_api_key(
+    connection: AsyncConnection, presented: str, *, now: datetime
+) -> Principal:
     """The principal a presented key stands for; 401 unless it is issued, unrevoked and
     unexpired. The answer does not say which of these failed for a well-formed key."""
     match = _KEY.fullmatch(presented.strip())
     if match is None:
-        raise Unauthenticated(f"the {API_KEY_HEADER} header does not hold a Gatehouse API key "
-                              "(ghk_<id>_<secret>)")
-    row = (await connection.execute(
-        select(api_keys).where(api_keys.c.key_id == match["key_id"]))).one_or_none()
+        raise Unauthenticated(
+            f"the {API_KEY_HEADER} header does not hold a Gatehouse API key (ghk_<id>_<secret>)"
+        )
+    row = (
+        await connection.execute(select(api_keys).where(api_keys.c.key_id == match["key_id"]))
+    ).one_or_none()
     valid = row is not None and hmac.compare_digest(
-        row.secret_sha256, secret_sha256(match["secret"]))
-    if row is None or not valid or row.revoked_at is not None \
-            or (row.expires_at is not None and row.expires_at <= now):
+        row.secret_sha256, secret_sha256(match["secret"])
+    )
+    if (
+        row is None
+        or not valid
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+    ):
         raise Unauthenticated("the API key is unknown, revoked or expired")
     claimed = frozenset(str(role) for role in row.roles)
     roles = frozenset(Role(role) for role in claimed if role in Role.__members__.values())
-    return Principal(subject=row.subject.lower(), roles=roles, claimed_roles=claimed,
-                     api_key_id=row.key_id)
+    return Principal(
+        subject=row.subject.lower(), roles=roles, claimed_roles=claimed, api_key_id=row.key_id
+    )
 
 
 async def record_api_key_event(connection: AsyncConnection, envelope: EventEnvelope) -> None:
@@ -121,22 +139,34 @@ async def record_api_key_event(connection: AsyncConnection, envelope: EventEnvel
         return
     event = intake_events.deserialize(envelope.type, envelope.data)
     if isinstance(event, ApiKeyIssued):
-        await upsert(connection, api_keys, {
-            "key_id": event.key_id, "name": event.name, "subject": event.subject,
-            "roles": list(event.roles), "secret_sha256": event.secret_sha256,
-            "issued_by": event.issued_by, "issued_at": envelope.time,
-            "expires_at": event.expires_at,
-        }, key=["key_id"])
+        await upsert(
+            connection,
+            api_keys,
+            {
+                "key_id": event.key_id,
+                "name": event.name,
+                "subject": event.subject,
+                "roles": list(event.roles),
+                "secret_sha256": event.secret_sha256,
+                "issued_by": event.issued_by,
+                "issued_at": envelope.time,
+                "expires_at": event.expires_at,
+            },
+            key=["key_id"],
+        )
     elif isinstance(event, ApiKeyRevoked):
         await connection.execute(
-            api_keys.update().where(api_keys.c.key_id == event.key_id,
-                                    api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=envelope.time, revoked_by=event.revoked_by,
-                    revoke_reason=event.reason))
+            api_keys.update()
+            .where(api_keys.c.key_id == event.key_id, api_keys.c.revoked_at.is_(None))
+            .values(
+                revoked_at=envelope.time, revoked_by=event.revoked_by, revoke_reason=event.reason
+            )
+        )
 
 
-def learning_api_keys(handler: BatchHandler, personal_data: SealedEventData | None = None
-                      ) -> BatchHandler:
+def learning_api_keys(
+    handler: BatchHandler, personal_data: SealedEventData | None = None
+) -> BatchHandler:
     """A consumer of intake's topic that also keeps this service's ``api_keys`` current.
 
     ``personal_data`` opens the key events' personal values (the holder) for the table only;
@@ -144,8 +174,11 @@ def learning_api_keys(handler: BatchHandler, personal_data: SealedEventData | No
     """
 
     async def apply(connection: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
-        key_events = [envelope for envelope in envelopes
-                      if envelope.type in (ApiKeyIssued.event_type, ApiKeyRevoked.event_type)]
+        key_events = [
+            envelope
+            for envelope in envelopes
+            if envelope.type in (ApiKeyIssued.event_type, ApiKeyRevoked.event_type)
+        ]
         if key_events and personal_data is not None:
             key_events = await personal_data.open_all(connection, key_events)
         for envelope in key_events:

@@ -41,23 +41,46 @@ CLOUDEVENT_HEADERS: dict[str, Any] = {
         "ce_correlationid": {"type": "string"},
         "ce_causationid": {"type": "string"},
         "ce_actor": {"type": "string"},
-        "ce_gatehousehash": {"type": "string", "description": "SHA-256 of the event's "
-                             "canonical encoding"},
-        "ce_gatehouseprevhash": {"type": "string", "description": "The previous event's hash "
-                                 "in the stream (64 zeros for the first)"},
-        "ce_gatehouseloghead": {"type": "string", "description": "The producer log's running "
-                                "chain head after this event"},
+        "ce_gatehousehash": {
+            "type": "string",
+            "description": "SHA-256 of the event's canonical encoding",
+        },
+        "ce_gatehouseprevhash": {
+            "type": "string",
+            "description": "The previous event's hash in the stream (64 zeros for the first)",
+        },
+        "ce_gatehouseloghead": {
+            "type": "string",
+            "description": "The producer log's running chain head after this event",
+        },
         "content-type": {"type": "string", "const": "application/json"},
     },
-    "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject",
-                 "ce_streamid", "ce_streamversion"],
+    "required": [
+        "ce_specversion",
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_time",
+        "ce_subject",
+        "ce_streamid",
+        "ce_streamversion",
+    ],
 }
 
 PRODUCERS: tuple[tuple[str, str, str, EventRegistry], ...] = (
-    ("intakeEvents", intake_events_topic(), "Everything intake decides: requests, the "
-     "lifecycle, scores, status and RAID", intake_events),
-    ("governanceEvents", governance_events_topic(), "Everything governance decides: gate "
-     "templates, reviews, votes, outcomes, conditions, delegations", governance_events),
+    (
+        "intakeEvents",
+        intake_events_topic(),
+        "Everything intake decides: requests, the lifecycle, scores, status and RAID",
+        intake_events,
+    ),
+    (
+        "governanceEvents",
+        governance_events_topic(),
+        "Everything governance decides: gate "
+        "templates, reviews, votes, outcomes, conditions, delegations",
+        governance_events,
+    ),
 )
 
 
@@ -82,26 +105,31 @@ def asyncapi_document(version: str = "0.1.0") -> dict[str, Any]:
             schemas.update(schema.pop("$defs", {}))
             schemas[name] = schema
             messages[name] = {
-                "name": name, "title": event_type,
+                "name": name,
+                "title": event_type,
                 "summary": _summary(event_class),
                 "contentType": "application/json",
                 "headers": CLOUDEVENT_HEADERS,
                 "payload": {"$ref": REF.format(model=name)},
-                "bindings": {"kafka": {"key": {"type": "string",
-                                               "description": "The stream id"}}},
+                "bindings": {"kafka": {"key": {"type": "string", "description": "The stream id"}}},
                 "x-schema-version": event_class.schema_version,
             }
             channel_messages[name] = {"$ref": f"#/components/messages/{name}"}
         every_message.update(channel_messages)
         channels[channel] = {
-            "address": topic, "description": description + ". The record key is the stream "
+            "address": topic,
+            "description": description + ". The record key is the stream "
             "id, so one aggregate's events stay in order on one partition. Topic names take "
-            "the deployment's namespace prefix.", "messages": channel_messages,
-            "bindings": {"kafka": {"topic": topic}}}
+            "the deployment's namespace prefix.",
+            "messages": channel_messages,
+            "bindings": {"kafka": {"topic": topic}},
+        }
         operations[f"publish{channel[0].upper()}{channel[1:]}"] = {
-            "action": "send", "channel": {"$ref": f"#/channels/{channel}"},
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel}"},
             "summary": f"The {channel.removesuffix('Events')} service's outbox relay "
-            "publishes each stored event once it is committed"}
+            "publishes each stored event once it is committed",
+        }
     channels["liveEvents"] = {
         "address": "/v1/events/stream",
         "description": "reporting's Server-Sent Events: every consumed event (filters `type`, "
@@ -112,17 +140,24 @@ def asyncapi_document(version: str = "0.1.0") -> dict[str, Any]:
         "project_id, stream_id, stream_version, data (the payload)}; heartbeat comments "
         "when idle. Needs a bearer token.",
         "messages": every_message,
-        "bindings": {"http": {"method": "GET"}}}
+        "bindings": {"http": {"method": "GET"}},
+    }
     operations["receiveLiveEvents"] = {
-        "action": "receive", "channel": {"$ref": "#/channels/liveEvents"},
-        "summary": "Dashboards follow the system live"}
+        "action": "receive",
+        "channel": {"$ref": "#/channels/liveEvents"},
+        "summary": "Dashboards follow the system live",
+    }
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "Gatehouse events", "version": version,
-                 "description": "The events every Gatehouse service publishes, as the code "
-                 "defines them."},
+        "info": {
+            "title": "Gatehouse events",
+            "version": version,
+            "description": "The events every Gatehouse service publishes, as the code "
+            "defines them.",
+        },
         "defaultContentType": "application/json",
-        "channels": channels, "operations": operations,
+        "channels": channels,
+        "operations": operations,
         "components": {"messages": messages, "schemas": schemas},
     }
 

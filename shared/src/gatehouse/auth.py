@@ -25,8 +25,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gatehouse.errors import Forbidden, Unauthenticated
 from gatehouse.identity import normalise_identifier
 
-__all__ = ["ROLE_NAME", "DevIssuer", "KeySource", "Principal", "Role", "StaticKey",
-           "TokenVerifier", "token_subject"]
+__all__ = [
+    "ROLE_NAME",
+    "DevIssuer",
+    "KeySource",
+    "Principal",
+    "Role",
+    "StaticKey",
+    "TokenVerifier",
+    "token_subject",
+]
 
 ALGORITHM = "ES256"
 
@@ -80,13 +88,18 @@ class DevIssuer:
     def public_key(self) -> ec.EllipticCurvePublicKey:
         return self._private_key.public_key()
 
-    def issue(self, subject: str, roles: Iterable[Role | str], *,
-              lifetime: timedelta = timedelta(hours=8)) -> str:
+    def issue(
+        self, subject: str, roles: Iterable[Role | str], *, lifetime: timedelta = timedelta(hours=8)
+    ) -> str:
         now = datetime.now(UTC)
         claims: dict[str, Any] = {
-            "iss": self.issuer, "aud": self.audience, "sub": subject,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
             "roles": sorted({_role_name(role) for role in roles}),
-            "iat": now, "nbf": now, "exp": now + lifetime,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
         }
         return jwt.encode(claims, self._private_key, algorithm=ALGORITHM)
 
@@ -133,9 +146,16 @@ class TokenVerifier:
     the roles there are a list, or one space-separated string.
     """
 
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str,
-                 algorithms: Iterable[str] = (ALGORITHM,), roles_claim: str = "roles",
-                 leeway_seconds: int = 30) -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Iterable[str] = (ALGORITHM,),
+        roles_claim: str = "roles",
+        leeway_seconds: int = 30,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
@@ -161,15 +181,21 @@ class TokenVerifier:
             raise Unauthenticated(f"the bearer token is not a JWT: {error}") from None
         algorithm = header.get("alg")
         if algorithm not in self._algorithms:
-            raise Unauthenticated(f"tokens signed with {algorithm!r} are not accepted "
-                                  f"(allowed: {', '.join(self._algorithms)})")
+            raise Unauthenticated(
+                f"tokens signed with {algorithm!r} are not accepted "
+                f"(allowed: {', '.join(self._algorithms)})"
+            )
         kid = header.get("kid")
         kid = kid if isinstance(kid, str) else None
         key = await self._keys.key_for(kid, algorithm)
         try:
             claims = jwt.decode(
-                token, key, algorithms=[algorithm], issuer=self._issuer,
-                audience=self._audience, leeway=self._leeway,
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
@@ -180,8 +206,9 @@ class TokenVerifier:
             raise Unauthenticated(f"the bearer token is not valid: {error}") from None
         claimed = self._roles(claims)
         roles = frozenset(Role(role) for role in claimed if role in Role.__members__.values())
-        principal = Principal(subject=token_subject(claims["sub"]), roles=roles,
-                              claimed_roles=claimed)
+        principal = Principal(
+            subject=token_subject(claims["sub"]), roles=roles, claimed_roles=claimed
+        )
         self._remember(token, _VerifiedToken(principal, kid, algorithm, key, float(claims["exp"])))
         return principal
 
@@ -202,8 +229,9 @@ class TokenVerifier:
         if isinstance(value, str):
             return frozenset(value.split())
         if not isinstance(value, list) or not all(isinstance(role, str) for role in value):
-            raise Unauthenticated(f"the token's {self._roles_claim} claim must be a list of "
-                                  "role names")
+            raise Unauthenticated(
+                f"the token's {self._roles_claim} claim must be a list of role names"
+            )
         return frozenset(value)
 
 
@@ -214,8 +242,9 @@ def token_subject(sub: object) -> str:
     try:
         return normalise_identifier(sub)
     except ValueError as error:
-        raise Unauthenticated(f"the token's subject (sub) is not a Gatehouse identifier "
-                              f"({error})") from None
+        raise Unauthenticated(
+            f"the token's subject (sub) is not a Gatehouse identifier ({error})"
+        ) from None
 
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
@@ -225,8 +254,10 @@ def _role_name(role: Role | str) -> str:
     """A role for a token: Gatehouse's own, or a business role named like ``finance``."""
     name = role.value if isinstance(role, Role) else str(role)
     if not ROLE_NAME.fullmatch(name):
-        raise ValueError(f"role {name!r} is not a role name (lower case letters, digits, "
-                         "_ . -; starting with a letter)")
+        raise ValueError(
+            f"role {name!r} is not a role name (lower case letters, digits, "
+            "_ . -; starting with a letter)"
+        )
     return name
 
 
@@ -234,8 +265,11 @@ def _load_or_create_key(key_file: Path) -> ec.EllipticCurvePrivateKey:
     if not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         # Write then link: two processes racing to create the key agree on one of them.
         with tempfile.NamedTemporaryFile(dir=key_file.parent, delete=False) as handle:
             handle.write(pem)

@@ -99,8 +99,12 @@ def parse_if_match(header: str | None) -> ExpectedVersion:
     versions: set[int] = set()
     for part in header.split(","):
         tag = _ENTITY_TAG.fullmatch(part)
-        if tag is not None and tag.group(1) is None and tag.group(2).isascii() \
-                and tag.group(2).isdigit():
+        if (
+            tag is not None
+            and tag.group(1) is None
+            and tag.group(2).isascii()
+            and tag.group(2).isdigit()
+        ):
             versions.add(int(tag.group(2)))
     return ExpectedVersion(frozenset(versions), header.strip())
 
@@ -109,7 +113,8 @@ def missing_if_match() -> PreconditionRequired:
     """The refusal of a change sent without If-Match (or with an empty one)."""
     return PreconditionRequired(
         "this change needs an If-Match header carrying the resource's ETag (read it with "
-        "GET); it makes sure you change what you last saw")
+        "GET); it makes sure you change what you last saw"
+    )
 
 
 def etag(version: int) -> str:
@@ -117,13 +122,15 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def check_put_precondition(expected: ExpectedVersion | None, current: int, *,
-                           resource: str) -> None:
+def check_put_precondition(
+    expected: ExpectedVersion | None, current: int, *, resource: str
+) -> None:
     """A PUT creating a resource needs no If-Match; one replacing it does (428 without)."""
     if expected is None:
         if current > 0:
             raise PreconditionRequired(
-                f"replacing {resource} needs an If-Match header carrying the ETag from GET")
+                f"replacing {resource} needs an If-Match header carrying the ETag from GET"
+            )
         return
     check_version(expected, current, resource=resource)
 
@@ -136,12 +143,15 @@ def check_version(expected: ExpectedVersion, current: int, *, resource: str) -> 
     if expected.matches(current):
         return
     if expected.versions == frozenset():
-        hint = (f"your If-Match {expected.header} holds no ETag this service issues (strong, "
-                f'like "{current}")')
+        hint = (
+            f"your If-Match {expected.header} holds no ETag this service issues (strong, "
+            f'like "{current}")'
+        )
     else:
         hint = f"your If-Match was {expected.header}"
-    raise PreconditionFailed(f"{resource} is at version {current}; {hint}; reload and retry",
-                             current_etag=f'"{current}"')
+    raise PreconditionFailed(
+        f"{resource} is at version {current}; {hint}; reload and retry", current_etag=f'"{current}"'
+    )
 
 
 # --- Executing a command with an idempotency key ----------------------------------------------
@@ -167,10 +177,14 @@ async def execute_command(
     """
     for attempt in range(1, conflict_attempts + 1):
         try:
-            return await _execute_once(database, principal=principal,
-                                       idempotency_key=idempotency_key,
-                                       request_fingerprint=request_fingerprint, run=run,
-                                       store=store)
+            return await _execute_once(
+                database,
+                principal=principal,
+                idempotency_key=idempotency_key,
+                request_fingerprint=request_fingerprint,
+                run=run,
+                store=store,
+            )
         except ConcurrencyError:
             if attempt == conflict_attempts:
                 raise
@@ -208,15 +222,24 @@ async def _execute_once(
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             async with database.transaction() as connection:
-                stored = await store.lookup(connection, principal=principal,
-                                            key=idempotency_key, fingerprint=request_fingerprint)
+                stored = await store.lookup(
+                    connection,
+                    principal=principal,
+                    key=idempotency_key,
+                    fingerprint=request_fingerprint,
+                )
                 if stored is not None:
                     return _response(stored, replayed=True)
                 if conflict is not None:
                     raise conflict  # the writer that beat us was not a twin of this request
                 response = _stored(await run(connection))
-                await store.record(connection, principal=principal, key=idempotency_key,
-                                   fingerprint=request_fingerprint, response=response)
+                await store.record(
+                    connection,
+                    principal=principal,
+                    key=idempotency_key,
+                    fingerprint=request_fingerprint,
+                    response=response,
+                )
             return _response(response, replayed=False)
         except IdempotencyKeyRace:
             if attempt == MAX_ATTEMPTS:
@@ -230,9 +253,9 @@ async def _execute_once(
 
 def _check_key(key: str) -> None:
     if not _PRINTABLE_ASCII.fullmatch(key) or not key.strip():
-        raise InvalidInput.for_field(IDEMPOTENCY_KEY_HEADER,
-                                     "must be 1 to 200 printable ASCII characters",
-                                     location="header")
+        raise InvalidInput.for_field(
+            IDEMPOTENCY_KEY_HEADER, "must be 1 to 200 printable ASCII characters", location="header"
+        )
 
 
 def _stored(result: CommandResponse) -> StoredResponse:

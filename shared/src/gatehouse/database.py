@@ -26,8 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Database", "UtcDateTime", "bulk_insert", "create_engine", "insert_on", "json_text",
-           "listening", "upsert"]
+__all__ = [
+    "Database",
+    "UtcDateTime",
+    "bulk_insert",
+    "create_engine",
+    "insert_on",
+    "json_text",
+    "listening",
+    "upsert",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -58,8 +66,10 @@ def json_text(value: Any) -> str:
 
 
 # How every engine writes and reads JSON columns.
-_JSON_CODEC: dict[str, Any] = {"json_serializer": json_text,
-                               "json_deserializer": pydantic_core.from_json}
+_JSON_CODEC: dict[str, Any] = {
+    "json_serializer": json_text,
+    "json_deserializer": pydantic_core.from_json,
+}
 
 
 # A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out.
@@ -70,8 +80,13 @@ PING_AFTER_IDLE_SECONDS = 2.0
 POOL_SIZE = 10
 
 
-def create_engine(url: str, *, schema: str | None = None, pool_size: int = POOL_SIZE,
-                  ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    schema: str | None = None,
+    pool_size: int = POOL_SIZE,
+    ping_after_idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+) -> AsyncEngine:
     """An async engine for ``url``; ``schema`` sets PostgreSQL's search_path for every session."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -83,8 +98,9 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = POOL_
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
-    engine = create_async_engine(url, connect_args=connect_args, pool_size=pool_size,
-                                 max_overflow=pool_size, **_JSON_CODEC)
+    engine = create_async_engine(
+        url, connect_args=connect_args, pool_size=pool_size, max_overflow=pool_size, **_JSON_CODEC
+    )
     _ping_when_idle(engine, ping_after_idle_seconds)
     return engine
 
@@ -102,8 +118,9 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry,
-                     _proxy: PoolProxiedConnection) -> None:
+    def _on_checkout(
+        dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
         idle_since = record.info.get("idle_since")
         if idle_since is None or time.monotonic() - idle_since < idle_seconds:
             return
@@ -148,8 +165,9 @@ class Database:
         self._after_commit_hooks: list[Callable[[], None]] = []
 
     @classmethod
-    def from_url(cls, url: str, *, schema: str | None = None,
-                 pool_size: int = POOL_SIZE) -> Database:
+    def from_url(
+        cls, url: str, *, schema: str | None = None, pool_size: int = POOL_SIZE
+    ) -> Database:
         return cls(create_engine(url, schema=schema, pool_size=pool_size))
 
     @property
@@ -201,9 +219,12 @@ class Database:
 
 
 @asynccontextmanager
-async def listening(connection: AsyncConnection, channel: str,
-                    on_payload: Callable[[str], None],
-                    on_lost: Callable[[], None] | None = None) -> AsyncIterator[asyncio.Event]:
+async def listening(
+    connection: AsyncConnection,
+    channel: str,
+    on_payload: Callable[[str], None],
+    on_lost: Callable[[], None] | None = None,
+) -> AsyncIterator[asyncio.Event]:
     """LISTEN on ``channel`` over ``connection`` (PostgreSQL) while the block runs, calling
     ``on_payload`` with each notification's payload. Yields an event set (and ``on_lost``
     called) when the connection closes under the block: a database restart, an idle timeout,
@@ -250,8 +271,9 @@ async def upsert(
     await connection.execute(statement, rows)
 
 
-async def bulk_insert(connection: AsyncConnection, table: Table,
-                      rows: Sequence[Mapping[str, Any]]) -> None:
+async def bulk_insert(
+    connection: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
     """Insert many rows (all with the same columns) in the connection's transaction: with COPY
     on PostgreSQL, several times faster than an INSERT per row; an INSERT elsewhere.
 
@@ -278,8 +300,9 @@ async def bulk_insert(connection: AsyncConnection, table: Table,
         # SQLAlchemy begins its transaction with the first statement it runs: COPY on the
         # driver's connection before that would commit on its own.
         await connection.execute(text("SELECT 1"))
-    await driver.copy_records_to_table(table.name, records=records, columns=names,
-                                       schema_name=table.schema)
+    await driver.copy_records_to_table(
+        table.name, records=records, columns=names, schema_name=table.schema
+    )
 
 
 def any_of(column: Any, name: str, dialect: str) -> Any:
@@ -297,11 +320,15 @@ def insert_on(dialect: str, table: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=512)
-def _upsert_statement(dialect: str, table: Any, columns: tuple[str, ...], key: tuple[str, ...]
-                      ) -> Any:
+def _upsert_statement(
+    dialect: str, table: Any, columns: tuple[str, ...], key: tuple[str, ...]
+) -> Any:
     """Built once per table and columns: building it (``excluded`` above all) costs more than
     running it."""
     statement = insert_on(dialect, table)
     changes = {name: statement.excluded[name] for name in columns if name not in key}
-    return (statement.on_conflict_do_update(index_elements=list(key), set_=changes) if changes
-            else statement.on_conflict_do_nothing(index_elements=list(key)))
+    return (
+        statement.on_conflict_do_update(index_elements=list(key), set_=changes)
+        if changes
+        else statement.on_conflict_do_nothing(index_elements=list(key))
+    )

@@ -38,11 +38,14 @@ class InvalidInput(GatehouseError):
     status, slug, title = 422, "invalid-input", "Invalid input"
 
     @classmethod
-    def for_field(cls, field: str, message: str, *, location: str = "body",
-                  kind: str = "value_error") -> InvalidInput:
+    def for_field(
+        cls, field: str, message: str, *, location: str = "body", kind: str = "value_error"
+    ) -> InvalidInput:
         """A 422 naming one field, shaped like the framework's validation errors."""
-        return cls(f"{field}: {message}",
-                   errors=[{"field": field, "in": location, "message": message, "type": kind}])
+        return cls(
+            f"{field}: {message}",
+            errors=[{"field": field, "in": location, "message": message, "type": kind}],
+        )
 
 
 class Unauthenticated(GatehouseError):

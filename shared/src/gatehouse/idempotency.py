@@ -101,11 +101,21 @@ class IdempotencyKeyReused(InvalidInput):
     slug, title = "idempotency-key-reused", "Idempotency key reused"
 
     def __init__(self) -> None:
-        message = ("this Idempotency-Key was already used with a different request; send a new "
-                   "key with a new request")
-        super().__init__(f"Idempotency-Key: {message}",
-                         errors=[{"field": "Idempotency-Key", "in": "header", "message": message,
-                                  "type": "idempotency_key_reused"}])
+        message = (
+            "this Idempotency-Key was already used with a different request; send a new "
+            "key with a new request"
+        )
+        super().__init__(
+            f"Idempotency-Key: {message}",
+            errors=[
+                {
+                    "field": "Idempotency-Key",
+                    "in": "header",
+                    "message": message,
+                    "type": "idempotency_key_reused",
+                }
+            ],
+        )
 
 
 class IdempotencyKeyRace(Exception):
@@ -119,7 +129,8 @@ class IdempotencyKeyRace(Exception):
 # The statements of every command with a key, built once: building one costs more than running it.
 _LOOKUP = select(idempotency_keys).where(
     idempotency_keys.c.principal == bindparam("principal"),
-    idempotency_keys.c.key == bindparam("key"))
+    idempotency_keys.c.key == bindparam("key"),
+)
 
 
 @functools.cache
@@ -134,13 +145,19 @@ def _record_statement(dialect: str) -> Any:
     statement = insert_on(dialect, idempotency_keys)
     statement = statement.on_conflict_do_update(
         index_elements=[idempotency_keys.c.principal, idempotency_keys.c.key],
-        set_={column.name: statement.excluded[column.name] for column in idempotency_keys.c
-              if not column.primary_key},
+        set_={
+            column.name: statement.excluded[column.name]
+            for column in idempotency_keys.c
+            if not column.primary_key
+        },
         where=idempotency_keys.c.expires_at <= statement.excluded.created_at,
     ).returning(idempotency_keys.c.key)
     if dialect == "postgresql":
-        statement = statement.add_cte(_purge_statement(PURGE_BATCH, but_the_recorded=True)
-                                      .returning(idempotency_keys.c.key).cte("purged"))
+        statement = statement.add_cte(
+            _purge_statement(PURGE_BATCH, but_the_recorded=True)
+            .returning(idempotency_keys.c.key)
+            .cte("purged")
+        )
     return statement
 
 
@@ -149,12 +166,18 @@ def _purge_statement(limit: int, *, but_the_recorded: bool = False) -> Delete:
     expired = idempotency_keys.c.expires_at <= bindparam("purge_before")
     if but_the_recorded:
         expired &= tuple_(idempotency_keys.c.principal, idempotency_keys.c.key) != tuple_(
-            bindparam("recorded_principal"), bindparam("recorded_key"))
-    oldest = (select(idempotency_keys.c.principal, idempotency_keys.c.key)
-              .where(expired).order_by(idempotency_keys.c.expires_at).limit(limit)
-              .with_for_update(skip_locked=True))  # ignored on SQLite: writers are serial
+            bindparam("recorded_principal"), bindparam("recorded_key")
+        )
+    oldest = (
+        select(idempotency_keys.c.principal, idempotency_keys.c.key)
+        .where(expired)
+        .order_by(idempotency_keys.c.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )  # ignored on SQLite: writers are serial
     return delete(idempotency_keys).where(
-        tuple_(idempotency_keys.c.principal, idempotency_keys.c.key).in_(oldest))
+        tuple_(idempotency_keys.c.principal, idempotency_keys.c.key).in_(oldest)
+    )
 
 
 class IdempotencyStore:
@@ -163,8 +186,9 @@ class IdempotencyStore:
     def __init__(self, retention: timedelta = DEFAULT_RETENTION) -> None:
         self.retention = retention
 
-    async def lookup(self, connection: AsyncConnection, *, principal: str, key: str,
-                     fingerprint: str) -> StoredResponse | None:
+    async def lookup(
+        self, connection: AsyncConnection, *, principal: str, key: str, fingerprint: str
+    ) -> StoredResponse | None:
         """The stored response for this key; None when there is none or it expired.
 
         Raises IdempotencyKeyReused when the key is live but was used for another request.
@@ -176,34 +200,49 @@ class IdempotencyStore:
             raise IdempotencyKeyReused()
         return StoredResponse(row.status_code, dict(row.headers), row.body)
 
-    async def record(self, connection: AsyncConnection, *, principal: str, key: str,
-                     fingerprint: str, response: StoredResponse) -> None:
+    async def record(
+        self,
+        connection: AsyncConnection,
+        *,
+        principal: str,
+        key: str,
+        fingerprint: str,
+        response: StoredResponse,
+    ) -> None:
         """Store the response for this key, replacing an expired one; purge expired keys.
 
         Raises IdempotencyKeyRace when a live record for the key exists (a concurrent request
         with the same key committed first).
         """
         now = datetime.now(UTC)
-        values = {"principal": principal, "key": key, "fingerprint": fingerprint,
-                  "status_code": response.status_code, "headers": response.headers,
-                  "body": response.body, "created_at": now, "expires_at": now + self.retention}
+        values = {
+            "principal": principal,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status_code": response.status_code,
+            "headers": response.headers,
+            "body": response.body,
+            "created_at": now,
+            "expires_at": now + self.retention,
+        }
         dialect = connection.dialect.name
         if dialect == "postgresql":  # the purge is part of the statement
-            values |= {"purge_before": now, "recorded_principal": principal,
-                       "recorded_key": key}
+            values |= {"purge_before": now, "recorded_principal": principal, "recorded_key": key}
         recorded = await connection.execute(_record_statement(dialect), values)
         if recorded.first() is None:
             raise IdempotencyKeyRace(f"{principal}/{key}")
         if dialect != "postgresql":
             await self.purge_expired(connection, now=now)
 
-    async def purge_expired(self, connection: AsyncConnection, *, now: datetime | None = None,
-                            limit: int = PURGE_BATCH) -> int:
+    async def purge_expired(
+        self, connection: AsyncConnection, *, now: datetime | None = None, limit: int = PURGE_BATCH
+    ) -> int:
         """Delete up to ``limit`` of the oldest expired keys; return how many were deleted.
 
         On PostgreSQL rows another transaction is deleting are skipped, so concurrent purges
         neither wait for each other nor deadlock.
         """
-        result = await connection.execute(_purge_statement(limit),
-                                          {"purge_before": now or datetime.now(UTC)})
+        result = await connection.execute(
+            _purge_statement(limit), {"purge_before": now or datetime.now(UTC)}
+        )
         return result.rowcount

@@ -40,9 +40,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gatehouse.json_types import AnyText
 from gatehouse.personal_data import ERASED
 
-__all__ = ["IDENTIFIER_PATTERN", "SUBJECT_PSEUDONYMS", "Identifier", "PersonFilter", "Pseudonyms",
-           "identifier_problem", "include_pseudonym_key_tables", "load_pseudonyms",
-           "new_pseudonym_key", "normalise_identifier", "pseudonym_keys"]
+__all__ = [
+    "IDENTIFIER_PATTERN",
+    "SUBJECT_PSEUDONYMS",
+    "Identifier",
+    "PersonFilter",
+    "Pseudonyms",
+    "identifier_problem",
+    "include_pseudonym_key_tables",
+    "load_pseudonyms",
+    "new_pseudonym_key",
+    "normalise_identifier",
+    "pseudonym_keys",
+]
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@:+|-]{0,199}$"
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
@@ -60,11 +70,15 @@ def identifier_problem(value: object) -> str | None:
     if len(value) > 200:
         return "must be at most 200 characters"
     if not value.isascii():
-        return ("must be ASCII letters, digits and _ . @ : + | - (no invisible, look-alike "
-                "or other non-ASCII characters)")
+        return (
+            "must be ASCII letters, digits and _ . @ : + | - (no invisible, look-alike "
+            "or other non-ASCII characters)"
+        )
     if not _IDENTIFIER.fullmatch(value):
-        return ("must start with a letter or a digit and hold only letters, digits and "
-                "_ . @ : + | - (no spaces, brackets or control characters)")
+        return (
+            "must start with a letter or a digit and hold only letters, digits and "
+            "_ . @ : + | - (no spaces, brackets or control characters)"
+        )
     if value.lower().startswith(_SEALED_PREFIX):
         return f"must not start with {_SEALED_PREFIX!r}, which marks sealed personal data"
     return None
@@ -83,9 +97,11 @@ def normalise_identifier(value: object) -> str:
 # A field naming a person (sponsor, owner, an approver seat's user, a delegate, a key's
 # subject): refused in words when out of form, else kept in lower case; JSON Schema shows the
 # pattern.
-Identifier = Annotated[str, BeforeValidator(normalise_identifier),
-                       WithJsonSchema({"type": "string", "pattern": IDENTIFIER_PATTERN,
-                                       "maxLength": 200})]
+Identifier = Annotated[
+    str,
+    BeforeValidator(normalise_identifier),
+    WithJsonSchema({"type": "string", "pattern": IDENTIFIER_PATTERN, "maxLength": 200}),
+]
 
 # A query filter naming a person (sponsor=, requested_by=, approver=, involving=, assignee=):
 # any text but NUL, compared as identifiers are kept, in lower case.
@@ -106,8 +122,7 @@ class Pseudonyms:
         self._key = key
 
     def of(self, identifier: str) -> bytes:
-        return hmac.new(self._key, identifier.lower().encode(),
-                        hashlib.sha256).digest()
+        return hmac.new(self._key, identifier.lower().encode(), hashlib.sha256).digest()
 
     def of_named(self, name: str) -> bytes | None:
         """The pseudonym of the person a record names; None when the record reads
@@ -140,7 +155,10 @@ async def load_pseudonyms(connection: AsyncConnection) -> Pseudonyms:
     """The service's subject pseudonyms, with the key its migrations made."""
     loaded = _loaded.get(connection.sync_engine)
     if loaded is None:
-        key = (await connection.execute(select(pseudonym_keys.c.key).where(
-            pseudonym_keys.c.name == SUBJECT_PSEUDONYMS))).scalar_one()
+        key = (
+            await connection.execute(
+                select(pseudonym_keys.c.key).where(pseudonym_keys.c.name == SUBJECT_PSEUDONYMS)
+            )
+        ).scalar_one()
         loaded = _loaded[connection.sync_engine] = Pseudonyms(bytes(key))
     return loaded

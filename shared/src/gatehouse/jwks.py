@@ -27,8 +27,9 @@ __all__ = ["ASYMMETRIC_ALGORITHMS", "JwksKeySource"]
 log = logging.getLogger(__name__)
 
 # Symmetric algorithms (HS*) would make the issuer's public key a shared secret: never allowed.
-ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-                                   "ES256", "ES384", "ES512"})
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+)
 _KEY_TYPE = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
 _CURVE = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
@@ -42,10 +43,17 @@ class _Key:
 
 
 class JwksKeySource:
-    def __init__(self, url: str, *, algorithms: Iterable[str], cache_seconds: float = 300.0,
-                 min_refresh_seconds: float = 10.0, timeout_seconds: float = 5.0,
-                 client: httpx.AsyncClient | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        algorithms: Iterable[str],
+        cache_seconds: float = 300.0,
+        min_refresh_seconds: float = 10.0,
+        timeout_seconds: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.url = url
         self._algorithms = frozenset(algorithms)
         unknown = self._algorithms - ASYMMETRIC_ALGORITHMS
@@ -70,8 +78,9 @@ class JwksKeySource:
         if kid not in self._keys and self._may_refresh():
             await self._refresh(reason=f"unknown kid {kid!r}")
         if self._fetched_at is None:
-            raise ServiceUnavailable("the token issuer's keys cannot be fetched just now",
-                                     jwks_url=self.url)
+            raise ServiceUnavailable(
+                "the token issuer's keys cannot be fetched just now", jwks_url=self.url
+            )
         found = self._keys.get(kid)
         if found is None:
             raise Unauthenticated(f"the issuer has no key {kid!r}")
@@ -83,13 +92,15 @@ class JwksKeySource:
             await self._client.aclose()
 
     def _stale(self) -> bool:
-        return (self._fetched_at is None
-                or self._clock() - self._fetched_at >= self._cache_seconds) \
-            and self._may_refresh()
+        return (
+            self._fetched_at is None or self._clock() - self._fetched_at >= self._cache_seconds
+        ) and self._may_refresh()
 
     def _may_refresh(self) -> bool:
-        return (self._attempted_at is None
-                or self._clock() - self._attempted_at >= self._min_refresh_seconds)
+        return (
+            self._attempted_at is None
+            or self._clock() - self._attempted_at >= self._min_refresh_seconds
+        )
 
     async def _refresh(self, *, reason: str) -> None:
         async with self._lock:
@@ -102,14 +113,22 @@ class JwksKeySource:
                 response.raise_for_status()
                 keys = self._parse(response.json())
             except (httpx.HTTPError, ValueError) as error:
-                log.warning("cannot fetch the issuer's keys", extra={
-                    "jwks_url": self.url, "reason": reason, "error": str(error),
-                    "keys_held": len(self._keys)})
+                log.warning(
+                    "cannot fetch the issuer's keys",
+                    extra={
+                        "jwks_url": self.url,
+                        "reason": reason,
+                        "error": str(error),
+                        "keys_held": len(self._keys),
+                    },
+                )
                 return
             self._keys = keys
             self._fetched_at = self._attempted_at
-            log.info("fetched the issuer's keys", extra={
-                "jwks_url": self.url, "reason": reason, "kids": sorted(keys)})
+            log.info(
+                "fetched the issuer's keys",
+                extra={"jwks_url": self.url, "reason": reason, "kids": sorted(keys)},
+            )
 
     def _parse(self, document: Any) -> dict[str, _Key]:
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
@@ -122,11 +141,14 @@ class JwksKeySource:
                 continue  # an encryption key
             try:
                 parsed = jwt.PyJWK(entry)
-                keys[entry["kid"]] = _Key(parsed.key, str(entry.get("kty")), entry.get("alg"),
-                                          entry.get("crv"))
+                keys[entry["kid"]] = _Key(
+                    parsed.key, str(entry.get("kty")), entry.get("alg"), entry.get("crv")
+                )
             except jwt.PyJWTError as error:
-                log.warning("skipping a key the JWKS holds", extra={
-                    "kid": entry["kid"], "error": str(error)})
+                log.warning(
+                    "skipping a key the JWKS holds",
+                    extra={"kid": entry["kid"], "error": str(error)},
+                )
         return keys
 
 

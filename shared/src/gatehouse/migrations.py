@@ -27,8 +27,9 @@ def alembic_config(migrations_dir: Path, url: str, schema: str | None = None) ->
     return config
 
 
-def upgrade(migrations_dir: Path, url: str, schema: str | None = None,
-            revision: str = "head") -> None:
+def upgrade(
+    migrations_dir: Path, url: str, schema: str | None = None, revision: str = "head"
+) -> None:
     """Bring the database at ``url`` (and PostgreSQL ``schema``) up to ``revision``."""
     command.upgrade(alembic_config(migrations_dir, url, schema), revision)
 
@@ -41,9 +42,12 @@ def run_env(target_metadata: MetaData) -> None:
     schema = config.attributes.get("schema")
 
     def run(connection: Connection) -> None:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite",
-                          compare_type=True)
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
         with context.begin_transaction():
             context.run_migrations()
 
@@ -55,7 +59,8 @@ def run_env(target_metadata: MetaData) -> None:
                 # (PostgreSQL's DDL is transactional), so the next finds the schema at head.
                 await connection.execute(
                     text("SELECT pg_advisory_xact_lock(hashtext(:purpose), hashtext(:schema))"),
-                    {"purpose": "gatehouse:migrate", "schema": schema or ""})
+                    {"purpose": "gatehouse:migrate", "schema": schema or ""},
+                )
             if schema:
                 await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             await connection.run_sync(run)

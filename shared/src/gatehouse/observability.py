@@ -17,7 +17,10 @@ correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=No
 current_actor: ContextVar[str | None] = ContextVar("current_actor", default=None)
 
 _STANDARD_ATTRIBUTES = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message", "asctime", "taskName"}
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -50,8 +53,9 @@ def configure_logging(service: str, level: str = "INFO", *, json_logs: bool = Tr
     if json_logs:
         handler.setFormatter(JsonFormatter(service))
     else:
-        handler.setFormatter(logging.Formatter(
-            f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -67,27 +71,51 @@ class Metrics:
         self.registry = CollectorRegistry()
         labels = {"service": service}
         self.http_requests = Counter(
-            "gatehouse_http_requests_total", "HTTP requests handled",
-            ["method", "route", "status"], registry=self.registry).labels
+            "gatehouse_http_requests_total",
+            "HTTP requests handled",
+            ["method", "route", "status"],
+            registry=self.registry,
+        ).labels
         self.http_duration = Histogram(
-            "gatehouse_http_request_duration_seconds", "HTTP request duration",
-            ["method", "route"], registry=self.registry).labels
+            "gatehouse_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "route"],
+            registry=self.registry,
+        ).labels
         self.outbox_published = Counter(
-            "gatehouse_outbox_published_events_total", "Events the outbox relay published",
-            ["service"], registry=self.registry).labels(**labels)
+            "gatehouse_outbox_published_events_total",
+            "Events the outbox relay published",
+            ["service"],
+            registry=self.registry,
+        ).labels(**labels)
         self.outbox_pending = Gauge(
-            "gatehouse_outbox_pending_events", "Stored events not yet published",
-            ["service"], registry=self.registry).labels(**labels)
+            "gatehouse_outbox_pending_events",
+            "Stored events not yet published",
+            ["service"],
+            registry=self.registry,
+        ).labels(**labels)
         self.consumed = Counter(
-            "gatehouse_consumer_events_total", "Events a consumer handled, by outcome",
-            ["consumer", "outcome"], registry=self.registry).labels
+            "gatehouse_consumer_events_total",
+            "Events a consumer handled, by outcome",
+            ["consumer", "outcome"],
+            registry=self.registry,
+        ).labels
         self.consumer_lag_seconds = Gauge(
-            "gatehouse_consumer_lag_seconds", "While a partition has events waiting: seconds "
+            "gatehouse_consumer_lag_seconds",
+            "While a partition has events waiting: seconds "
             "since the last event the consumer applied was produced (0 when caught up)",
-            ["consumer", "topic", "partition"], registry=self.registry).labels
+            ["consumer", "topic", "partition"],
+            registry=self.registry,
+        ).labels
         self.timer_events = Counter(
-            "gatehouse_timer_events_total", "Events raised by the service's timers (SLA "
-            "escalations, condition breaches)", ["event"], registry=self.registry).labels
+            "gatehouse_timer_events_total",
+            "Events raised by the service's timers (SLA escalations, condition breaches)",
+            ["event"],
+            registry=self.registry,
+        ).labels
         self.consumer_lag = Gauge(
-            "gatehouse_consumer_lag_events", "Events behind the end of each partition",
-            ["consumer", "topic", "partition"], registry=self.registry).labels
+            "gatehouse_consumer_lag_events",
+            "Events behind the end of each partition",
+            ["consumer", "topic", "partition"],
+            registry=self.registry,
+        ).labels

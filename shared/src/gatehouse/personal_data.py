@@ -147,7 +147,8 @@ def personal_paths(event_class: type[Any]) -> tuple[Path, ...]:
     paths = _paths_by_class.get(event_class)
     if paths is None:
         paths = _paths_by_class[event_class] = tuple(
-            _paths_of_dataclass(event_class, seen=frozenset()))
+            _paths_of_dataclass(event_class, seen=frozenset())
+        )
     return paths
 
 
@@ -197,8 +198,9 @@ def personal_values(data: Mapping[str, Any], paths: tuple[Path, ...]) -> set[str
     return found
 
 
-def map_personal_values(data: Mapping[str, Any], paths: tuple[Path, ...],
-                        change: Callable[[str], str]) -> dict[str, Any]:
+def map_personal_values(
+    data: Mapping[str, Any], paths: tuple[Path, ...], change: Callable[[str], str]
+) -> dict[str, Any]:
     """A copy of JSON event data with ``change`` applied to every string at ``paths``."""
     result: Any = dict(data)
     for path in paths:
@@ -213,7 +215,7 @@ def _map_path(node: Any, path: Path, change: Callable[[str], str]) -> Any:
     step, rest = path[0], path[1:]
     if not rest and step.endswith(":"):
         if isinstance(node, str) and node.startswith(step) and len(node) > len(step):
-            return step + change(node[len(step):])
+            return step + change(node[len(step) :])
         return node
     if step == "*":
         if isinstance(node, list):

@@ -40,8 +40,9 @@ class _Bucket:
 class RateLimiter:
     """``rate`` requests a second on average, up to ``burst`` at once; ``rate`` 0 turns it off."""
 
-    def __init__(self, *, rate: float, burst: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self._clock = clock
@@ -61,13 +62,18 @@ class RateLimiter:
         bucket.updated = now
         if bucket.tokens < 1:
             wait = math.ceil((1 - bucket.tokens) / self.rate)
-            raise TooManyRequests(f"more than {self.rate:g} requests a second (bursts of "
-                                  f"{self.burst}); retry in {wait} s",
-                                  retry_after_seconds=wait)
+            raise TooManyRequests(
+                f"more than {self.rate:g} requests a second (bursts of "
+                f"{self.burst}); retry in {wait} s",
+                retry_after_seconds=wait,
+            )
         bucket.tokens -= 1
 
     def _prune(self, now: float) -> None:
-        full = [client for client, bucket in self._buckets.items()
-                if bucket.tokens + (now - bucket.updated) * self.rate >= self.burst]
+        full = [
+            client
+            for client, bucket in self._buckets.items()
+            if bucket.tokens + (now - bucket.updated) * self.rate >= self.burst
+        ]
         for client in full:
             del self._buckets[client]

@@ -32,16 +32,26 @@ def progress_line(name: str, rebuild: dict[str, Any]) -> str:
     return f"{name} {bar} {count} ({rebuild.get('state')}){speed}"
 
 
-def replay(base_url: str, token: str, name: str, *, poll_seconds: float = 0.5,
-           timeout: float = 3600.0, out: TextIO | None = None) -> int:
+def replay(
+    base_url: str,
+    token: str,
+    name: str,
+    *,
+    poll_seconds: float = 0.5,
+    timeout: float = 3600.0,
+    out: TextIO | None = None,
+) -> int:
     """Run a rebuild to its end; 0 when done, 1 when it failed, 2 when it could not start."""
     out = out or sys.stderr
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
         started = client.post(f"/v1/admin/projections/{name}/rebuild")
         if started.status_code != 202:
-            detail = started.json().get("detail") if started.headers.get(
-                "content-type", "").endswith("json") else started.text
+            detail = (
+                started.json().get("detail")
+                if started.headers.get("content-type", "").endswith("json")
+                else started.text
+            )
             print(f"gatehouse replay: {started.status_code}: {detail}", file=out)
             return 2
         deadline = time.monotonic() + timeout
@@ -49,8 +59,12 @@ def replay(base_url: str, token: str, name: str, *, poll_seconds: float = 0.5,
         rebuild: dict[str, Any] = started.json()
         while True:
             line = progress_line(name, rebuild)
-            print(f"\r{line}" if interactive else line, end="" if interactive else "\n",
-                  file=out, flush=True)
+            print(
+                f"\r{line}" if interactive else line,
+                end="" if interactive else "\n",
+                file=out,
+                flush=True,
+            )
             if rebuild.get("state") in ("done", "failed"):
                 break
             if time.monotonic() > deadline:
@@ -64,7 +78,10 @@ def replay(base_url: str, token: str, name: str, *, poll_seconds: float = 0.5,
         if rebuild["state"] == "failed":
             print(f"gatehouse replay: failed: {rebuild.get('error')}", file=out)
             return 1
-        print(f"gatehouse replay: {name} rebuilt from {rebuild['read']:,} events "
-              f"({rebuild['applied']:,} applied, {rebuild['skipped']:,} skipped) and swapped "
-              "in", file=out)
+        print(
+            f"gatehouse replay: {name} rebuilt from {rebuild['read']:,} events "
+            f"({rebuild['applied']:,} applied, {rebuild['skipped']:,} skipped) and swapped "
+            "in",
+            file=out,
+        )
         return 0

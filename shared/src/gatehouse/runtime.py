@@ -37,8 +37,16 @@ from gatehouse.personal_keys import (
 from gatehouse.ratelimit import RateLimiter
 from gatehouse.settings import ServiceSettings
 
-__all__ = ["BackgroundJob", "Clock", "ConsumerSpec", "Readiness", "ServiceRuntime",
-           "bulk_allocations", "tune_garbage_collector", "utc_now"]
+__all__ = [
+    "BackgroundJob",
+    "Clock",
+    "ConsumerSpec",
+    "Readiness",
+    "ServiceRuntime",
+    "bulk_allocations",
+    "tune_garbage_collector",
+    "utc_now",
+]
 
 log = logging.getLogger(__name__)
 
@@ -153,62 +161,91 @@ class ServiceRuntime:
     consumers: list[TrackingConsumer] = field(init=False, default_factory=list)
     topics_ready: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     # Called first when the service stops (e.g. to cancel a rebuild the API started).
-    closers: list[Callable[[], Coroutine[Any, Any, None]]] = field(init=False,
-                                                                  default_factory=list)
+    closers: list[Callable[[], Coroutine[Any, Any, None]]] = field(init=False, default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _admin: KafkaAdmin | None = field(init=False, default=None)
     _relay_database: Database | None = field(init=False, default=None)
 
     @classmethod
-    def build(cls, *, name: str, settings: ServiceSettings, event_store: EventStore | None,
-              consumer_specs: Sequence[ConsumerSpec] = (), jobs: Sequence[BackgroundJob] = (),
-              clock: Clock = utc_now, personal_data: SealedEventData | None = None,
-              forget_person: ForgetPerson | None = None) -> ServiceRuntime:
+    def build(
+        cls,
+        *,
+        name: str,
+        settings: ServiceSettings,
+        event_store: EventStore | None,
+        consumer_specs: Sequence[ConsumerSpec] = (),
+        jobs: Sequence[BackgroundJob] = (),
+        clock: Clock = utc_now,
+        personal_data: SealedEventData | None = None,
+        forget_person: ForgetPerson | None = None,
+    ) -> ServiceRuntime:
         """``personal_data``: how this service seals and opens the people named in events; its
         keys are then shared on the keys topic (see :mod:`gatehouse.personal_keys`).
         ``forget_person`` cleans the service's read models when someone is forgotten."""
         verifier = _token_verifier(settings)
-        runtime = cls(name=name, settings=settings,
-                      database=Database.from_url(settings.database_url,
-                                                 schema=settings.database_schema),
-                      metrics=Metrics(name), verifier=verifier,
-                      rate_limiter=RateLimiter(rate=settings.rate_limit_per_second,
-                                               burst=settings.rate_limit_burst),
-                      event_store=event_store,
-                      consumer_specs=consumer_specs, jobs=jobs, clock=clock,
-                      personal_data=personal_data)
+        runtime = cls(
+            name=name,
+            settings=settings,
+            database=Database.from_url(settings.database_url, schema=settings.database_schema),
+            metrics=Metrics(name),
+            verifier=verifier,
+            rate_limiter=RateLimiter(
+                rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+            ),
+            event_store=event_store,
+            consumer_specs=consumer_specs,
+            jobs=jobs,
+            clock=clock,
+            personal_data=personal_data,
+        )
         keys_topic = personal_keys_topic(settings.topic_namespace)
         if personal_data is not None:
             personal_data.follower = KeyFollower(
-                database=runtime.database, bootstrap_servers=settings.kafka_bootstrap_servers,
-                topic=keys_topic, client_id=f"{name}-personal-keys", keys=personal_data.keys,
-                forget_person=forget_person)
+                database=runtime.database,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=keys_topic,
+                client_id=f"{name}-personal-keys",
+                keys=personal_data.keys,
+                forget_person=forget_person,
+            )
         if event_store is not None:
             relay_database = runtime.database
             if relay_database.dialect == "postgresql":
                 # Connections of its own: requests holding all of the service's pool would
                 # otherwise queue each of the relay's statements behind them (under a steady
                 # 200 commands/s, batches waited most of a second to be published).
-                relay_database = Database.from_url(settings.database_url,
-                                                   schema=settings.database_schema,
-                                                   pool_size=RELAY_POOL_SIZE)
+                relay_database = Database.from_url(
+                    settings.database_url,
+                    schema=settings.database_schema,
+                    pool_size=RELAY_POOL_SIZE,
+                )
                 runtime._relay_database = relay_database
-            publisher = (KeyPublisher(relay_database, keys_topic)
-                         if personal_data is not None else None)
+            publisher = (
+                KeyPublisher(relay_database, keys_topic) if personal_data is not None else None
+            )
             runtime.relay = OutboxRelay(
-                database=relay_database, producer_factory=runtime.producer_factory("relay"),
-                source=event_store.source, metrics=runtime.metrics,
+                database=relay_database,
+                producer_factory=runtime.producer_factory("relay"),
+                source=event_store.source,
+                metrics=runtime.metrics,
                 idle_poll_interval=settings.outbox_idle_poll_seconds,
                 before_publish=publisher.publish_pending if publisher is not None else None,
-                before_publish_waiting=KeyPublisher.WAITING if publisher is not None else None)
+                before_publish_waiting=KeyPublisher.WAITING if publisher is not None else None,
+            )
         for spec in consumer_specs:
-            runtime.consumers.append(TrackingConsumer(
-                name=spec.name, topics=spec.topics, database=runtime.database,
-                handler=spec.handler, on_duplicate=spec.on_duplicate,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                group_id=f"{settings.topic_namespace}gatehouse.{spec.name}",
-                dlq_producer_factory=runtime.producer_factory(f"{spec.name}-dlq"),
-                metrics=runtime.metrics))
+            runtime.consumers.append(
+                TrackingConsumer(
+                    name=spec.name,
+                    topics=spec.topics,
+                    database=runtime.database,
+                    handler=spec.handler,
+                    on_duplicate=spec.on_duplicate,
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    group_id=f"{settings.topic_namespace}gatehouse.{spec.name}",
+                    dlq_producer_factory=runtime.producer_factory(f"{spec.name}-dlq"),
+                    metrics=runtime.metrics,
+                )
+            )
         return runtime
 
     @property
@@ -230,8 +267,9 @@ class ServiceRuntime:
     async def start(self) -> None:
         self._admin = KafkaAdmin(self.settings.kafka_bootstrap_servers, client_id=self.name)
         self._tasks.append(asyncio.create_task(self._run_messaging(), name=f"{self.name}-kafka"))
-        self._tasks.extend(asyncio.create_task(job.run(self), name=f"{self.name}-{job.name}")
-                           for job in self.jobs)
+        self._tasks.extend(
+            asyncio.create_task(job.run(self), name=f"{self.name}-{job.name}") for job in self.jobs
+        )
 
     async def stop(self) -> None:
         """Stop the background work; every step is bounded so shutdown never hangs."""
@@ -242,8 +280,10 @@ class ServiceRuntime:
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_STEP_SECONDS)
             if pending:
-                log.warning("background tasks did not stop in time",
-                            extra={"tasks": [task.get_name() for task in pending]})
+                log.warning(
+                    "background tasks did not stop in time",
+                    extra={"tasks": [task.get_name() for task in pending]},
+                )
         self._tasks.clear()
         if self.relay is not None:
             await _bounded(self.relay.close(), "outbox relay close")
@@ -269,10 +309,13 @@ class ServiceRuntime:
         if self.relay is not None:
             workers.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
         if self.key_follower is not None:
-            workers.append(asyncio.create_task(self.key_follower.run(),
-                                               name=f"{self.name}-personal-keys"))
-        workers.extend(asyncio.create_task(consumer.run(), name=f"{self.name}-{consumer.name}")
-                       for consumer in self.consumers)
+            workers.append(
+                asyncio.create_task(self.key_follower.run(), name=f"{self.name}-personal-keys")
+            )
+        workers.extend(
+            asyncio.create_task(consumer.run(), name=f"{self.name}-{consumer.name}")
+            for consumer in self.consumers
+        )
         try:
             await asyncio.gather(*workers)
         finally:
@@ -290,27 +333,33 @@ class ServiceRuntime:
             try:
                 await self._admin.start()
                 await self._admin.ensure_topics(
-                    self.topics, partitions=self.settings.topic_partitions,
-                    replication_factor=self.settings.topic_replication_factor)
+                    self.topics,
+                    partitions=self.settings.topic_partitions,
+                    replication_factor=self.settings.topic_replication_factor,
+                )
                 if self.key_follower is not None:
                     # One partition: keys are few and small, and one log is simplest to follow.
                     await self._admin.ensure_topics(
-                        [personal_keys_topic(self.settings.topic_namespace)], partitions=1,
+                        [personal_keys_topic(self.settings.topic_namespace)],
+                        partitions=1,
                         replication_factor=self.settings.topic_replication_factor,
-                        configs=KEYS_TOPIC_CONFIG)
+                        configs=KEYS_TOPIC_CONFIG,
+                    )
                 if not await self._admin.until_coordinators(
-                        consumer.group_id for consumer in self.consumers):
+                    consumer.group_id for consumer in self.consumers
+                ):
                     log.info("no coordinator yet for a consumer group; the consumers retry")
                 self.topics_ready.set()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("Kafka not reachable yet; retrying",
-                            extra={"error": repr(error), "backoff_s": backoff})
+                log.warning(
+                    "Kafka not reachable yet; retrying",
+                    extra={"error": repr(error), "backoff_s": backoff},
+                )
                 await self._admin.close()
-                self._admin = KafkaAdmin(self.settings.kafka_bootstrap_servers,
-                                         client_id=self.name)
+                self._admin = KafkaAdmin(self.settings.kafka_bootstrap_servers, client_id=self.name)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -336,12 +385,24 @@ class _ProducerFactory:
 def _token_verifier(settings: ServiceSettings) -> TokenVerifier:
     """The configured issuer's JWKS when there is one, else the embedded development issuer."""
     if settings.auth_jwks_url:
-        keys = JwksKeySource(settings.auth_jwks_url, algorithms=settings.auth_algorithm_allowlist,
-                             cache_seconds=settings.auth_jwks_cache_seconds)
-        return TokenVerifier(keys, issuer=settings.auth_issuer, audience=settings.auth_audience,
-                             algorithms=settings.auth_algorithm_allowlist,
-                             roles_claim=settings.auth_roles_claim)
-    issuer = DevIssuer(settings.auth_dev_key_file, issuer=settings.auth_issuer,
-                       audience=settings.auth_audience)
-    return TokenVerifier(StaticKey(issuer.public_key()), issuer=settings.auth_issuer,
-                         audience=settings.auth_audience, roles_claim=settings.auth_roles_claim)
+        keys = JwksKeySource(
+            settings.auth_jwks_url,
+            algorithms=settings.auth_algorithm_allowlist,
+            cache_seconds=settings.auth_jwks_cache_seconds,
+        )
+        return TokenVerifier(
+            keys,
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+            algorithms=settings.auth_algorithm_allowlist,
+            roles_claim=settings.auth_roles_claim,
+        )
+    issuer = DevIssuer(
+        settings.auth_dev_key_file, issuer=settings.auth_issuer, audience=settings.auth_audience
+    )
+    return TokenVerifier(
+        StaticKey(issuer.public_key()),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        roles_claim=settings.auth_roles_claim,
+    )

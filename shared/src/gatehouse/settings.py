@@ -28,40 +28,58 @@ class ServiceSettings(BaseSettings):
     port: int
     database_url: str
     database_schema: str | None = Field(
-        default=None, description="PostgreSQL schema (search_path) holding this service's tables")
+        default=None, description="PostgreSQL schema (search_path) holding this service's tables"
+    )
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_namespace: str = Field(
-        default="", description="Prefix for every topic and consumer group (tests, tenants)")
+        default="", description="Prefix for every topic and consumer group (tests, tenants)"
+    )
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication_factor: int = Field(
-        default=1, ge=1, description="Copies of each partition the service's new topics keep "
-        "(3 on a production cluster; 1 on a single broker)")
+        default=1,
+        ge=1,
+        description="Copies of each partition the service's new topics keep "
+        "(3 on a production cluster; 1 on a single broker)",
+    )
     outbox_idle_poll_seconds: float = Field(default=5.0, gt=0)
     auth_issuer: str = "gatehouse-dev"
     auth_audience: str = "gatehouse"
     auth_dev_key_file: Path = Field(default_factory=default_dev_key_file)
     auth_jwks_url: str | None = Field(
-        default=None, description="The issuer's JWKS document; when set, tokens are checked "
-        "against its keys instead of the embedded development issuer's")
+        default=None,
+        description="The issuer's JWKS document; when set, tokens are checked "
+        "against its keys instead of the embedded development issuer's",
+    )
     auth_algorithms: str = Field(
-        default="RS256,ES256", description="Comma-separated allowlist of token signature "
-        "algorithms (asymmetric only) for the JWKS issuer")
+        default="RS256,ES256",
+        description="Comma-separated allowlist of token signature "
+        "algorithms (asymmetric only) for the JWKS issuer",
+    )
     auth_jwks_cache_seconds: float = Field(default=300.0, gt=0)
     auth_roles_claim: str = Field(
-        default="roles", description="Dotted path of the claim holding the roles, e.g. "
-        "realm_access.roles")
+        default="roles",
+        description="Dotted path of the claim holding the roles, e.g. realm_access.roles",
+    )
     rate_limit_per_second: float = Field(
-        default=100.0, ge=0, description="Requests a second each client may make on average, "
-        "per replica (0: no limit)")
-    rate_limit_burst: int = Field(default=200, ge=1,
-                                  description="Requests a client may make at once")
-    max_request_bytes: int = Field(default=1_048_576, ge=1024,
-                                   description="Largest request body accepted (413 above)")
+        default=100.0,
+        ge=0,
+        description="Requests a second each client may make on average, per replica (0: no limit)",
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, description="Requests a client may make at once"
+    )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 above)"
+    )
     max_header_bytes: int = Field(
-        default=16_384, ge=1024, description="Largest request head accepted: the request line "
-        "and all header fields (431 above)")
-    max_headers: int = Field(default=100, ge=1,
-                             description="Most header fields a request may have (431 above)")
+        default=16_384,
+        ge=1024,
+        description="Largest request head accepted: the request line "
+        "and all header fields (431 above)",
+    )
+    max_headers: int = Field(
+        default=100, ge=1, description="Most header fields a request may have (431 above)"
+    )
     log_level: str = "INFO"
     log_json: bool = True
 

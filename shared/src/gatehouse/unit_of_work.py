@@ -29,21 +29,36 @@ class UnitOfWork:
     metadata: EventMetadata
 
     @classmethod
-    def on(cls, connection: AsyncConnection, event_store: EventStore, registry: EventRegistry, *,
-           actor: str | None, causation_id: str | None = None) -> UnitOfWork:
+    def on(
+        cls,
+        connection: AsyncConnection,
+        event_store: EventStore,
+        registry: EventRegistry,
+        *,
+        actor: str | None,
+        causation_id: str | None = None,
+    ) -> UnitOfWork:
         """A unit of work inside a transaction someone else owns (e.g. an idempotent command)."""
-        return cls(connection, event_store, registry,
-                   EventMetadata(actor=actor, correlation_id=correlation_id.get(),
-                                 causation_id=causation_id))
+        return cls(
+            connection,
+            event_store,
+            registry,
+            EventMetadata(
+                actor=actor, correlation_id=correlation_id.get(), causation_id=causation_id
+            ),
+        )
 
     async def load(self, stream_id: str) -> list[tuple[DomainEvent, EventEnvelope]]:
         """The stream's events, decoded, with their envelopes (versions, times, actors)."""
         envelopes = await self.event_store.load_stream(self.connection, stream_id)
-        return [(self.registry.deserialize(envelope.type, envelope.data), envelope)
-                for envelope in envelopes]
+        return [
+            (self.registry.deserialize(envelope.type, envelope.data), envelope)
+            for envelope in envelopes
+        ]
 
-    async def load_for_version(self, stream_id: str, version: int | None
-                               ) -> list[tuple[DomainEvent, EventEnvelope]]:
+    async def load_for_version(
+        self, stream_id: str, version: int | None
+    ) -> list[tuple[DomainEvent, EventEnvelope]]:
         """For a stream whose every event defines its document whole (the custom fields, a
         gate template, a scoring model): the events that hold ``version`` of it, which for
         the latest (``version`` None) is the last event alone."""
@@ -52,23 +67,42 @@ class UnitOfWork:
         last = await self.event_store.load_last(self.connection, stream_id)
         return [] if last is None else [(self.registry.deserialize(last.type, last.data), last)]
 
-    async def append(self, stream_id: str, new_events: Sequence[DomainEvent], *,
-                     expected_version: int) -> list[EventEnvelope]:
+    async def append(
+        self, stream_id: str, new_events: Sequence[DomainEvent], *, expected_version: int
+    ) -> list[EventEnvelope]:
         """Append; the envelopes returned carry the events' own data and actor (not as sealed
         for storage), like ``load``'s."""
-        appended = [NewEvent(type=event.event_type, schema_version=event.schema_version,
-                             data=self.registry.serialize(event)) for event in new_events]
-        stored = await self.event_store.append(self.connection, stream_id, appended,
-                                               expected_version=expected_version,
-                                               metadata=self.metadata)
-        return [replace(envelope, data=dict(new.data), actor=self.metadata.actor)
-                for envelope, new in zip(stored, appended, strict=True)]
+        appended = [
+            NewEvent(
+                type=event.event_type,
+                schema_version=event.schema_version,
+                data=self.registry.serialize(event),
+            )
+            for event in new_events
+        ]
+        stored = await self.event_store.append(
+            self.connection,
+            stream_id,
+            appended,
+            expected_version=expected_version,
+            metadata=self.metadata,
+        )
+        return [
+            replace(envelope, data=dict(new.data), actor=self.metadata.actor)
+            for envelope, new in zip(stored, appended, strict=True)
+        ]
 
 
 @asynccontextmanager
-async def unit_of_work(database: Database, event_store: EventStore, registry: EventRegistry, *,
-                       actor: str | None, causation_id: str | None = None
-                       ) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(
+    database: Database,
+    event_store: EventStore,
+    registry: EventRegistry,
+    *,
+    actor: str | None,
+    causation_id: str | None = None,
+) -> AsyncIterator[UnitOfWork]:
     async with database.transaction() as connection:
-        yield UnitOfWork.on(connection, event_store, registry, actor=actor,
-                            causation_id=causation_id)
+        yield UnitOfWork.on(
+            connection, event_store, registry, actor=actor, causation_id=causation_id
+        )

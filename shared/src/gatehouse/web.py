@@ -44,39 +44,72 @@ from gatehouse.runtime import ServiceRuntime, tune_garbage_collector
 from gatehouse.settings import ServiceSettings
 from gatehouse.unit_of_work import UnitOfWork
 
-__all__ = ["AnyRole", "Approver", "ApproverOrPmoAdmin", "AuditorOrPmoAdmin", "CurrentPrincipal",
-           "IdempotencyKey", "IfMatch", "OptionalIfMatch",
-           "PmoAdmin", "RequesterOrPmoAdmin", "RoleCheck", "Runtime", "allow",
-           "create_service_app", "problem_response", "read_unit_of_work", "run_command",
-           "runtime_of", "serve"]
+__all__ = [
+    "AnyRole",
+    "Approver",
+    "ApproverOrPmoAdmin",
+    "AuditorOrPmoAdmin",
+    "CurrentPrincipal",
+    "IdempotencyKey",
+    "IfMatch",
+    "OptionalIfMatch",
+    "PmoAdmin",
+    "RequesterOrPmoAdmin",
+    "RoleCheck",
+    "Runtime",
+    "allow",
+    "create_service_app",
+    "problem_response",
+    "read_unit_of_work",
+    "run_command",
+    "runtime_of",
+    "serve",
+]
 
 log = logging.getLogger("gatehouse.http")
 
 PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT from the configured issuer "
-                     "(`gatehouse token` in the embedded default)")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT from the configured issuer (`gatehouse token` in the embedded default)",
+)
 
 
-_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="An API key a PMO "
-                        "admin issued (intake's POST /v1/api-keys)")
+_api_key = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="An API key a PMO admin issued (intake's POST /v1/api-keys)",
+)
 
 
 # The request headers of commands, documented as the services read them (see commands.py).
 # A blank If-Match counts as none (428). A missing required If-Match fails FastAPI's validation;
 # the validation handler answers it with 428 like parse_if_match does.
 _NOT_BLANK = r"\S"
-IfMatch = Annotated[str, Header(
-    description="The ETag from your last read (428 without, 412 when stale)",
-    json_schema_extra={"pattern": _NOT_BLANK})]
-OptionalIfMatch = Annotated[str | None, Header(
-    description="The ETag from your last read (412 when stale)",
-    json_schema_extra={"pattern": _NOT_BLANK})]
-IdempotencyKey = Annotated[str | None, Header(
-    description="Makes a retry safe: the same key and body get the stored response (24 h); "
-    "1 to 200 printable ASCII characters, not all spaces",
-    json_schema_extra={"pattern": r"^[ -~]*[!-~][ -~]*$", "maxLength": 200})]
+IfMatch = Annotated[
+    str,
+    Header(
+        description="The ETag from your last read (428 without, 412 when stale)",
+        json_schema_extra={"pattern": _NOT_BLANK},
+    ),
+]
+OptionalIfMatch = Annotated[
+    str | None,
+    Header(
+        description="The ETag from your last read (412 when stale)",
+        json_schema_extra={"pattern": _NOT_BLANK},
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        description="Makes a retry safe: the same key and body get the stored response (24 h); "
+        "1 to 200 printable ASCII characters, not all spaces",
+        json_schema_extra={"pattern": r"^[ -~]*[!-~][ -~]*$", "maxLength": 200},
+    ),
+]
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -106,8 +139,9 @@ async def authenticate(
             async with runtime.database.read() as connection:
                 principal = await authenticate_api_key(connection, api_key, now=runtime.clock())
         else:
-            raise Unauthenticated(f"send an Authorization: Bearer <token> header or an "
-                                  f"{API_KEY_HEADER} header")
+            raise Unauthenticated(
+                f"send an Authorization: Bearer <token> header or an {API_KEY_HEADER} header"
+            )
     except Unauthenticated:
         # Failed attempts count against the address they come from.
         runtime.rate_limiter.take(f"address:{request.client.host if request.client else ''}")
@@ -151,8 +185,9 @@ AuditorOrPmoAdmin = Annotated[Principal, allow(Role.AUDITOR, Role.PMO_ADMIN)]
 
 
 @asynccontextmanager
-async def read_unit_of_work(runtime: ServiceRuntime, registry: EventRegistry,
-                            principal: Principal) -> AsyncIterator[UnitOfWork]:
+async def read_unit_of_work(
+    runtime: ServiceRuntime, registry: EventRegistry, principal: Principal
+) -> AsyncIterator[UnitOfWork]:
     """A unit of work for a route that only reads streams, on a read connection
     (:meth:`Database.read`): it writes and commits nothing."""
     assert runtime.event_store is not None
@@ -160,9 +195,14 @@ async def read_unit_of_work(runtime: ServiceRuntime, registry: EventRegistry,
         yield UnitOfWork.on(connection, runtime.event_store, registry, actor=principal.subject)
 
 
-async def run_command(runtime: ServiceRuntime, registry: EventRegistry, request: Request,
-                      principal: Principal, idempotency_key: str | None,
-                      run: Callable[[UnitOfWork], Awaitable[CommandResponse]]) -> Response:
+async def run_command(
+    runtime: ServiceRuntime,
+    registry: EventRegistry,
+    request: Request,
+    principal: Principal,
+    idempotency_key: str | None,
+    run: Callable[[UnitOfWork], Awaitable[CommandResponse]],
+) -> Response:
     """Run a route's command in one transaction (run again when it loses a race for a
     stream), through the idempotency record when the client sent a key."""
     store = runtime.event_store
@@ -172,14 +212,24 @@ async def run_command(runtime: ServiceRuntime, registry: EventRegistry, request:
         return await run(UnitOfWork.on(connection, store, registry, actor=principal.subject))
 
     return await execute_command(
-        runtime.database, principal=principal.caller, idempotency_key=idempotency_key,
+        runtime.database,
+        principal=principal.caller,
+        idempotency_key=idempotency_key,
         request_fingerprint=fingerprint(request.method, request.url.path, await request.body()),
-        run=in_transaction)
+        run=in_transaction,
+    )
 
 
-def problem_response(status: int, title: str, detail: str, *, type_uri: str = "about:blank",
-                     instance: str | None = None, headers: Mapping[str, str] | None = None,
-                     **extensions: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_uri: str = "about:blank",
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": type_uri, "title": title, "status": status, "detail": detail}
     if instance is not None:
         body["instance"] = instance
@@ -223,24 +273,26 @@ def create_service_app(
 SERVICE_WIDE = "x-gatehouse-service-wide"
 """Marks a documented response any operation of the API may give, whatever its route."""
 
-OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch",
-                             "trace"})
+OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 """The keys of an OpenAPI path item that are operations."""
 
 # The one path whose requests no rate limit counts: the liveness probe.
 _UNCOUNTED_PATH = "/healthz"
 
 _TOO_MANY_REQUESTS: dict[str, Any] = {
-    "description": "Too many requests from this client: retry after the seconds Retry-After "
-    "says", SERVICE_WIDE: True,
-    "headers": {"Retry-After": {"description": "Seconds to wait",
-                                "schema": {"type": "integer"}}}}
+    "description": "Too many requests from this client: retry after the seconds Retry-After says",
+    SERVICE_WIDE: True,
+    "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+}
 
 # What any /v1 operation may answer besides its own statuses, and what one taking a body may.
 _ANY_REQUEST_ANSWERS: dict[str, dict[str, Any]] = {
     "429": _TOO_MANY_REQUESTS,
-    "503": {"description": "The database or the token issuer's keys cannot be reached just "
-            "now: retry (with the same Idempotency-Key for a change)", SERVICE_WIDE: True},
+    "503": {
+        "description": "The database or the token issuer's keys cannot be reached just "
+        "now: retry (with the same Idempotency-Key for a change)",
+        SERVICE_WIDE: True,
+    },
 }
 _BODY_ANSWERS: dict[str, dict[str, Any]] = {
     "413": {"description": "The request body is over the size limit", SERVICE_WIDE: True},
@@ -264,9 +316,14 @@ def _document_service_wide_answers(app: FastAPI) -> None:
             for method, operation in operations.items():
                 if method in OPENAPI_METHODS:
                     responses = operation.setdefault("responses", {})
-                    answers = ({**_ANY_REQUEST_ANSWERS,
-                                **(_BODY_ANSWERS if "requestBody" in operation else {})}
-                               if path.startswith("/v1/") else {"429": _TOO_MANY_REQUESTS})
+                    answers = (
+                        {
+                            **_ANY_REQUEST_ANSWERS,
+                            **(_BODY_ANSWERS if "requestBody" in operation else {}),
+                        }
+                        if path.startswith("/v1/")
+                        else {"429": _TOO_MANY_REQUESTS}
+                    )
                     for status, answer in answers.items():
                         responses.setdefault(status, answer)
         return document
@@ -279,24 +336,34 @@ def _add_probes(app: FastAPI, runtime: ServiceRuntime) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"],
-             summary="Readiness: database and Kafka reachable, topics in place",
-             responses={503: {"description": "Not ready"}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: database and Kafka reachable, topics in place",
+        responses={503: {"description": "Not ready"}},
+    )
     async def readyz() -> JSONResponse:
         readiness = await runtime.readiness()
-        body = {"status": "ready" if readiness.ready else "not ready",
-                "checks": {"database": readiness.database, "kafka": readiness.kafka,
-                           "topics": readiness.topics}}
+        body = {
+            "status": "ready" if readiness.ready else "not ready",
+            "checks": {
+                "database": readiness.database,
+                "kafka": readiness.kafka,
+                "topics": readiness.topics,
+            },
+        }
         return JSONResponse(body, status_code=200 if readiness.ready else 503)
 
-    @app.get("/asyncapi.json", tags=["operations"],
-             summary="The event contract: an AsyncAPI 3.0 document of the topics and the "
-             "live stream, generated from the event classes")
+    @app.get(
+        "/asyncapi.json",
+        tags=["operations"],
+        summary="The event contract: an AsyncAPI 3.0 document of the topics and the "
+        "live stream, generated from the event classes",
+    )
     async def asyncapi() -> dict[str, Any]:
         return asyncapi_document()
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             response_class=Response)
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
         if runtime.relay is not None:
             runtime.metrics.outbox_pending.set(await runtime.relay.pending_count())
@@ -311,9 +378,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConcurrencyError)
     async def concurrency_error(request: Request, error: ConcurrencyError) -> JSONResponse:
         return problem_response(
-            409, "Conflict", "the resource kept changing while this request was applied; "
-            "read it again and retry", type_uri="/problems/concurrent-change",
-            instance=request.url.path)
+            409,
+            "Conflict",
+            "the resource kept changing while this request was applied; read it again and retry",
+            type_uri="/problems/concurrent-change",
+            instance=request.url.path,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -324,55 +394,91 @@ def _add_error_handlers(app: FastAPI) -> None:
         problems = [_describe_validation_error(item) for item in errors]
         first = problems[0] if problems else {"field": "", "message": "invalid request"}
         return problem_response(
-            422, "Invalid input", f"{first['field']}: {first['message']}",
-            type_uri="/problems/invalid-input", instance=request.url.path, errors=problems)
+            422,
+            "Invalid input",
+            f"{first['field']}: {first['message']}",
+            type_uri="/problems/invalid-input",
+            instance=request.url.path,
+            errors=problems,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if isinstance(error.__cause__, UnicodeDecodeError):
             # FastAPI's 400 for a body that is not UTF-8: malformed JSON like any other, 422.
             return problem_response(
-                422, "Invalid input", "body: not valid JSON (it must be UTF-8)",
-                type_uri="/problems/invalid-input", instance=request.url.path,
-                errors=[{"field": "body", "in": "body", "message": "not valid UTF-8",
-                         "type": "json_invalid"}])
+                422,
+                "Invalid input",
+                "body: not valid JSON (it must be UTF-8)",
+                type_uri="/problems/invalid-input",
+                instance=request.url.path,
+                errors=[
+                    {
+                        "field": "body",
+                        "in": "body",
+                        "message": "not valid UTF-8",
+                        "type": "json_invalid",
+                    }
+                ],
+            )
         headers = error.headers
         if error.status_code == 405:
             # Starlette names the methods of the first route on the path; RFC 9110 wants all.
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-        return problem_response(error.status_code, _reason(error.status_code), str(error.detail),
-                                instance=request.url.path, headers=headers)
+        return problem_response(
+            error.status_code,
+            _reason(error.status_code),
+            str(error.detail),
+            instance=request.url.path,
+            headers=headers,
+        )
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
-        if not (error.connection_invalidated or isinstance(error, OperationalError
-                                                           | InterfaceError)):
+        if not (
+            error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+        ):
             return await unexpected_error(request, error)
         # The transaction died with its connection; only a commit the server completed before
         # the cut can have taken effect, so a retry with the same Idempotency-Key is safe.
-        log.warning("database connection lost during a request",
-                    extra={"path": request.url.path, "error": str(error.orig)})
+        log.warning(
+            "database connection lost during a request",
+            extra={"path": request.url.path, "error": str(error.orig)},
+        )
         return problem_response(
-            ServiceUnavailable.status, ServiceUnavailable.title,
+            ServiceUnavailable.status,
+            ServiceUnavailable.title,
             "the connection to the database was lost; retry (with the same Idempotency-Key, "
             "a retry never applies a change twice)",
-            type_uri=f"/problems/{ServiceUnavailable.slug}", instance=request.url.path,
-            headers={"Retry-After": "1"})
+            type_uri=f"/problems/{ServiceUnavailable.slug}",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(500, "Internal error",
-                                "the server failed to handle the request; it has been logged",
-                                instance=request.url.path)
+        return problem_response(
+            500,
+            "Internal error",
+            "the server failed to handle the request; it has been logged",
+            instance=request.url.path,
+        )
 
 
 def _problem_of(error: GatehouseError, instance: str | None) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     if isinstance(error, TooManyRequests):
         headers = {"Retry-After": str(error.retry_after_seconds)}
-    return problem_response(error.status, error.title, error.detail, type_uri=error.type_uri,
-                            instance=instance, headers=headers, **error.extensions)
+    return problem_response(
+        error.status,
+        error.title,
+        error.detail,
+        type_uri=error.type_uri,
+        instance=instance,
+        headers=headers,
+        **error.extensions,
+    )
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -380,9 +486,14 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app serves on the request's path."""
-    return [method for method in _METHODS
-            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-                   for route in request.app.router.routes)]
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 def _is_missing_if_match(item: Any) -> bool:
@@ -395,8 +506,12 @@ def _describe_validation_error(item: Any) -> dict[str, str]:
         source, path = location[0], location[1:]
     else:
         source, path = "body", location
-    return {"field": ".".join(path) or source, "in": source, "message": str(item.get("msg")),
-            "type": str(item.get("type"))}
+    return {
+        "field": ".".join(path) or source,
+        "in": source,
+        "message": str(item.get("msg")),
+        "type": str(item.get("type")),
+    }
 
 
 def _reason(status: int) -> str:
@@ -421,8 +536,9 @@ class _BodySizeLimitMiddleware:
     the limit and then handed on, so no route ever sees more than the limit.
     """
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
-                 max_bytes: int) -> None:
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, max_bytes: int
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
@@ -431,8 +547,7 @@ class _BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.strip().isdigit() \
-                and int(declared) > self.max_bytes:
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
         if declared is not None:
@@ -462,9 +577,13 @@ class _BodySizeLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
-            413, "Content too large", f"the request body may be at most {self.max_bytes} "
-            "bytes", type_uri="/problems/content-too-large", instance=scope.get("path"),
-            max_bytes=self.max_bytes)
+            413,
+            "Content too large",
+            f"the request body may be at most {self.max_bytes} bytes",
+            type_uri="/problems/content-too-large",
+            instance=scope.get("path"),
+            max_bytes=self.max_bytes,
+        )
         await response(scope, receive, send)
 
 
@@ -475,8 +594,9 @@ class _AddressRateLimitMiddleware:
     fails to). ``/healthz`` is not counted: it does no work worth protecting, and a liveness
     probe refused 429 would get a healthy replica restarted."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
-                 limiter: RateLimiter) -> None:
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, limiter: RateLimiter
+    ) -> None:
         self.app = app
         self.limiter = limiter
 
@@ -495,8 +615,9 @@ class _AddressRateLimitMiddleware:
 class _RequestContextMiddleware:
     """Correlation id in and out, one access-log line and the HTTP metrics per request."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
-                 runtime: ServiceRuntime) -> None:
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, runtime: ServiceRuntime
+    ) -> None:
         self.app = app
         self.metrics = runtime.metrics
 
@@ -516,8 +637,10 @@ class _RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"],
-                                      (CORRELATION_HEADER.lower().encode(), cid.encode())]
+                message["headers"] = [
+                    *message["headers"],
+                    (CORRELATION_HEADER.lower().encode(), cid.encode()),
+                ]
             await send(message)
 
         try:
@@ -530,9 +653,16 @@ class _RequestContextMiddleware:
             self.metrics.http_requests(method=method, route=route_path, status=str(status)).inc()
             self.metrics.http_duration(method=method, route=route_path).observe(elapsed)
             if route_path not in ("/healthz", "/readyz", "/metrics"):
-                log.info("request", extra={
-                    "method": method, "path": scope["path"], "status": status,
-                    "duration_ms": round(elapsed * 1000, 2), "actor": current_actor.get()})
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "actor": current_actor.get(),
+                    },
+                )
             current_actor.reset(actor_token)
             correlation_id.reset(token)
 

@@ -16,8 +16,15 @@ from gatehouse.errors import Conflict, InvalidInput
 from gatehouse.events.base import DomainEvent
 from gatehouse.events.governance import DelegationGranted, DelegationRevoked, DelegationScope
 
-__all__ = ["Delegation", "GrantDelegation", "RevokeDelegation", "decide", "evolve", "replay",
-           "stream_id"]
+__all__ = [
+    "Delegation",
+    "GrantDelegation",
+    "RevokeDelegation",
+    "decide",
+    "evolve",
+    "replay",
+    "stream_id",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +66,9 @@ def stream_id(delegation_id: UUID) -> str:
     return f"delegation-{delegation_id}"
 
 
-def decide(state: Delegation | None,
-           command: GrantDelegation | RevokeDelegation) -> list[DomainEvent]:
+def decide(
+    state: Delegation | None, command: GrantDelegation | RevokeDelegation
+) -> list[DomainEvent]:
     if isinstance(command, GrantDelegation):
         if state is not None:
             raise Conflict(f"delegation {command.delegation_id} exists")
@@ -70,32 +78,52 @@ def decide(state: Delegation | None,
             raise InvalidInput.for_field("ends_at", "must be after starts_at")
         if command.ends_at <= command.now:
             raise InvalidInput.for_field("ends_at", "must be in the future")
-        return [DelegationGranted(
-            delegation_id=command.delegation_id, from_user=command.from_user,
-            to_user=command.to_user, starts_at=command.starts_at, ends_at=command.ends_at,
-            scope=command.scope, reason=command.reason, granted_by=command.granted_by)]
+        return [
+            DelegationGranted(
+                delegation_id=command.delegation_id,
+                from_user=command.from_user,
+                to_user=command.to_user,
+                starts_at=command.starts_at,
+                ends_at=command.ends_at,
+                scope=command.scope,
+                reason=command.reason,
+                granted_by=command.granted_by,
+            )
+        ]
     assert state is not None
     if state.revoked:
-        raise Conflict(f"delegation {state.delegation_id} is already revoked",
-                       rule="delegation-revoked")
+        raise Conflict(
+            f"delegation {state.delegation_id} is already revoked", rule="delegation-revoked"
+        )
     if state.ends_at <= command.now:
-        raise Conflict(f"delegation {state.delegation_id} has already ended",
-                       rule="delegation-ended")
-    return [DelegationRevoked(delegation_id=state.delegation_id, reason=command.reason,
-                              revoked_by=command.revoked_by)]
+        raise Conflict(
+            f"delegation {state.delegation_id} has already ended", rule="delegation-ended"
+        )
+    return [
+        DelegationRevoked(
+            delegation_id=state.delegation_id, reason=command.reason, revoked_by=command.revoked_by
+        )
+    ]
 
 
 def evolve(state: Delegation | None, event: DomainEvent) -> Delegation | None:
     match event:
         case DelegationGranted():
-            return Delegation(delegation_id=event.delegation_id, from_user=event.from_user,
-                              to_user=event.to_user, starts_at=event.starts_at,
-                              ends_at=event.ends_at, scope=event.scope, reason=event.reason,
-                              granted_by=event.granted_by)
+            return Delegation(
+                delegation_id=event.delegation_id,
+                from_user=event.from_user,
+                to_user=event.to_user,
+                starts_at=event.starts_at,
+                ends_at=event.ends_at,
+                scope=event.scope,
+                reason=event.reason,
+                granted_by=event.granted_by,
+            )
         case DelegationRevoked():
             assert state is not None
-            return replace(state, revoked=True, revoked_by=event.revoked_by,
-                           revocation_reason=event.reason)
+            return replace(
+                state, revoked=True, revoked_by=event.revoked_by, revocation_reason=event.reason
+            )
     return state
 
 

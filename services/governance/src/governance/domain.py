@@ -64,9 +64,20 @@ __all__ = [
 ]
 
 # Where a project must stand (intake's status or stage) for a gate review to open.
-REVIEWABLE_STATUSES = frozenset({
-    "submitted", "screening", "qualified", "deferred", "approved",
-    "initiating", "planning", "executing", "closing", "on_hold"})
+REVIEWABLE_STATUSES = frozenset(
+    {
+        "submitted",
+        "screening",
+        "qualified",
+        "deferred",
+        "approved",
+        "initiating",
+        "planning",
+        "executing",
+        "closing",
+        "on_hold",
+    }
+)
 MAX_CONDITIONS = 20
 
 
@@ -123,17 +134,22 @@ class ActiveDelegation:
     scope: DelegationScope = field(default_factory=DelegationScope)
 
     def covers(self, review: Review, at: datetime) -> bool:
-        return self.covers_gate(project_type=review.project_type, gate=review.gate.key,
-                                project_id=review.project_id, at=at)
+        return self.covers_gate(
+            project_type=review.project_type,
+            gate=review.gate.key,
+            project_id=review.project_id,
+            at=at,
+        )
 
-    def covers_gate(self, *, project_type: str, gate: str, project_id: UUID,
-                    at: datetime) -> bool:
+    def covers_gate(self, *, project_type: str, gate: str, project_id: UUID, at: datetime) -> bool:
         """In force at ``at``, and its scope takes in this gate of this project."""
         scope = self.scope
-        return (self.starts_at <= at < self.ends_at
-                and scope.project_type in (None, project_type)
-                and scope.gate in (None, gate)
-                and scope.project_id in (None, project_id))
+        return (
+            self.starts_at <= at < self.ends_at
+            and scope.project_type in (None, project_type)
+            and scope.gate in (None, gate)
+            and scope.project_id in (None, project_id)
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,9 +317,15 @@ def decide(state: ProjectGates, command: Command) -> list[DomainEvent]:
             return _vote(state, _review(state, command.review_id), command)
         case WithdrawReview():
             review = _open_review(state, command.review_id)
-            return [GateReviewWithdrawn(review_id=review.review_id, project_id=state.project_id,
-                                        gate=review.gate.key, reason=command.reason,
-                                        withdrawn_by=command.withdrawn_by)]
+            return [
+                GateReviewWithdrawn(
+                    review_id=review.review_id,
+                    project_id=state.project_id,
+                    gate=review.gate.key,
+                    reason=command.reason,
+                    withdrawn_by=command.withdrawn_by,
+                )
+            ]
         case MarkConditionMet():
             return _condition_met(state, command)
         case Escalate():
@@ -322,26 +344,45 @@ def _open(state: ProjectGates, command: OpenReview) -> list[DomainEvent]:
         raise Conflict(
             f"project {project.project_id} is {project.status}: a gate review opens once the "
             "request is submitted and until the project closes",
-            rule="project-not-reviewable", project_status=project.status)
+            rule="project-not-reviewable",
+            project_status=project.status,
+        )
     current = state.open_review
     if current is not None:
-        raise Conflict(f"project {project.project_id} already has an open review of gate "
-                       f"{current.gate.key}", rule="one-open-review",
-                       open_review_id=str(current.review_id))
+        raise Conflict(
+            f"project {project.project_id} already has an open review of gate {current.gate.key}",
+            rule="one-open-review",
+            open_review_id=str(current.review_id),
+        )
     gate = state.next_gate(command.template)
     if gate is None:
-        raise Conflict(f"project {project.project_id} has passed every gate of its template",
-                       rule="next-gate", passed=list(state.passed))
+        raise Conflict(
+            f"project {project.project_id} has passed every gate of its template",
+            rule="next-gate",
+            passed=list(state.passed),
+        )
     if command.gate is not None and command.gate != gate.key:
-        raise Conflict(f"gate {command.gate} is not the project's next gate; {gate.key} is",
-                       rule="next-gate", next_gate=gate.key, passed=list(state.passed))
+        raise Conflict(
+            f"gate {command.gate} is not the project's next gate; {gate.key} is",
+            rule="next-gate",
+            next_gate=gate.key,
+            passed=list(state.passed),
+        )
     _check_evidence(gate, command.evidence)
-    return [GateReviewOpened(
-        review_id=command.review_id, project_id=project.project_id,
-        project_type=project.project_type, template_version=command.template.version,
-        escalation_role=command.template.escalation_role, gate=gate,
-        evidence=command.evidence, note=command.note, opened_by=command.opened_by,
-        sla_due_at=command.now + timedelta(hours=gate.sla_hours))]
+    return [
+        GateReviewOpened(
+            review_id=command.review_id,
+            project_id=project.project_id,
+            project_type=project.project_type,
+            template_version=command.template.version,
+            escalation_role=command.template.escalation_role,
+            gate=gate,
+            evidence=command.evidence,
+            note=command.note,
+            opened_by=command.opened_by,
+            sla_due_at=command.now + timedelta(hours=gate.sla_hours),
+        )
+    ]
 
 
 def _check_evidence(gate: GateDefinition, evidence: tuple[EvidenceLink, ...]) -> None:
@@ -351,7 +392,8 @@ def _check_evidence(gate: GateDefinition, evidence: tuple[EvidenceLink, ...]) ->
             raise InvalidInput.for_field(
                 f"evidence.{index}.key",
                 f"gate {gate.key} asks for no evidence {link.key!r}; it asks for "
-                f"{sorted(required) or 'none'} (leave key out for extra links)")
+                f"{sorted(required) or 'none'} (leave key out for extra links)",
+            )
     given = {link.key for link in evidence}
     missing = [item for key, item in required.items() if key not in given]
     if missing:
@@ -364,10 +406,13 @@ def _check_evidence(gate: GateDefinition, evidence: tuple[EvidenceLink, ...]) ->
 
 def _vote(state: ProjectGates, review: Review, command: CastVote) -> list[DomainEvent]:
     if not review.is_open:
-        raise Conflict(f"review {review.review_id} is {review.status}"
-                       + (f" ({review.outcome})" if review.outcome else "")
-                       + "; it takes no more votes", rule="review-closed",
-                       review_status=review.status)
+        raise Conflict(
+            f"review {review.review_id} is {review.status}"
+            + (f" ({review.outcome})" if review.outcome else "")
+            + "; it takes no more votes",
+            rule="review-closed",
+            review_status=review.status,
+        )
     _check_segregation(command, command.on_behalf_of)
     seat, delegation = _seat_for(review, command)
     if delegation is not None:
@@ -375,44 +420,79 @@ def _vote(state: ProjectGates, review: Review, command: CastVote) -> list[Domain
         _check_segregation(command, delegation.from_user)
     previous = review.ballots.get(seat.label)
     if command.revision_reason is None and previous is not None:
-        raise Conflict(f"{previous.approver} already voted {previous.decision} on this review; "
-                       "to change the vote, send it again with a revision_reason",
-                       rule="one-vote-per-approver", vote_id=str(previous.vote_id))
+        raise Conflict(
+            f"{previous.approver} already voted {previous.decision} on this review; "
+            "to change the vote, send it again with a revision_reason",
+            rule="one-vote-per-approver",
+            vote_id=str(previous.vote_id),
+        )
     if command.revision_reason is not None and previous is None:
-        raise Conflict("there is no vote of yours on this review to revise",
-                       rule="revise-needs-a-vote")
-    if previous is None and review.gate.approval.order == "sequential" \
-            and seat.label not in review.awaiting:
-        raise Conflict(f"this panel votes in order and it is not {seat.label}'s turn; "
-                       f"waiting for {', '.join(review.awaiting)}", rule="sequential-order",
-                       awaiting=review.awaiting)
+        raise Conflict(
+            "there is no vote of yours on this review to revise", rule="revise-needs-a-vote"
+        )
+    if (
+        previous is None
+        and review.gate.approval.order == "sequential"
+        and seat.label not in review.awaiting
+    ):
+        raise Conflict(
+            f"this panel votes in order and it is not {seat.label}'s turn; "
+            f"waiting for {', '.join(review.awaiting)}",
+            rule="sequential-order",
+            awaiting=review.awaiting,
+        )
     _check_ballot(review, command)
     approver = seat.user if seat.user is not None else command.voter.subject
     cast = VoteCast(
-        review_id=review.review_id, project_id=state.project_id, vote_id=command.vote_id,
-        seat=seat.label, approver=approver, cast_by=command.voter.subject,
+        review_id=review.review_id,
+        project_id=state.project_id,
+        vote_id=command.vote_id,
+        seat=seat.label,
+        approver=approver,
+        cast_by=command.voter.subject,
         delegation_id=delegation.delegation_id if delegation else None,
-        decision=command.decision, rationale=command.rationale,
-        conditions=command.conditions, assessments=command.assessments)
+        decision=command.decision,
+        rationale=command.rationale,
+        conditions=command.conditions,
+        assessments=command.assessments,
+    )
     vote: VoteCast | VoteRevised = cast
     if previous is not None:
         assert command.revision_reason is not None
         vote = VoteRevised(
-            review_id=cast.review_id, project_id=cast.project_id, vote_id=cast.vote_id,
-            revises=previous.vote_id, seat=cast.seat, approver=cast.approver,
-            cast_by=cast.cast_by, delegation_id=cast.delegation_id, decision=cast.decision,
-            rationale=cast.rationale, conditions=cast.conditions,
-            assessments=cast.assessments, reason=command.revision_reason)
+            review_id=cast.review_id,
+            project_id=cast.project_id,
+            vote_id=cast.vote_id,
+            revises=previous.vote_id,
+            seat=cast.seat,
+            approver=cast.approver,
+            cast_by=cast.cast_by,
+            delegation_id=cast.delegation_id,
+            decision=cast.decision,
+            rationale=cast.rationale,
+            conditions=cast.conditions,
+            assessments=cast.assessments,
+            reason=command.revision_reason,
+        )
     after = _with_ballot(review, vote)
     outcome = rules.verdict(review.gate.approval, after.ballots)
     if outcome is None:
         return [vote]
-    return [vote, GateDecided(
-        review_id=review.review_id, project_id=state.project_id, gate=review.gate.key,
-        outcome=outcome.outcome, template_version=review.template_version,
-        rationale=outcome.rationale, decided_by=tuple(b.approver for b in outcome.ballots),
-        votes=tuple(b.vote_id for b in outcome.ballots), conditions=outcome.conditions,
-        rule=rules.describe(review.gate.approval))]
+    return [
+        vote,
+        GateDecided(
+            review_id=review.review_id,
+            project_id=state.project_id,
+            gate=review.gate.key,
+            outcome=outcome.outcome,
+            template_version=review.template_version,
+            rationale=outcome.rationale,
+            decided_by=tuple(b.approver for b in outcome.ballots),
+            votes=tuple(b.vote_id for b in outcome.ballots),
+            conditions=outcome.conditions,
+            rule=rules.describe(review.gate.approval),
+        ),
+    ]
 
 
 def _check_segregation(command: CastVote, on_behalf_of: str | None) -> None:
@@ -421,41 +501,53 @@ def _check_segregation(command: CastVote, on_behalf_of: str | None) -> None:
     an erasure replaces by [erased]."""
     project = command.project
     if not project.conflicts_known:
-        raise Forbidden("segregation of duties cannot be checked: the project's requester or "
-                        "sponsor was erased before governance learned of the project, so "
-                        "nobody can tell who may not vote on its gates",
-                        rule="segregation-of-duties")
-    for person, capacity in ((command.voter.subject, "you are"),
-                             (on_behalf_of, f"{on_behalf_of} is")):
+        raise Forbidden(
+            "segregation of duties cannot be checked: the project's requester or "
+            "sponsor was erased before governance learned of the project, so "
+            "nobody can tell who may not vote on its gates",
+            rule="segregation-of-duties",
+        )
+    for person, capacity in (
+        (command.voter.subject, "you are"),
+        (on_behalf_of, f"{on_behalf_of} is"),
+    ):
         if person is None:
             continue
         conflict = project.conflict_of(command.pseudonym_of(person))
         if conflict is not None:
-            raise Forbidden(f"segregation of duties: {capacity} the project's {conflict} and "
-                            "may not vote on its gates", rule="segregation-of-duties")
+            raise Forbidden(
+                f"segregation of duties: {capacity} the project's {conflict} and "
+                "may not vote on its gates",
+                rule="segregation-of-duties",
+            )
 
 
-def _seat_for(review: Review, command: CastVote
-              ) -> tuple[ApproverSeat, ActiveDelegation | None]:
+def _seat_for(review: Review, command: CastVote) -> tuple[ApproverSeat, ActiveDelegation | None]:
     """The seat this vote fills, and the delegation it is cast under (if any)."""
     voter = command.voter
     seats = review.gate.approval.seats
-    usable = [d for d in voter.delegations
-              if d.to_user == voter.subject and d.covers(review, command.now)]
+    usable = [
+        d for d in voter.delegations if d.to_user == voter.subject and d.covers(review, command.now)
+    ]
     if command.on_behalf_of is not None:
         delegation = next((d for d in usable if d.from_user == command.on_behalf_of), None)
         if delegation is None:
-            raise Forbidden(f"you hold no delegation from {command.on_behalf_of} that covers "
-                            "this review now", rule="delegation")
+            raise Forbidden(
+                f"you hold no delegation from {command.on_behalf_of} that covers this review now",
+                rule="delegation",
+            )
         seat = next((s for s in seats if s.user == command.on_behalf_of), None)
         if seat is None:
-            raise Forbidden(f"{command.on_behalf_of} is not an approver of gate "
-                            f"{review.gate.key}", rule="approver-rule")
+            raise Forbidden(
+                f"{command.on_behalf_of} is not an approver of gate {review.gate.key}",
+                rule="approver-rule",
+            )
         return seat, delegation
     # People are compared by pseudonym: an erasure may have turned a name into [erased].
     me = command.pseudonym_of(voter.subject)
-    own = next((s for i, s in enumerate(seats)
-                if s.user is not None and command.holder(i, s) == me), None)
+    own = next(
+        (s for i, s in enumerate(seats) if s.user is not None and command.holder(i, s) == me), None
+    )
     if own is not None:
         return own, None
     # A role seat: the one this person already holds (a revision), else the first empty one.
@@ -469,37 +561,49 @@ def _seat_for(review: Review, command: CastVote
             return seat, None
     delegated = [(s, d) for d in usable for s in seats if s.user == d.from_user]
     if by_role:
-        hint = ("; to vote for an approver who delegated to you, name them in on_behalf_of"
-                if delegated else "")
-        raise Conflict(f"every seat for your roles on gate {review.gate.key} has voted{hint}",
-                       rule="one-vote-per-approver")
+        hint = (
+            "; to vote for an approver who delegated to you, name them in on_behalf_of"
+            if delegated
+            else ""
+        )
+        raise Conflict(
+            f"every seat for your roles on gate {review.gate.key} has voted{hint}",
+            rule="one-vote-per-approver",
+        )
     # Several delegators on the panel: the one whose seat is still empty, if only one is.
     choices = [(s, d) for s, d in delegated if s.label not in review.ballots] or delegated
     if len(choices) == 1:
         return choices[0]
     if len(choices) > 1:
         raise InvalidInput.for_field(
-            "on_behalf_of", "you hold delegations from several approvers of this gate ("
-            + ", ".join(sorted(d.from_user for _, d in choices)) + "); say which")
-    raise Forbidden(f"you are not an approver of gate {review.gate.key} (seats: "
-                    + ", ".join(s.label for s in seats) + ") and hold no delegation from one",
-                    rule="approver-rule")
+            "on_behalf_of",
+            "you hold delegations from several approvers of this gate ("
+            + ", ".join(sorted(d.from_user for _, d in choices))
+            + "); say which",
+        )
+    raise Forbidden(
+        f"you are not an approver of gate {review.gate.key} (seats: "
+        + ", ".join(s.label for s in seats)
+        + ") and hold no delegation from one",
+        rule="approver-rule",
+    )
 
 
 def _check_ballot(review: Review, command: CastVote) -> None:
     if command.decision != "go" and not command.rationale.strip():
-        raise InvalidInput.for_field("rationale",
-                                     f"a {command.decision} vote needs a rationale")
+        raise InvalidInput.for_field("rationale", f"a {command.decision} vote needs a rationale")
     if command.decision == "conditional_go":
         if not command.conditions:
-            raise InvalidInput.for_field("conditions",
-                                         "a conditional_go needs at least one condition")
+            raise InvalidInput.for_field(
+                "conditions", "a conditional_go needs at least one condition"
+            )
         if len(command.conditions) > MAX_CONDITIONS:
             raise InvalidInput.for_field("conditions", f"at most {MAX_CONDITIONS} conditions")
         for index, condition in enumerate(command.conditions):
             if condition.due_date < command.now.date():
-                raise InvalidInput.for_field(f"conditions.{index}.due_date",
-                                             "must not be in the past")
+                raise InvalidInput.for_field(
+                    f"conditions.{index}.due_date", "must not be in the past"
+                )
     elif command.conditions:
         raise InvalidInput.for_field("conditions", "only a conditional_go carries conditions")
     criteria = {criterion.key: criterion for criterion in review.gate.criteria}
@@ -508,20 +612,26 @@ def _check_ballot(review: Review, command: CastVote) -> None:
         where = f"assessments.{index}"
         criterion = criteria.get(assessment.criterion)
         if criterion is None:
-            raise InvalidInput.for_field(f"{where}.criterion",
-                                         f"gate {review.gate.key} has no criterion "
-                                         f"{assessment.criterion!r}")
+            raise InvalidInput.for_field(
+                f"{where}.criterion",
+                f"gate {review.gate.key} has no criterion {assessment.criterion!r}",
+            )
         if assessment.criterion in assessed:
-            raise InvalidInput.for_field(f"{where}.criterion",
-                                         f"{assessment.criterion} is assessed twice")
-        if criterion.kind == "must_meet" and (assessment.met is None
-                                              or assessment.score is not None):
-            raise InvalidInput.for_field(f"{where}.met",
-                                         f"{criterion.key} is a must-meet: say met true/false")
-        if criterion.kind == "should_meet" and (assessment.score is None
-                                                or assessment.met is not None):
-            raise InvalidInput.for_field(f"{where}.score",
-                                         f"{criterion.key} is a should-meet: score it 0 to 5")
+            raise InvalidInput.for_field(
+                f"{where}.criterion", f"{assessment.criterion} is assessed twice"
+            )
+        if criterion.kind == "must_meet" and (
+            assessment.met is None or assessment.score is not None
+        ):
+            raise InvalidInput.for_field(
+                f"{where}.met", f"{criterion.key} is a must-meet: say met true/false"
+            )
+        if criterion.kind == "should_meet" and (
+            assessment.score is None or assessment.met is not None
+        ):
+            raise InvalidInput.for_field(
+                f"{where}.score", f"{criterion.key} is a should-meet: score it 0 to 5"
+            )
         assessed[assessment.criterion] = assessment
     if command.decision in rules.FAVOURABLE:
         for criterion in criteria.values():
@@ -530,8 +640,10 @@ def _check_ballot(review: Review, command: CastVote) -> None:
             given = assessed.get(criterion.key)
             if given is None or given.met is not True:
                 raise InvalidInput.for_field(
-                    "assessments", f"a {command.decision} needs every must-meet criterion "
-                    f"assessed as met; {criterion.key} ({criterion.name}) is not")
+                    "assessments",
+                    f"a {command.decision} needs every must-meet criterion "
+                    f"assessed as met; {criterion.key} ({criterion.name}) is not",
+                )
 
 
 # --- Conditions and timers ------------------------------------------------------------------
@@ -543,37 +655,64 @@ def _condition_met(state: ProjectGates, command: MarkConditionMet) -> list[Domai
     if condition is None:
         raise NotFound(f"review {review.review_id} has no condition {command.condition_id}")
     if condition.met:
-        raise Conflict(f"condition {command.condition_id} is already met",
-                       rule="condition-already-met")
+        raise Conflict(
+            f"condition {command.condition_id} is already met", rule="condition-already-met"
+        )
     if not command.evidence:
         raise InvalidInput.for_field("evidence", "say what shows the condition is met")
     late = condition.breached or command.now.date() > condition.condition.due_date
-    return [ConditionMet(review_id=review.review_id, project_id=state.project_id,
-                         condition_id=command.condition_id, evidence=command.evidence,
-                         note=command.note, met_by=command.met_by, late=late)]
+    return [
+        ConditionMet(
+            review_id=review.review_id,
+            project_id=state.project_id,
+            condition_id=command.condition_id,
+            evidence=command.evidence,
+            note=command.note,
+            met_by=command.met_by,
+            late=late,
+        )
+    ]
 
 
 def _escalate(state: ProjectGates, command: Escalate) -> list[DomainEvent]:
     review = state.reviews.get(command.review_id)
-    if review is None or not review.is_open or review.escalated \
-            or command.now < review.sla_due_at:
+    if review is None or not review.is_open or review.escalated or command.now < review.sla_due_at:
         return []
-    return [GateReviewEscalated(review_id=review.review_id, project_id=state.project_id,
-                                gate=review.gate.key, escalation_role=review.escalation_role,
-                                sla_due_at=review.sla_due_at, awaiting=tuple(review.awaiting))]
+    return [
+        GateReviewEscalated(
+            review_id=review.review_id,
+            project_id=state.project_id,
+            gate=review.gate.key,
+            escalation_role=review.escalation_role,
+            sla_due_at=review.sla_due_at,
+            awaiting=tuple(review.awaiting),
+        )
+    ]
 
 
 def _breach(state: ProjectGates, command: RecordBreach) -> list[DomainEvent]:
     review = state.reviews.get(command.review_id)
     condition = review.conditions.get(command.condition_id) if review else None
-    if review is None or condition is None or condition.met or condition.breached \
-            or not is_past_due(condition.condition.due_date, command.now):
+    if (
+        review is None
+        or condition is None
+        or condition.met
+        or condition.breached
+        or not is_past_due(condition.condition.due_date, command.now)
+    ):
         return []
     item = condition.condition
-    return [ConditionBreached(review_id=review.review_id, project_id=state.project_id,
-                              condition_id=item.condition_id, gate=review.gate.key,
-                              description=item.description, owner=item.owner,
-                              due_date=item.due_date)]
+    return [
+        ConditionBreached(
+            review_id=review.review_id,
+            project_id=state.project_id,
+            condition_id=item.condition_id,
+            gate=review.gate.key,
+            description=item.description,
+            owner=item.owner,
+            due_date=item.due_date,
+        )
+    ]
 
 
 def is_past_due(due_date: date, now: datetime) -> bool:
@@ -591,8 +730,11 @@ def _review(state: ProjectGates, review_id: UUID) -> Review:
 def _open_review(state: ProjectGates, review_id: UUID) -> Review:
     review = _review(state, review_id)
     if not review.is_open:
-        raise Conflict(f"review {review_id} is {review.status}", rule="review-closed",
-                       review_status=review.status)
+        raise Conflict(
+            f"review {review_id} is {review.status}",
+            rule="review-closed",
+            review_status=review.status,
+        )
     return review
 
 
@@ -603,19 +745,32 @@ def evolve(state: ProjectGates, event: DomainEvent) -> ProjectGates:
     match event:
         case GateReviewOpened():
             review = Review(
-                review_id=event.review_id, project_id=event.project_id,
-                project_type=event.project_type, template_version=event.template_version,
-                escalation_role=event.escalation_role, gate=event.gate,
-                evidence=event.evidence, opened_by=event.opened_by,
-                sla_due_at=event.sla_due_at)
+                review_id=event.review_id,
+                project_id=event.project_id,
+                project_type=event.project_type,
+                template_version=event.template_version,
+                escalation_role=event.escalation_role,
+                gate=event.gate,
+                evidence=event.evidence,
+                opened_by=event.opened_by,
+                sla_due_at=event.sla_due_at,
+            )
             return _put(state, review)
         case VoteCast() | VoteRevised():
             return _put(state, _with_ballot(state.reviews[event.review_id], event))
         case GateDecided():
             review = state.reviews[event.review_id]
             conditions = {c.condition_id: ConditionState(condition=c) for c in event.conditions}
-            state = _put(state, replace(review, status="decided", outcome=event.outcome,
-                                        decided_by=event.decided_by, conditions=conditions))
+            state = _put(
+                state,
+                replace(
+                    review,
+                    status="decided",
+                    outcome=event.outcome,
+                    decided_by=event.decided_by,
+                    conditions=conditions,
+                ),
+            )
             if event.outcome in rules.FAVOURABLE and event.gate not in state.passed:
                 state = replace(state, passed=(*state.passed, event.gate))
             if event.outcome == "kill":
@@ -644,18 +799,33 @@ def _put(state: ProjectGates, review: Review) -> ProjectGates:
 
 
 def _with_ballot(review: Review, vote: VoteCast | VoteRevised) -> Review:
-    ballot = Ballot(vote_id=vote.vote_id, seat=vote.seat, approver=vote.approver,
-                    cast_by=vote.cast_by, decision=vote.decision, rationale=vote.rationale,
-                    conditions=vote.conditions)
-    return replace(review, ballots={**review.ballots, vote.seat: ballot},
-                   votes_cast=review.votes_cast + 1)
+    ballot = Ballot(
+        vote_id=vote.vote_id,
+        seat=vote.seat,
+        approver=vote.approver,
+        cast_by=vote.cast_by,
+        decision=vote.decision,
+        rationale=vote.rationale,
+        conditions=vote.conditions,
+    )
+    return replace(
+        review, ballots={**review.ballots, vote.seat: ballot}, votes_cast=review.votes_cast + 1
+    )
 
 
-def _with_condition(state: ProjectGates, review_id: UUID, condition_id: UUID, *,
-                    met: bool | None = None, breached: bool | None = None) -> ProjectGates:
+def _with_condition(
+    state: ProjectGates,
+    review_id: UUID,
+    condition_id: UUID,
+    *,
+    met: bool | None = None,
+    breached: bool | None = None,
+) -> ProjectGates:
     review = state.reviews[review_id]
     condition = review.conditions[condition_id]
-    condition = replace(condition, met=condition.met if met is None else met,
-                        breached=condition.breached if breached is None else breached)
-    return _put(state, replace(review, conditions={**review.conditions,
-                                                   condition_id: condition}))
+    condition = replace(
+        condition,
+        met=condition.met if met is None else met,
+        breached=condition.breached if breached is None else breached,
+    )
+    return _put(state, replace(review, conditions={**review.conditions, condition_id: condition}))

@@ -33,11 +33,15 @@ class Inbox:
     pseudonyms: Pseudonyms
 
     @classmethod
-    async def of(cls, connection: AsyncConnection, subject: str, roles: frozenset[str],
-                 now: datetime) -> Inbox:
-        return cls(subject, roles,
-                   await queries.active_delegations_to(connection, subject, now),
-                   await load_pseudonyms(connection))
+    async def of(
+        cls, connection: AsyncConnection, subject: str, roles: frozenset[str], now: datetime
+    ) -> Inbox:
+        return cls(
+            subject,
+            roles,
+            await queries.active_delegations_to(connection, subject, now),
+            await load_pseudonyms(connection),
+        )
 
     @property
     def own_seats(self) -> frozenset[str]:
@@ -47,8 +51,15 @@ class Inbox:
     def seats(self) -> list[str]:
         return sorted(self.own_seats | {USER_SEAT + d.from_user for d in self.delegations})
 
-    async def page(self, connection: AsyncConnection, where: ReviewFilter, *,
-                   cursor: str | None, limit: int, now: datetime) -> ReviewPage:
+    async def page(
+        self,
+        connection: AsyncConnection,
+        where: ReviewFilter,
+        *,
+        cursor: str | None,
+        limit: int,
+        now: datetime,
+    ) -> ReviewPage:
         where = replace(where, awaiting_seats=self.seats)
         kept: list[Any] = []
         while True:
@@ -62,8 +73,9 @@ class Inbox:
             cursor = queries.cursor_after(kept[-1])
         return ReviewPage(kept, cursor)
 
-    async def _actionable(self, connection: AsyncConnection, rows: list[Any],
-                          now: datetime) -> list[Any]:
+    async def _actionable(
+        self, connection: AsyncConnection, rows: list[Any], now: datetime
+    ) -> list[Any]:
         if not rows:
             return []
         facts = await queries.projects_facts(connection, {row.project_id for row in rows})
@@ -74,16 +86,20 @@ class Inbox:
             # As the vote checks it (governance.domain): by pseudonym, and nobody may vote
             # when the requester or sponsor cannot be told.
             project = facts.get(row.project_id)
-            if project is not None and (not project.conflicts_known
-                                        or project.conflict_of(me) is not None):
+            if project is not None and (
+                not project.conflicts_known or project.conflict_of(me) is not None
+            ):
                 continue
             seats = awaiting.get(row.review_id, set())
             if seats & self.own_seats or any(
-                    USER_SEAT + d.from_user in seats
-                    and (project is None
-                         or project.conflict_of(self.pseudonyms.of(d.from_user)) is None)
-                    and d.covers_gate(project_type=row.project_type, gate=row.gate,
-                                      project_id=row.project_id, at=now)
-                    for d in self.delegations):
+                USER_SEAT + d.from_user in seats
+                and (
+                    project is None or project.conflict_of(self.pseudonyms.of(d.from_user)) is None
+                )
+                and d.covers_gate(
+                    project_type=row.project_type, gate=row.gate, project_id=row.project_id, at=now
+                )
+                for d in self.delegations
+            ):
                 kept.append(row)
         return kept

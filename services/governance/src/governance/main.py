@@ -18,11 +18,12 @@ from governance.settings import GovernanceSettings
 __all__ = ["create_app"]
 
 
-def create_app(settings: GovernanceSettings | None = None, *, clock: Clock = utc_now
-               ) -> FastAPI:
+def create_app(settings: GovernanceSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     """The app; ``clock`` is what the service takes for now (tests move it to make time pass)."""
     settings = settings or GovernanceSettings()
     return create_service_app(
-        runtime=build_runtime(settings, clock=clock), title="Gatehouse governance",
+        runtime=build_runtime(settings, clock=clock),
+        title="Gatehouse governance",
         description="Stage gates, approvals and decisions.",
-        routers=[router])
+        routers=[router],
+    )

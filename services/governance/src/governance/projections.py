@@ -63,22 +63,28 @@ def intake_event_handler(event_store: EventStore) -> BatchHandler:
                 await apply_change(connection, changes)
                 changes = []
             requested[event.project_id] = {
-                "project_id": event.project_id, "title": event.title,
-                "sponsor": event.sponsor, "requested_by": event.requested_by,
+                "project_id": event.project_id,
+                "title": event.title,
+                "sponsor": event.sponsor,
+                "requested_by": event.requested_by,
                 # Read from the log after an erasure, a name is [erased]: no pseudonym.
                 "requester_pseudonym": pseudonyms.of_named(event.requested_by),
                 "sponsor_pseudonym": pseudonyms.of_named(event.sponsor),
-                "business_unit": event.business_unit, "project_type": event.project_type,
-                "status": "draft", "updated_at": envelope.time,
-                "version": envelope.stream_version}
+                "business_unit": event.business_unit,
+                "project_type": event.project_type,
+                "status": "draft",
+                "updated_at": envelope.time,
+                "version": envelope.stream_version,
+            }
         await _record_requested(connection, requested)
         await apply_change(connection, changes)
 
     return apply
 
 
-async def _record_requested(connection: AsyncConnection,
-                            requested: dict[UUID, dict[str, Any]]) -> None:
+async def _record_requested(
+    connection: AsyncConnection, requested: dict[UUID, dict[str, Any]]
+) -> None:
     await upsert(connection, known_projects, list(requested.values()), key=["project_id"])
     requested.clear()
 
@@ -92,48 +98,68 @@ def _project_change_handler(event_store: EventStore) -> EventHandler:
             case ProjectEdited():
                 # Who sponsors a project matters to segregation of duties; its type to its gates.
                 tracked = ("title", "sponsor", "business_unit", "project_type")
-                values = {name: getattr(event.changes, name) for name in tracked
-                          if name in event.changed_fields
-                          and getattr(event.changes, name) is not None}
+                values = {
+                    name: getattr(event.changes, name)
+                    for name in tracked
+                    if name in event.changed_fields and getattr(event.changes, name) is not None
+                }
                 if "sponsor" in values:
                     pseudonyms = await load_pseudonyms(connection)
                     values["sponsor_pseudonym"] = pseudonyms.of_named(values["sponsor"])
                 await connection.execute(
                     update(known_projects)
                     .where(known_projects.c.project_id == event.project_id)
-                    .values(**values, updated_at=envelope.time,
-                            version=envelope.stream_version))
+                    .values(**values, updated_at=envelope.time, version=envelope.stream_version)
+                )
             case ProjectTransitioned():
                 # The stage once the project is in delivery, its demand status before that.
                 status = event.to_stage or event.to_status
                 await connection.execute(
                     update(known_projects)
                     .where(known_projects.c.project_id == event.project_id)
-                    .values(status=status, updated_at=envelope.time,
-                            version=envelope.stream_version))
+                    .values(
+                        status=status, updated_at=envelope.time, version=envelope.stream_version
+                    )
+                )
                 if status in ENDED:
-                    await _withdraw_open_review(connection, event_store, envelope, event,
-                                                status)
+                    await _withdraw_open_review(connection, event_store, envelope, event, status)
 
     return apply
 
 
-async def _withdraw_open_review(connection: AsyncConnection, event_store: EventStore,
-                                envelope: EventEnvelope, event: ProjectTransitioned,
-                                status: str) -> None:
-    uow = UnitOfWork(connection, event_store, governance_events, EventMetadata(
-        actor=envelope.actor or "intake", correlation_id=envelope.correlation_id,
-        causation_id=str(envelope.id)))
+async def _withdraw_open_review(
+    connection: AsyncConnection,
+    event_store: EventStore,
+    envelope: EventEnvelope,
+    event: ProjectTransitioned,
+    status: str,
+) -> None:
+    uow = UnitOfWork(
+        connection,
+        event_store,
+        governance_events,
+        EventMetadata(
+            actor=envelope.actor or "intake",
+            correlation_id=envelope.correlation_id,
+            causation_id=str(envelope.id),
+        ),
+    )
     record = await handlers.load_gates(event.project_id, uow)
     review = record.state.open_review
     if review is None:
         return
-    reason = f"the project was {status} in intake" + (f": {event.reason}" if event.reason
-                                                      else "")
-    await handlers.withdraw_review(review.review_id, reason=reason[:2000],
-                                   actor=handlers.Actor(uow.metadata.actor or "intake",
-                                                        frozenset(), is_pmo_admin=True),
-                                   uow=uow)
-    log.info("open gate review withdrawn: its project ended",
-             extra={"project_id": str(event.project_id), "review_id": str(review.review_id),
-                    "status": status})
+    reason = f"the project was {status} in intake" + (f": {event.reason}" if event.reason else "")
+    await handlers.withdraw_review(
+        review.review_id,
+        reason=reason[:2000],
+        actor=handlers.Actor(uow.metadata.actor or "intake", frozenset(), is_pmo_admin=True),
+        uow=uow,
+    )
+    log.info(
+        "open gate review withdrawn: its project ended",
+        extra={
+            "project_id": str(event.project_id),
+            "review_id": str(review.review_id),
+            "status": status,
+        },
+    )

@@ -25,8 +25,16 @@ from uuid import UUID
 
 from gatehouse.events.governance import ApprovalRule, GateCondition, GateOutcome, VoteDecision
 
-__all__ = ["FAVOURABLE", "SEVERITY", "Ballot", "Verdict", "awaiting", "describe", "needed",
-           "verdict"]
+__all__ = [
+    "FAVOURABLE",
+    "SEVERITY",
+    "Ballot",
+    "Verdict",
+    "awaiting",
+    "describe",
+    "needed",
+    "verdict",
+]
 
 FAVOURABLE: frozenset[VoteDecision] = frozenset({"go", "conditional_go"})
 # Most severe first: breaks ties between unfavourable decisions.
@@ -86,8 +94,11 @@ def verdict(rule: ApprovalRule, ballots: Mapping[str, Ballot]) -> Verdict | None
     need = needed(rule)
     if len(favourable) >= need:
         conditional = any(b.decision == "conditional_go" for b in favourable)
-        return Verdict(outcome="conditional_go" if conditional else "go", ballots=favourable,
-                       conditions=tuple(c for b in favourable for c in b.conditions))
+        return Verdict(
+            outcome="conditional_go" if conditional else "go",
+            ballots=favourable,
+            conditions=tuple(c for b in favourable for c in b.conditions),
+        )
     pending = len(rule.seats) - len(ordered)
     if len(favourable) + pending >= need:
         return None

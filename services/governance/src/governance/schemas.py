@@ -61,10 +61,13 @@ RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
 # No controls, no spaces and no bidirectional controls (RFC 3987 bars them from IRIs), spelled
 # out: engines disagree on what ``\s`` covers (U+0085, U+FEFF), and clients read this pattern
 # with ECMA-262's rules, the server with Rust's.
-_URL_CHARACTER = (r"[^\u0000-\u0020\u007f-\u00a0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028"
-                  r"-\u202f\u205f\u2066-\u2069\u3000\ufeff]")
-Url = Annotated[str, StringConstraints(pattern=rf"^https?://{_URL_CHARACTER}{{1,2000}}$",
-                                       max_length=2008)]
+_URL_CHARACTER = (
+    r"[^\u0000-\u0020\u007f-\u00a0\u061c\u1680\u2000-\u200a\u200e\u200f\u2028"
+    r"-\u202f\u205f\u2066-\u2069\u3000\ufeff]"
+)
+Url = Annotated[
+    str, StringConstraints(pattern=rf"^https?://{_URL_CHARACTER}{{1,2000}}$", max_length=2008)
+]
 Decision = Literal["go", "conditional_go", "hold", "recycle", "kill"]
 
 
@@ -79,7 +82,8 @@ class CriterionBody(_Body):
     key: Key
     name: ShortText
     kind: Literal["must_meet", "should_meet"] = Field(
-        description="must_meet: a knock-out every go must meet; should_meet: scored 0 to 5")
+        description="must_meet: a knock-out every go must meet; should_meet: scored 0 to 5"
+    )
     weight: Annotated[int, Field(ge=1, le=100), JSON_INTEGER] = 1
     description: Text = ""
 
@@ -93,10 +97,15 @@ class EvidenceRequirementBody(_Body):
 class SeatBody(_Body):
     """A named user, or any holder of a role (one of the two)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
-        {"required": ["user"], "properties": {"user": {"type": "string"}}},
-        {"required": ["role"], "properties": {"role": {"type": "string"}}},
-    ]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["user"], "properties": {"user": {"type": "string"}}},
+                {"required": ["role"], "properties": {"role": {"type": "string"}}},
+            ]
+        },
+    )
 
     user: Identifier | None = None
     role: RoleName | None = None
@@ -109,14 +118,22 @@ class SeatBody(_Body):
 
 
 class ApprovalBody(_Body):
-    approvers: Annotated[list[SeatBody], Field(min_length=1, max_length=100, description=(
-        "The panel's seats, in voting order for a sequential panel"))]
+    approvers: Annotated[
+        list[SeatBody],
+        Field(
+            min_length=1,
+            max_length=100,
+            description=("The panel's seats, in voting order for a sequential panel"),
+        ),
+    ]
     quorum: Literal["all", "any", "n_of_m", "majority"] = "all"
     n: Annotated[int, Field(ge=1, le=100), JSON_INTEGER] | None = Field(
-        default=None, description="How many seats must vote go, for n_of_m")
+        default=None, description="How many seats must vote go, for n_of_m"
+    )
     order: Literal["parallel", "sequential"] = "parallel"
-    kill_veto: StrictBool = Field(default=True,
-                            description="A kill from any seat ends the review as a kill")
+    kill_veto: StrictBool = Field(
+        default=True, description="A kill from any seat ends the review as a kill"
+    )
 
 
 class GateBody(_Body):
@@ -126,15 +143,23 @@ class GateBody(_Body):
     criteria: Annotated[list[CriterionBody], Field(max_length=50)] = []
     evidence: Annotated[list[EvidenceRequirementBody], Field(max_length=20)] = []
     approval: ApprovalBody
-    sla_hours: Annotated[int, Field(ge=1, le=8760, description="Hours the panel has to "
-                                    "decide before the review is escalated"), JSON_INTEGER]
+    sla_hours: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=8760,
+            description="Hours the panel has to decide before the review is escalated",
+        ),
+        JSON_INTEGER,
+    ]
 
 
 class GateTemplateBody(_Body):
     name: ShortText
     description: Text = ""
-    escalation_role: RoleName = Field(default="pmo_admin", description="Who hears of a review "
-                                      "open past its SLA")
+    escalation_role: RoleName = Field(
+        default="pmo_admin", description="Who hears of a review open past its SLA"
+    )
     gates: Annotated[list[GateBody], Field(min_length=1, max_length=20)]
 
 
@@ -153,15 +178,20 @@ class GateTemplateView(BaseModel):
 
 class EvidenceLinkBody(_Body):
     url: Url
-    key: Key | None = Field(default=None, description="The required evidence this link "
-                            "provides; leave out for an extra link")
+    key: Key | None = Field(
+        default=None,
+        description="The required evidence this link provides; leave out for an extra link",
+    )
     title: OptionalTitle = ""
 
 
 class OpenReviewBody(_Body):
     project_id: UUID
-    gate: Key | None = Field(default=None, description="The gate to review; it must be the "
-                             "project's next one (the next one when left out)")
+    gate: Key | None = Field(
+        default=None,
+        description="The gate to review; it must be the "
+        "project's next one (the next one when left out)",
+    )
     evidence: Annotated[list[EvidenceLinkBody], Field(max_length=50)] = []
     note: Text = ""
 
@@ -176,7 +206,8 @@ class AssessmentBody(_Body):
     criterion: Key
     met: StrictBool | None = Field(default=None, description="For a must-meet criterion")
     score: Annotated[int, Field(ge=0, le=5), JSON_INTEGER] | None = Field(
-        default=None, description="For a should-meet criterion, 0 to 5")
+        default=None, description="For a should-meet criterion, 0 to 5"
+    )
     comment: Text = ""
 
 
@@ -186,10 +217,13 @@ class VoteBody(_Body):
     conditions: Annotated[list[ConditionBody], Field(max_length=20)] = []
     assessments: Annotated[list[AssessmentBody], Field(max_length=50)] = []
     on_behalf_of: Identifier | None = Field(
-        default=None, description="Vote as the delegate of this approver")
+        default=None, description="Vote as the delegate of this approver"
+    )
     revision_reason: RequiredText | None = Field(
-        default=None, description="Send to change your vote (the earlier one stays in the "
-        "history); without it a second vote is refused")
+        default=None,
+        description="Send to change your vote (the earlier one stays in the "
+        "history); without it a second vote is refused",
+    )
 
 
 class ConditionMetBody(_Body):
@@ -213,8 +247,10 @@ class RuleView(BaseModel):
 
 # What a review leaves out for a caller whose roles may not read votes (gatehouse.events.
 # visibility): null says "not shown", where an empty list or a zero would say "none".
-_LEFT_OUT = ("; null for a caller whose roles may not read votes (see docs/SECURITY.md, "
-             "What each role may see)")
+_LEFT_OUT = (
+    "; null for a caller whose roles may not read votes (see docs/SECURITY.md, "
+    "What each role may see)"
+)
 
 
 class CriterionView(BaseModel):
@@ -223,11 +259,12 @@ class CriterionView(BaseModel):
     kind: str
     weight: int
     description: str
-    met: int | None = Field(description="Current votes assessing it met (must-meet)"
-                            + _LEFT_OUT)
+    met: int | None = Field(description="Current votes assessing it met (must-meet)" + _LEFT_OUT)
     not_met: int | None = Field(description="Current votes assessing it not met" + _LEFT_OUT)
-    average_score: float | None = Field(description="Of the current votes' scores "
-                                        "(should-meet); null when none scored it" + _LEFT_OUT)
+    average_score: float | None = Field(
+        description="Of the current votes' scores "
+        "(should-meet); null when none scored it" + _LEFT_OUT
+    )
 
 
 class ConditionView(BaseModel):
@@ -267,8 +304,9 @@ class ReviewView(BaseModel):
     status: Literal["open", "decided", "withdrawn"]
     outcome: str | None
     decided_by: list[str]
-    rationale: str | None = Field(description="The decision's rationale, as its GateDecided "
-                                  "carries it; null until decided")
+    rationale: str | None = Field(
+        description="The decision's rationale, as its GateDecided carries it; null until decided"
+    )
     opened_by: str
     opened_at: datetime
     sla_due_at: datetime
@@ -278,8 +316,9 @@ class ReviewView(BaseModel):
     criteria: list[CriterionView]
     required_evidence: list[EvidenceRequirementBody]
     evidence: list[EvidenceLinkBody]
-    votes: list[VoteView] | None = Field(description="Every vote, revised ones too, oldest "
-                                         "first" + _LEFT_OUT)
+    votes: list[VoteView] | None = Field(
+        description="Every vote, revised ones too, oldest first" + _LEFT_OUT
+    )
     awaiting: list[str] = Field(description="The seats that may vote now")
     still_needed: int = Field(description="Favourable votes still needed for a go")
     conditions: list[ConditionView]
@@ -324,9 +363,11 @@ class DelegationScopeBody(_Body):
 class DelegationBody(_Body):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_user: Identifier | None = Field(default=None, alias="from",
-                                        description="The approver delegating (you, if left "
-                                        "out; a PMO admin may name anyone)")
+    from_user: Identifier | None = Field(
+        default=None,
+        alias="from",
+        description="The approver delegating (you, if left out; a PMO admin may name anyone)",
+    )
     to: Identifier
     starts_at: Instant | None = Field(default=None, description="Now, if left out")
     ends_at: Instant

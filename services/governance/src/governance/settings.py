@@ -16,5 +16,8 @@ class GovernanceSettings(ServiceSettings):
     port: int = 8002
     database_url: str = "sqlite+aiosqlite:///var/governance.db"
     timer_interval_seconds: float = Field(
-        default=30.0, gt=0, description="How often the SLA and condition timers look for "
-        "reviews past their SLA and conditions past their due date")
+        default=30.0,
+        gt=0,
+        description="How often the SLA and condition timers look for "
+        "reviews past their SLA and conditions past their due date",
+    )

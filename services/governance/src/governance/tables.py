@@ -26,12 +26,25 @@ from gatehouse.idempotency import include_idempotency_tables
 from gatehouse.identity import include_pseudonym_key_tables
 from gatehouse.personal_keys import include_personal_key_tables
 
-__all__ = ["delegations", "gate_conditions", "gate_reviews", "known_projects", "metadata",
-           "review_awaiting", "review_seats"]
+__all__ = [
+    "delegations",
+    "gate_conditions",
+    "gate_reviews",
+    "known_projects",
+    "metadata",
+    "review_awaiting",
+    "review_seats",
+]
 
-metadata = include_pseudonym_key_tables(include_personal_key_tables(include_api_key_tables(
-    include_idempotency_tables(include_event_store_tables(
-        MetaData(naming_convention=NAMING_CONVENTION))))))
+metadata = include_pseudonym_key_tables(
+    include_personal_key_tables(
+        include_api_key_tables(
+            include_idempotency_tables(
+                include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))
+            )
+        )
+    )
+)
 
 # What governance knows of each project, from gatehouse.intake.events (never from intake's API).
 known_projects = Table(
@@ -79,8 +92,12 @@ gate_reviews = Table(
 review_awaiting = Table(
     "review_awaiting",
     metadata,
-    Column("review_id", Uuid, ForeignKey("gate_reviews.review_id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "review_id",
+        Uuid,
+        ForeignKey("gate_reviews.review_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("seat", String(210), primary_key=True),
     Index("ix_review_awaiting_seat", "seat"),
 )
@@ -91,8 +108,12 @@ review_awaiting = Table(
 review_seats = Table(
     "review_seats",
     metadata,
-    Column("review_id", Uuid, ForeignKey("gate_reviews.review_id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "review_id",
+        Uuid,
+        ForeignKey("gate_reviews.review_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("holder_pseudonym", LargeBinary, nullable=True),
     Column("caster_pseudonym", LargeBinary, nullable=True),

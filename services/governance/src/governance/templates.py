@@ -50,23 +50,34 @@ def stream_id(project_type: str) -> str:
 def define(current_version: int, command: DefineGateTemplate) -> list[DomainEvent]:
     """The next version of the template, after checking it can be run."""
     _check(command)
-    return [GateTemplateDefined(
-        project_type=command.project_type, version=current_version + 1, name=command.name,
-        description=command.description, escalation_role=command.escalation_role,
-        gates=command.gates, defined_by=command.defined_by)]
+    return [
+        GateTemplateDefined(
+            project_type=command.project_type,
+            version=current_version + 1,
+            name=command.name,
+            description=command.description,
+            escalation_role=command.escalation_role,
+            gates=command.gates,
+            defined_by=command.defined_by,
+        )
+    ]
 
 
-def template_at(history: Iterable[DomainEvent], version: int | None = None
-                ) -> GateTemplate | None:
+def template_at(history: Iterable[DomainEvent], version: int | None = None) -> GateTemplate | None:
     """The template as of ``version`` (the latest when None); None if there is no such one."""
     found: GateTemplate | None = None
     for event in history:
         if not isinstance(event, GateTemplateDefined):
             continue
-        found = GateTemplate(project_type=event.project_type, version=event.version,
-                             name=event.name, description=event.description,
-                             escalation_role=event.escalation_role, gates=event.gates,
-                             defined_by=event.defined_by)
+        found = GateTemplate(
+            project_type=event.project_type,
+            version=event.version,
+            name=event.name,
+            description=event.description,
+            escalation_role=event.escalation_role,
+            gates=event.gates,
+            defined_by=event.defined_by,
+        )
         if version is not None and event.version == version:
             return found
     return found if version is None else None
@@ -85,24 +96,28 @@ def _check(command: DefineGateTemplate) -> None:
         rule = gate.approval
         seats = rule.seats
         if not seats:
-            raise InvalidInput.for_field(f"{where}.approval.approvers",
-                                         "a gate needs at least one approver seat")
+            raise InvalidInput.for_field(
+                f"{where}.approval.approvers", "a gate needs at least one approver seat"
+            )
         if len(seats) > MAX_SEATS:
-            raise InvalidInput.for_field(f"{where}.approval.approvers",
-                                         f"at most {MAX_SEATS} seats")
+            raise InvalidInput.for_field(
+                f"{where}.approval.approvers", f"at most {MAX_SEATS} seats"
+            )
         for number, seat in enumerate(seats):
             if (seat.user is None) == (seat.role is None):
-                raise InvalidInput.for_field(f"{where}.approval.approvers.{number}",
-                                             "a seat names exactly one of user or role")
+                raise InvalidInput.for_field(
+                    f"{where}.approval.approvers.{number}",
+                    "a seat names exactly one of user or role",
+                )
         _unique((seat.label for seat in seats), f"{where}.approval.approvers", "seat")
         if rule.quorum == "n_of_m":
             if rule.n is None or not 1 <= rule.n <= len(seats):
                 raise InvalidInput.for_field(
                     f"{where}.approval.n",
-                    f"n_of_m needs n between 1 and the number of seats ({len(seats)})")
+                    f"n_of_m needs n between 1 and the number of seats ({len(seats)})",
+                )
         elif rule.n is not None:
-            raise InvalidInput.for_field(f"{where}.approval.n",
-                                         "n is only for the n_of_m quorum")
+            raise InvalidInput.for_field(f"{where}.approval.n", "n is only for the n_of_m quorum")
         if gate.sla_hours < 1:
             raise InvalidInput.for_field(f"{where}.sla_hours", "must be at least 1 hour")
 

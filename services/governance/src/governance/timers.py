@@ -38,8 +38,9 @@ class SweepResult:
 
 
 class GateTimers:
-    def __init__(self, *, event_store: EventStore, interval_seconds: float,
-                 batch_size: int = 200) -> None:
+    def __init__(
+        self, *, event_store: EventStore, interval_seconds: float, batch_size: int = 200
+    ) -> None:
         self.event_store = event_store
         self.interval_seconds = interval_seconds
         self.batch_size = batch_size
@@ -59,27 +60,33 @@ class GateTimers:
 
     async def sweep(self, database: Database, now: datetime) -> SweepResult:
         async with database.read() as connection:
-            due_reviews = await queries.reviews_past_sla(connection, now,
-                                                         limit=self.batch_size)
-            due_conditions = await queries.conditions_past_due(connection, now,
-                                                               limit=self.batch_size)
+            due_reviews = await queries.reviews_past_sla(connection, now, limit=self.batch_size)
+            due_conditions = await queries.conditions_past_due(
+                connection, now, limit=self.batch_size
+            )
         escalated = 0
         for project_id, review_id in due_reviews:
-            escalated += await self._step(database, project_id,
-                                          Escalate(review_id=review_id, now=now))
+            escalated += await self._step(
+                database, project_id, Escalate(review_id=review_id, now=now)
+            )
         breached = 0
         for project_id, review_id, condition_id in due_conditions:
-            breached += await self._step(database, project_id, RecordBreach(
-                review_id=review_id, condition_id=condition_id, now=now))
+            breached += await self._step(
+                database,
+                project_id,
+                RecordBreach(review_id=review_id, condition_id=condition_id, now=now),
+            )
         if escalated or breached:
             log.info("gate timers fired", extra={"escalated": escalated, "breached": breached})
         return SweepResult(escalated, breached)
 
-    async def _step(self, database: Database, project_id: UUID,
-                    command: Escalate | RecordBreach) -> int:
+    async def _step(
+        self, database: Database, project_id: UUID, command: Escalate | RecordBreach
+    ) -> int:
         try:
-            async with unit_of_work(database, self.event_store, governance_events,
-                                    actor=ACTOR) as uow:
+            async with unit_of_work(
+                database, self.event_store, governance_events, actor=ACTOR
+            ) as uow:
                 return await handlers.run_timer_command(project_id, command, uow)
         except ConcurrencyError:
             return 0  # another command (or instance) changed the record; the next sweep sees it

@@ -57,26 +57,39 @@ def decide_issue(command: IssueApiKey) -> list[DomainEvent]:
         raise InvalidInput.for_field("roles", "a role appears twice")
     if command.expires_at is not None and command.expires_at <= command.now:
         raise InvalidInput.for_field("expires_at", "must be in the future")
-    return [ApiKeyIssued(key_id=command.key_id, name=command.name, subject=command.subject,
-                         roles=command.roles, secret_sha256=command.secret_sha256,
-                         issued_by=command.issued_by, expires_at=command.expires_at)]
+    return [
+        ApiKeyIssued(
+            key_id=command.key_id,
+            name=command.name,
+            subject=command.subject,
+            roles=command.roles,
+            secret_sha256=command.secret_sha256,
+            issued_by=command.issued_by,
+            expires_at=command.expires_at,
+        )
+    ]
 
 
 def decide_revoke(key: ApiKey, command: RevokeApiKey) -> list[DomainEvent]:
     if key.revoked:
         raise Conflict(f"API key {key.key_id} is already revoked", rule="already-revoked")
-    return [ApiKeyRevoked(key_id=key.key_id, reason=command.reason,
-                          revoked_by=command.revoked_by)]
+    return [ApiKeyRevoked(key_id=key.key_id, reason=command.reason, revoked_by=command.revoked_by)]
 
 
 def replay(history: Iterable[DomainEvent]) -> ApiKey | None:
     key: ApiKey | None = None
     for event in history:
         if isinstance(event, ApiKeyIssued):
-            key = ApiKey(key_id=event.key_id, name=event.name, subject=event.subject,
-                         roles=event.roles, issued_by=event.issued_by,
-                         expires_at=event.expires_at)
+            key = ApiKey(
+                key_id=event.key_id,
+                name=event.name,
+                subject=event.subject,
+                roles=event.roles,
+                issued_by=event.issued_by,
+                expires_at=event.expires_at,
+            )
         elif isinstance(event, ApiKeyRevoked) and key is not None:
-            key = replace(key, revoked=True, revoked_by=event.revoked_by,
-                          revoke_reason=event.reason)
+            key = replace(
+                key, revoked=True, revoked_by=event.revoked_by, revoke_reason=event.reason
+            )
     return key

@@ -22,17 +22,27 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_runtime(settings: IntakeSettings) -> ServiceRuntime:
     namespace = settings.topic_namespace
-    personal_data = SealedEventData([intake_events.intake_events,
-                                     governance_events.governance_events])
-    store = EventStore(source=intake_events.SOURCE, topic=intake_events_topic(namespace),
-                       personal_data=personal_data)
-    gate_decisions = ConsumerSpec(name="intake.gate-decisions",
-                                  topics=[governance_events_topic(namespace)],
-                                  handler=opening(personal_data,
-                                                  one_by_one(gate_decision_handler(store))))
-    return ServiceRuntime.build(name="intake", settings=settings, event_store=store,
-                                consumer_specs=[gate_decisions], personal_data=personal_data,
-                                forget_person=forget_person)
+    personal_data = SealedEventData(
+        [intake_events.intake_events, governance_events.governance_events]
+    )
+    store = EventStore(
+        source=intake_events.SOURCE,
+        topic=intake_events_topic(namespace),
+        personal_data=personal_data,
+    )
+    gate_decisions = ConsumerSpec(
+        name="intake.gate-decisions",
+        topics=[governance_events_topic(namespace)],
+        handler=opening(personal_data, one_by_one(gate_decision_handler(store))),
+    )
+    return ServiceRuntime.build(
+        name="intake",
+        settings=settings,
+        event_store=store,
+        consumer_specs=[gate_decisions],
+        personal_data=personal_data,
+        forget_person=forget_person,
+    )
 
 
 def migrate(settings: IntakeSettings | None = None) -> None:

@@ -44,8 +44,9 @@ def define(command: DefineCustomFields) -> list[DomainEvent]:
         elif definition.choices:
             raise InvalidInput.for_field(f"{where}.choices", "only choice fields have choices")
         if definition.max_length is not None and definition.type != "text":
-            raise InvalidInput.for_field(f"{where}.max_length",
-                                         "only text fields have a maximum length")
+            raise InvalidInput.for_field(
+                f"{where}.max_length", "only text fields have a maximum length"
+            )
     return [CustomFieldsDefined(fields=command.fields)]
 
 
@@ -57,8 +58,10 @@ def current_definitions(events: Iterable[DomainEvent]) -> tuple[CustomFieldDefin
     return definitions
 
 
-def validate_values(definitions: Iterable[CustomFieldDefinition], values: Mapping[str, Any],
-                    ) -> dict[str, CustomValue]:
+def validate_values(
+    definitions: Iterable[CustomFieldDefinition],
+    values: Mapping[str, Any],
+) -> dict[str, CustomValue]:
     """Check ``values`` against the definitions; 422 naming ``custom.<key>`` when wrong.
 
     Returns the values in their stored form (dates as ISO strings, numbers as floats).
@@ -67,14 +70,16 @@ def validate_values(definitions: Iterable[CustomFieldDefinition], values: Mappin
     for key in values:
         if key not in by_key:
             known = ", ".join(sorted(by_key)) or "none are defined"
-            raise InvalidInput.for_field(f"custom.{key}",
-                                         f"unknown custom field (defined: {known})")
+            raise InvalidInput.for_field(
+                f"custom.{key}", f"unknown custom field (defined: {known})"
+            )
     checked: dict[str, CustomValue] = {}
     for key, definition in by_key.items():
         if key not in values or values[key] is None:
             if definition.required:
-                raise InvalidInput.for_field(f"custom.{key}", "this custom field is required",
-                                             kind="missing")
+                raise InvalidInput.for_field(
+                    f"custom.{key}", "this custom field is required", kind="missing"
+                )
             continue
         checked[key] = _checked(definition, values[key])
     return checked

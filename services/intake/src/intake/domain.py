@@ -125,14 +125,28 @@ NEXT_STAGE = {
     DeliveryStage.PLANNING: DeliveryStage.EXECUTING,
     DeliveryStage.EXECUTING: DeliveryStage.CLOSING,
 }
-ACTIVE_STAGES = frozenset({DeliveryStage.INITIATING, DeliveryStage.PLANNING,
-                           DeliveryStage.EXECUTING, DeliveryStage.CLOSING})
-BEFORE_APPROVAL = frozenset({DemandStatus.DRAFT, DemandStatus.SUBMITTED, DemandStatus.SCREENING,
-                             DemandStatus.QUALIFIED, DemandStatus.DEFERRED,
-                             DemandStatus.RECYCLED})
+ACTIVE_STAGES = frozenset(
+    {
+        DeliveryStage.INITIATING,
+        DeliveryStage.PLANNING,
+        DeliveryStage.EXECUTING,
+        DeliveryStage.CLOSING,
+    }
+)
+BEFORE_APPROVAL = frozenset(
+    {
+        DemandStatus.DRAFT,
+        DemandStatus.SUBMITTED,
+        DemandStatus.SCREENING,
+        DemandStatus.QUALIFIED,
+        DemandStatus.DEFERRED,
+        DemandStatus.RECYCLED,
+    }
+)
 EDITABLE = frozenset({DemandStatus.DRAFT, DemandStatus.RECYCLED})
-SCORABLE = frozenset({DemandStatus.SUBMITTED, DemandStatus.SCREENING, DemandStatus.QUALIFIED,
-                      DemandStatus.DEFERRED})
+SCORABLE = frozenset(
+    {DemandStatus.SUBMITTED, DemandStatus.SCREENING, DemandStatus.QUALIFIED, DemandStatus.DEFERRED}
+)
 
 
 # --- State --------------------------------------------------------------------------------
@@ -210,7 +224,9 @@ class Project:
     @property
     def is_finished(self) -> bool:
         return self.status in (DemandStatus.REJECTED, DemandStatus.WITHDRAWN) or self.stage in (
-            DeliveryStage.CLOSED, DeliveryStage.KILLED)
+            DeliveryStage.CLOSED,
+            DeliveryStage.KILLED,
+        )
 
     @property
     def lifecycle_state(self) -> str:
@@ -388,11 +404,30 @@ class CloseRaidItem:
     resolution: str
 
 
-Command = (RequestProject | EditProject | SubmitProject | StartScreening | QualifyProject
-           | ApproveProject | DeferProject | ReactivateProject | RejectProject | WithdrawProject
-           | AdvanceStage | CloseProject | PutProjectOnHold | ResumeProject | KillProject
-           | ApplyGateDecision | ScoreProject | ChangeTolerances | ReportStatus | AddRaidItem
-           | UpdateRaidItem | CloseRaidItem)
+Command = (
+    RequestProject
+    | EditProject
+    | SubmitProject
+    | StartScreening
+    | QualifyProject
+    | ApproveProject
+    | DeferProject
+    | ReactivateProject
+    | RejectProject
+    | WithdrawProject
+    | AdvanceStage
+    | CloseProject
+    | PutProjectOnHold
+    | ResumeProject
+    | KillProject
+    | ApplyGateDecision
+    | ScoreProject
+    | ChangeTolerances
+    | ReportStatus
+    | AddRaidItem
+    | UpdateRaidItem
+    | CloseRaidItem
+)
 
 
 # --- Errors -------------------------------------------------------------------------------
@@ -411,9 +446,11 @@ class InvalidTransition(Conflict):
         detail = f"cannot {action.replace('_', ' ')} a project that is {project.lifecycle_state}"
         super().__init__(
             f"{detail}; {hint}" if hint else detail,
-            action=action, current_status=project.status.value,
+            action=action,
+            current_status=project.status.value,
             current_stage=project.stage.value if project.stage else None,
-            allowed_actions=allowed_actions(project))
+            allowed_actions=allowed_actions(project),
+        )
 
 
 class RaidItemNotFound(Conflict):
@@ -446,7 +483,8 @@ _ALWAYS_WHILE_OPEN = ("add_raid_item", "update_raid_item", "close_raid_item")
 # A gate may defer (hold) or reject (kill) a request as soon as it is submitted, as it may take
 # it into screening (go); the PMO's own defer and reject come once screening has started.
 _GATE_ONLY_STEPS: dict[DemandStatus, tuple[str, ...]] = {
-    DemandStatus.SUBMITTED: ("defer", "reject")}
+    DemandStatus.SUBMITTED: ("defer", "reject")
+}
 
 
 def allowed_actions(project: Project) -> list[str]:
@@ -481,8 +519,11 @@ def decide(state: Project | None, command: Command) -> list[DomainEvent]:
             return _score(state, command)
         case ChangeTolerances():
             _require(state, "change_tolerances")
-            return [ProjectTolerancesChanged(project_id=state.id, tolerances=command.tolerances,
-                                             reason=command.reason)]
+            return [
+                ProjectTolerancesChanged(
+                    project_id=state.id, tolerances=command.tolerances, reason=command.reason
+                )
+            ]
         case ReportStatus():
             return _report_status(state, command)
         case AddRaidItem() | UpdateRaidItem() | CloseRaidItem():
@@ -495,14 +536,22 @@ def decide(state: Project | None, command: Command) -> list[DomainEvent]:
 def _requested(command: RequestProject) -> ProjectRequested:
     _check_dates(command.start_date, command.target_date, field_name="target_date")
     return ProjectRequested(
-        project_id=command.project_id, title=command.title, description=command.description,
-        sponsor=command.sponsor, business_unit=command.business_unit,
-        project_type=command.project_type, estimated_cost=command.estimated_cost,
-        requested_by=command.requested_by, start_date=command.start_date,
-        target_date=command.target_date, expected_benefits=command.expected_benefits,
+        project_id=command.project_id,
+        title=command.title,
+        description=command.description,
+        sponsor=command.sponsor,
+        business_unit=command.business_unit,
+        project_type=command.project_type,
+        estimated_cost=command.estimated_cost,
+        requested_by=command.requested_by,
+        start_date=command.start_date,
+        target_date=command.target_date,
+        expected_benefits=command.expected_benefits,
         risk_level=command.risk_level,  # type: ignore[arg-type]
         strategic_objectives=tuple(command.strategic_objectives),
-        custom=dict(command.custom), tolerances=command.tolerances)
+        custom=dict(command.custom),
+        tolerances=command.tolerances,
+    )
 
 
 _EDITABLE_FIELDS = frozenset(f.name for f in fields(ProjectChanges))
@@ -513,16 +562,25 @@ def _edit(state: Project, command: EditProject) -> list[DomainEvent]:
     unknown = set(command.changes) - _EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
-    changed = {name: value for name, value in command.changes.items()
-               if _current_value(state, name) != value}
+    changed = {
+        name: value
+        for name, value in command.changes.items()
+        if _current_value(state, name) != value
+    }
     if not changed:
         return []
     start = changed.get("start_date", state.start_date)
     target = changed.get("target_date", state.target_date)
-    _check_dates(start, target,
-                 field_name="target_date" if "target_date" in changed else "start_date")
-    return [ProjectEdited(project_id=state.id, changed_fields=tuple(sorted(changed)),
-                          changes=ProjectChanges(**changed))]
+    _check_dates(
+        start, target, field_name="target_date" if "target_date" in changed else "start_date"
+    )
+    return [
+        ProjectEdited(
+            project_id=state.id,
+            changed_fields=tuple(sorted(changed)),
+            changes=ProjectChanges(**changed),
+        )
+    ]
 
 
 def _current_value(state: Project, name: str) -> Any:
@@ -533,14 +591,23 @@ def _current_value(state: Project, name: str) -> Any:
 def _check_dates(start: date | None, target: date | None, *, field_name: str) -> None:
     if start is not None and target is not None and target < start:
         raise InvalidInput.for_field(
-            field_name, f"the target date {target} is before the start date {start}")
+            field_name, f"the target date {target} is before the start date {start}"
+        )
 
 
 _STEP_ACTIONS: dict[type[_Step], str] = {
-    SubmitProject: "submit", StartScreening: "start_screening", QualifyProject: "qualify",
-    ApproveProject: "approve", DeferProject: "defer", ReactivateProject: "reactivate",
-    RejectProject: "reject", WithdrawProject: "withdraw", AdvanceStage: "advance",
-    CloseProject: "close", PutProjectOnHold: "hold", ResumeProject: "resume",
+    SubmitProject: "submit",
+    StartScreening: "start_screening",
+    QualifyProject: "qualify",
+    ApproveProject: "approve",
+    DeferProject: "defer",
+    ReactivateProject: "reactivate",
+    RejectProject: "reject",
+    WithdrawProject: "withdraw",
+    AdvanceStage: "advance",
+    CloseProject: "close",
+    PutProjectOnHold: "hold",
+    ResumeProject: "resume",
     KillProject: "kill",
 }
 
@@ -557,15 +624,20 @@ def _stage_name(stage: DeliveryStage | None) -> DeliveryStageName | None:
     return stage.value if stage is not None else None
 
 
-def _step(state: Project, command: _Step, *, gate_review_id: UUID | None = None,
-          gate: str | None = None) -> ProjectTransitioned:
+def _step(
+    state: Project, command: _Step, *, gate_review_id: UUID | None = None, gate: str | None = None
+) -> ProjectTransitioned:
     action = action_of(command)
     if gate_review_id is None or action not in _GATE_ONLY_STEPS.get(state.status, ()):
         _require(state, action)
     common: dict[str, Any] = {
-        "project_id": state.id, "from_status": state.status.value,
-        "from_stage": state.stage.value if state.stage else None, "reason": command.reason,
-        "gate_review_id": gate_review_id, "gate": gate}
+        "project_id": state.id,
+        "from_status": state.status.value,
+        "from_stage": state.stage.value if state.stage else None,
+        "reason": command.reason,
+        "gate_review_id": gate_review_id,
+        "gate": gate,
+    }
     status = _status_name(state.status)
     match command:
         case SubmitProject():
@@ -575,9 +647,13 @@ def _step(state: Project, command: _Step, *, gate_review_id: UUID | None = None,
         case QualifyProject():
             return ProjectQualified(**common, to_status="qualified")
         case ApproveProject():
-            return ProjectApproved(**common, to_status="approved", to_stage="initiating",
-                                   baseline_cost=state.estimated_cost,
-                                   baseline_end_date=state.target_date)
+            return ProjectApproved(
+                **common,
+                to_status="approved",
+                to_stage="initiating",
+                baseline_cost=state.estimated_cost,
+                baseline_end_date=state.target_date,
+            )
         case DeferProject():
             return ProjectDeferred(**common, to_status="deferred")
         case ReactivateProject():
@@ -591,18 +667,20 @@ def _step(state: Project, command: _Step, *, gate_review_id: UUID | None = None,
             expected = NEXT_STAGE[state.stage]
             if command.to_stage is not expected:
                 raise InvalidTransition(
-                    state, f"advance to {command.to_stage.value}",
-                    hint=f"the next stage after {state.stage.value} is {expected.value}")
-            return ProjectStageAdvanced(**common, to_status=status,
-                                        to_stage=_stage_name(expected))
+                    state,
+                    f"advance to {command.to_stage.value}",
+                    hint=f"the next stage after {state.stage.value} is {expected.value}",
+                )
+            return ProjectStageAdvanced(**common, to_status=status, to_stage=_stage_name(expected))
         case CloseProject():
             return ProjectClosed(**common, to_status=status, to_stage="closed")
         case PutProjectOnHold():
             return ProjectPutOnHold(**common, to_status=status, to_stage="on_hold")
         case ResumeProject():
             assert state.paused_stage is not None
-            return ProjectResumed(**common, to_status=status,
-                                  to_stage=_stage_name(state.paused_stage))
+            return ProjectResumed(
+                **common, to_status=status, to_stage=_stage_name(state.paused_stage)
+            )
         case KillProject():
             return ProjectKilled(**common, to_status=status, to_stage="killed")
     raise AssertionError(f"unhandled step {command!r}")
@@ -628,8 +706,9 @@ def _apply_gate_decision(state: Project, command: ApplyGateDecision) -> list[Dom
         return []
 
 
-def _gate_step(state: Project, outcome: GateOutcome, rationale: str
-               ) -> _Step | ProjectRecycled | None:
+def _gate_step(
+    state: Project, outcome: GateOutcome, rationale: str
+) -> _Step | ProjectRecycled | None:
     if state.is_finished:
         return None
     reason = rationale
@@ -639,7 +718,8 @@ def _gate_step(state: Project, outcome: GateOutcome, rationale: str
                 DemandStatus.SUBMITTED: StartScreening(reason=reason),
                 DemandStatus.SCREENING: QualifyProject(reason=reason),
                 DemandStatus.QUALIFIED: ApproveProject(reason=reason),
-                DemandStatus.DEFERRED: ReactivateProject(reason=reason)}
+                DemandStatus.DEFERRED: ReactivateProject(reason=reason),
+            }
             return demand_go.get(state.status)
         if state.stage is DeliveryStage.ON_HOLD:
             return ResumeProject(reason=reason)
@@ -655,22 +735,37 @@ def _gate_step(state: Project, outcome: GateOutcome, rationale: str
         return None
     stage = _stage_name(state.stage)
     to_status: Literal["recycled", "approved"] = "approved" if state.stage else "recycled"
-    return ProjectRecycled(project_id=state.id, from_status=_status_name(state.status),
-                           to_status=to_status, from_stage=stage, to_stage=stage,
-                           reason=reason)
+    return ProjectRecycled(
+        project_id=state.id,
+        from_status=_status_name(state.status),
+        to_status=to_status,
+        from_stage=stage,
+        to_stage=stage,
+        reason=reason,
+    )
 
 
 def _score(state: Project, command: ScoreProject) -> list[DomainEvent]:
     _require(state, "score")
     result = command.model.score(command.assessment)
-    return [ProjectScored(
-        project_id=state.id, assessment_id=command.assessment_id,
-        model_key=command.model.key, model_version=command.model.version,
-        method=command.model.method, ratings=dict(command.assessment.ratings),
-        knockouts=dict(command.assessment.knockouts), score=result.score,
-        knocked_out=result.knocked_out, failed_knockouts=result.failed_knockouts,
-        mandatory=command.mandatory, mandatory_reason=command.mandatory_reason,
-        rationale=command.rationale, assessed_by=command.assessed_by)]
+    return [
+        ProjectScored(
+            project_id=state.id,
+            assessment_id=command.assessment_id,
+            model_key=command.model.key,
+            model_version=command.model.version,
+            method=command.model.method,
+            ratings=dict(command.assessment.ratings),
+            knockouts=dict(command.assessment.knockouts),
+            score=result.score,
+            knocked_out=result.knocked_out,
+            failed_knockouts=result.failed_knockouts,
+            mandatory=command.mandatory,
+            mandatory_reason=command.mandatory_reason,
+            rationale=command.rationale,
+            assessed_by=command.assessed_by,
+        )
+    ]
 
 
 def _report_status(state: Project, command: ReportStatus) -> list[DomainEvent]:
@@ -679,39 +774,67 @@ def _report_status(state: Project, command: ReportStatus) -> list[DomainEvent]:
     if command.forecast_cost.currency != baseline_cost.currency:
         raise InvalidInput.for_field(
             "forecast_cost.currency",
-            f"forecasts must be in the project's currency {baseline_cost.currency}")
-    report: list[DomainEvent] = [StatusReported(
-        project_id=state.id, report_id=command.report_id,
-        overall=command.overall, schedule=command.schedule,  # type: ignore[arg-type]
-        cost=command.cost, scope=command.scope,  # type: ignore[arg-type]
-        summary=command.summary, forecast_cost=command.forecast_cost,
-        forecast_end_date=command.forecast_end_date, reported_by=command.reported_by)]
+            f"forecasts must be in the project's currency {baseline_cost.currency}",
+        )
+    report: list[DomainEvent] = [
+        StatusReported(
+            project_id=state.id,
+            report_id=command.report_id,
+            overall=command.overall,  # type: ignore[arg-type]
+            schedule=command.schedule,  # type: ignore[arg-type]
+            cost=command.cost,  # type: ignore[arg-type]
+            scope=command.scope,  # type: ignore[arg-type]
+            summary=command.summary,
+            forecast_cost=command.forecast_cost,
+            forecast_end_date=command.forecast_end_date,
+            reported_by=command.reported_by,
+        )
+    ]
     tolerances = state.tolerances
     # A zero baseline has no percentage to overrun (and an infinite variance has no JSON form).
     if baseline_cost.amount > 0:
         cost_variance = _percent_over(command.forecast_cost.amount, baseline_cost.amount)
         if cost_variance > tolerances.cost_percent:
             if "cost" not in state.breached:
-                report.append(ToleranceBreached(
-                    project_id=state.id, report_id=command.report_id, dimension="cost",
-                    variance=cost_variance, tolerance=tolerances.cost_percent,
-                    baseline_cost=baseline_cost, forecast_cost=command.forecast_cost))
+                report.append(
+                    ToleranceBreached(
+                        project_id=state.id,
+                        report_id=command.report_id,
+                        dimension="cost",
+                        variance=cost_variance,
+                        tolerance=tolerances.cost_percent,
+                        baseline_cost=baseline_cost,
+                        forecast_cost=command.forecast_cost,
+                    )
+                )
         elif "cost" in state.breached:
-            report.append(ToleranceRecovered(project_id=state.id, report_id=command.report_id,
-                                             dimension="cost"))
+            report.append(
+                ToleranceRecovered(
+                    project_id=state.id, report_id=command.report_id, dimension="cost"
+                )
+            )
     baseline_end = state.baseline_end_date or state.target_date
     if baseline_end is not None:
         days_late = (command.forecast_end_date - baseline_end).days
         if days_late > tolerances.schedule_days:
             if "schedule" not in state.breached:
-                report.append(ToleranceBreached(
-                    project_id=state.id, report_id=command.report_id, dimension="schedule",
-                    variance=Decimal(days_late), tolerance=Decimal(tolerances.schedule_days),
-                    baseline_end_date=baseline_end,
-                    forecast_end_date=command.forecast_end_date))
+                report.append(
+                    ToleranceBreached(
+                        project_id=state.id,
+                        report_id=command.report_id,
+                        dimension="schedule",
+                        variance=Decimal(days_late),
+                        tolerance=Decimal(tolerances.schedule_days),
+                        baseline_end_date=baseline_end,
+                        forecast_end_date=command.forecast_end_date,
+                    )
+                )
         elif "schedule" in state.breached:
-            report.append(ToleranceRecovered(project_id=state.id, report_id=command.report_id,
-                                             dimension="schedule"))
+            report.append(
+                ToleranceRecovered(
+                    project_id=state.id, report_id=command.report_id, dimension="schedule"
+                )
+            )
     return report
 
 
@@ -725,17 +848,25 @@ def _percent_over(forecast: Decimal, baseline: Decimal) -> Decimal:
 _RAID_CHANGE_FIELDS = frozenset(f.name for f in fields(RaidChanges))
 
 
-def _change_raid(state: Project, command: AddRaidItem | UpdateRaidItem | CloseRaidItem
-                 ) -> list[DomainEvent]:
+def _change_raid(
+    state: Project, command: AddRaidItem | UpdateRaidItem | CloseRaidItem
+) -> list[DomainEvent]:
     if isinstance(command, AddRaidItem):
         _require(state, "add_raid_item")
         _check_raid_ratings(command.kind, command.probability, command.impact)
-        return [RaidItemAdded(
-            project_id=state.id, item_id=command.item_id,
-            kind=command.kind,  # type: ignore[arg-type]
-            title=command.title, description=command.description, owner=command.owner,
-            probability=command.probability, impact=command.impact,
-            due_date=command.due_date)]
+        return [
+            RaidItemAdded(
+                project_id=state.id,
+                item_id=command.item_id,
+                kind=command.kind,  # type: ignore[arg-type]
+                title=command.title,
+                description=command.description,
+                owner=command.owner,
+                probability=command.probability,
+                impact=command.impact,
+                due_date=command.due_date,
+            )
+        ]
     item = state.raid_item(command.item_id)
     if item is None:
         raise RaidItemNotFound(f"project {state.id} has no RAID item {command.item_id}")
@@ -743,21 +874,27 @@ def _change_raid(state: Project, command: AddRaidItem | UpdateRaidItem | CloseRa
         raise Conflict(f"RAID item {item.id} is closed", item_id=str(item.id))
     if isinstance(command, CloseRaidItem):
         _require(state, "close_raid_item")
-        return [RaidItemClosed(project_id=state.id, item_id=item.id,
-                               resolution=command.resolution)]
+        return [RaidItemClosed(project_id=state.id, item_id=item.id, resolution=command.resolution)]
     _require(state, "update_raid_item")
     unknown = set(command.changes) - _RAID_CHANGE_FIELDS
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
-    changed = {name: value for name, value in command.changes.items()
-               if getattr(item, name) != value}
+    changed = {
+        name: value for name, value in command.changes.items() if getattr(item, name) != value
+    }
     if not changed:
         return []
-    _check_raid_ratings(item.kind, changed.get("probability", item.probability),
-                        changed.get("impact", item.impact))
-    return [RaidItemUpdated(project_id=state.id, item_id=item.id,
-                            changed_fields=tuple(sorted(changed)),
-                            changes=RaidChanges(**changed))]
+    _check_raid_ratings(
+        item.kind, changed.get("probability", item.probability), changed.get("impact", item.impact)
+    )
+    return [
+        RaidItemUpdated(
+            project_id=state.id,
+            item_id=item.id,
+            changed_fields=tuple(sorted(changed)),
+            changes=RaidChanges(**changed),
+        )
+    ]
 
 
 def _check_raid_ratings(kind: str, probability: int | None, impact: int | None) -> None:
@@ -778,50 +915,89 @@ def _check_raid_ratings(kind: str, probability: int | None, impact: int | None) 
 def evolve(state: Project | None, event: DomainEvent) -> Project | None:
     if isinstance(event, ProjectRequested):
         return Project(
-            id=event.project_id, title=event.title, description=event.description,
-            sponsor=event.sponsor, business_unit=event.business_unit,
-            project_type=event.project_type, estimated_cost=event.estimated_cost,
-            requested_by=event.requested_by, start_date=event.start_date,
-            target_date=event.target_date, expected_benefits=event.expected_benefits,
-            risk_level=event.risk_level, strategic_objectives=event.strategic_objectives,
-            custom=dict(event.custom), tolerances=event.tolerances)
+            id=event.project_id,
+            title=event.title,
+            description=event.description,
+            sponsor=event.sponsor,
+            business_unit=event.business_unit,
+            project_type=event.project_type,
+            estimated_cost=event.estimated_cost,
+            requested_by=event.requested_by,
+            start_date=event.start_date,
+            target_date=event.target_date,
+            expected_benefits=event.expected_benefits,
+            risk_level=event.risk_level,
+            strategic_objectives=event.strategic_objectives,
+            custom=dict(event.custom),
+            tolerances=event.tolerances,
+        )
     if state is None:
         return None
     match event:
         case ProjectEdited():
-            return replace(state, **{name: getattr(event.changes, name)
-                                     for name in event.changed_fields})
+            return replace(
+                state, **{name: getattr(event.changes, name) for name in event.changed_fields}
+            )
         case ProjectTransitioned():
             return _transitioned(state, event)
         case ProjectScored():
-            return replace(state, score=Score(
-                assessment_id=event.assessment_id, model_key=event.model_key,
-                model_version=event.model_version, value=event.score,
-                knocked_out=event.knocked_out, failed_knockouts=event.failed_knockouts,
-                mandatory=event.mandatory, mandatory_reason=event.mandatory_reason))
+            return replace(
+                state,
+                score=Score(
+                    assessment_id=event.assessment_id,
+                    model_key=event.model_key,
+                    model_version=event.model_version,
+                    value=event.score,
+                    knocked_out=event.knocked_out,
+                    failed_knockouts=event.failed_knockouts,
+                    mandatory=event.mandatory,
+                    mandatory_reason=event.mandatory_reason,
+                ),
+            )
         case ProjectTolerancesChanged():
             return replace(state, tolerances=event.tolerances)
         case StatusReported():
-            return replace(state, status_report=StatusSnapshot(
-                report_id=event.report_id, overall=event.overall, schedule=event.schedule,
-                cost=event.cost, scope=event.scope, summary=event.summary,
-                forecast_cost=event.forecast_cost, forecast_end_date=event.forecast_end_date))
+            return replace(
+                state,
+                status_report=StatusSnapshot(
+                    report_id=event.report_id,
+                    overall=event.overall,
+                    schedule=event.schedule,
+                    cost=event.cost,
+                    scope=event.scope,
+                    summary=event.summary,
+                    forecast_cost=event.forecast_cost,
+                    forecast_end_date=event.forecast_end_date,
+                ),
+            )
         case ToleranceBreached():
             return replace(state, breached=state.breached | {event.dimension})
         case ToleranceRecovered():
             return replace(state, breached=state.breached - {event.dimension})
         case RaidItemAdded():
-            return replace(state, raid=(*state.raid, RaidItem(
-                id=event.item_id, kind=event.kind, title=event.title,
-                description=event.description, owner=event.owner,
-                probability=event.probability, impact=event.impact,
-                due_date=event.due_date)))
+            return replace(
+                state,
+                raid=(
+                    *state.raid,
+                    RaidItem(
+                        id=event.item_id,
+                        kind=event.kind,
+                        title=event.title,
+                        description=event.description,
+                        owner=event.owner,
+                        probability=event.probability,
+                        impact=event.impact,
+                        due_date=event.due_date,
+                    ),
+                ),
+            )
         case RaidItemUpdated():
             changes = {name: getattr(event.changes, name) for name in event.changed_fields}
             return _with_raid_item(state, event.item_id, changes)
         case RaidItemClosed():
-            return _with_raid_item(state, event.item_id,
-                                   {"open": False, "resolution": event.resolution})
+            return _with_raid_item(
+                state, event.item_id, {"open": False, "resolution": event.resolution}
+            )
         case _:
             return state
 
@@ -830,8 +1006,7 @@ def _transitioned(state: Project, event: ProjectTransitioned) -> Project:
     stage = DeliveryStage(event.to_stage) if event.to_stage else None
     changes: dict[str, Any] = {"status": DemandStatus(event.to_status), "stage": stage}
     if isinstance(event, ProjectApproved):
-        changes.update(baseline_cost=event.baseline_cost,
-                       baseline_end_date=event.baseline_end_date)
+        changes.update(baseline_cost=event.baseline_cost, baseline_end_date=event.baseline_end_date)
     if isinstance(event, ProjectPutOnHold):
         changes["paused_stage"] = DeliveryStage(event.from_stage) if event.from_stage else None
     if isinstance(event, ProjectResumed):
@@ -840,8 +1015,10 @@ def _transitioned(state: Project, event: ProjectTransitioned) -> Project:
 
 
 def _with_raid_item(state: Project, item_id: UUID, changes: Mapping[str, Any]) -> Project:
-    return replace(state, raid=tuple(replace(item, **changes) if item.id == item_id else item
-                                     for item in state.raid))
+    return replace(
+        state,
+        raid=tuple(replace(item, **changes) if item.id == item_id else item for item in state.raid),
+    )
 
 
 def replay(events: Iterable[DomainEvent]) -> Project | None:

@@ -110,13 +110,15 @@ async def request_project(command: RequestProject, uow: UnitOfWork) -> Versioned
     definitions = await _custom_field_definitions(uow)
     command = replace(command, custom=custom_fields.validate_values(definitions, command.custom))
     new_events = domain.decide(None, command)
-    envelopes = await uow.append(domain.stream_id(command.project_id), new_events,
-                                 expected_version=0)
+    envelopes = await uow.append(
+        domain.stream_id(command.project_id), new_events, expected_version=0
+    )
     project = domain.replay(new_events)
     assert project is not None
     first = envelopes[0]
-    await registry.insert_row(uow.connection, project, version=len(envelopes),
-                              position=first.position or 0, at=first.time)
+    await registry.insert_row(
+        uow.connection, project, version=len(envelopes), position=first.position or 0, at=first.time
+    )
     return VersionedProject(project, len(envelopes), first.time, first.time)
 
 
@@ -125,12 +127,19 @@ async def get_project(project_id: UUID, uow: UnitOfWork) -> VersionedProject:
     project = domain.replay(event for event, _ in history)
     if project is None:
         raise NotFound(f"no project {project_id}")
-    return VersionedProject(project, history[-1][1].stream_version or 0, history[0][1].time,
-                            history[-1][1].time)
+    return VersionedProject(
+        project, history[-1][1].stream_version or 0, history[0][1].time, history[-1][1].time
+    )
 
 
-async def change_project(project_id: UUID, command: domain.Command, uow: UnitOfWork, *,
-                         expected: ExpectedVersion, actor: Actor) -> VersionedProject:
+async def change_project(
+    project_id: UUID,
+    command: domain.Command,
+    uow: UnitOfWork,
+    *,
+    expected: ExpectedVersion,
+    actor: Actor,
+) -> VersionedProject:
     """Apply one command to an existing project after the object-level and If-Match checks
     (in that order: a stale If-Match from someone who may not change the project at all gets
     403, not a 412 carrying the current ETag)."""
@@ -138,28 +147,47 @@ async def change_project(project_id: UUID, command: domain.Command, uow: UnitOfW
     _authorize(actor, current.project, command)
     check_version(expected, current.version, resource=f"project {project_id}")
     if isinstance(command, EditProject) and "custom" in command.changes:
-        command = EditProject(changes={
-            **command.changes,
-            "custom": await _merged_custom_values(uow, current.project,
-                                                  command.changes["custom"])})
+        command = EditProject(
+            changes={
+                **command.changes,
+                "custom": await _merged_custom_values(
+                    uow, current.project, command.changes["custom"]
+                ),
+            }
+        )
     return await _decide_and_append(uow, current, command)
 
 
-async def score_project(project_id: UUID, *, model_key: str, assessment_id: UUID,
-                        assessment: Assessment, mandatory: bool, mandatory_reason: str,
-                        rationale: str, uow: UnitOfWork, expected: ExpectedVersion,
-                        actor: Actor) -> VersionedProject:
+async def score_project(
+    project_id: UUID,
+    *,
+    model_key: str,
+    assessment_id: UUID,
+    assessment: Assessment,
+    mandatory: bool,
+    mandatory_reason: str,
+    rationale: str,
+    uow: UnitOfWork,
+    expected: ExpectedVersion,
+    actor: Actor,
+) -> VersionedProject:
     """Score the project against the latest version of the scoring model ``model_key``."""
     model = await get_scoring_model(model_key, uow, missing_is_input_error=True)
-    command = ScoreProject(assessment_id=assessment_id, model=model.model,
-                           assessment=assessment, mandatory=mandatory,
-                           mandatory_reason=mandatory_reason, rationale=rationale,
-                           assessed_by=actor.subject)
+    command = ScoreProject(
+        assessment_id=assessment_id,
+        model=model.model,
+        assessment=assessment,
+        mandatory=mandatory,
+        mandatory_reason=mandatory_reason,
+        rationale=rationale,
+        assessed_by=actor.subject,
+    )
     return await change_project(project_id, command, uow, expected=expected, actor=actor)
 
 
-async def project_events(project_id: UUID, event_class: type[E], uow: UnitOfWork
-                         ) -> list[tuple[E, EventEnvelope]]:
+async def project_events(
+    project_id: UUID, event_class: type[E], uow: UnitOfWork
+) -> list[tuple[E, EventEnvelope]]:
     """The project's events of one type, oldest first (for histories such as status reports)."""
     history = await uow.load(domain.stream_id(project_id))
     if not history:
@@ -167,13 +195,15 @@ async def project_events(project_id: UUID, event_class: type[E], uow: UnitOfWork
     return [(event, envelope) for event, envelope in history if isinstance(event, event_class)]
 
 
-async def _decide_and_append(uow: UnitOfWork, current: VersionedProject,
-                             command: domain.Command) -> VersionedProject:
+async def _decide_and_append(
+    uow: UnitOfWork, current: VersionedProject, command: domain.Command
+) -> VersionedProject:
     new_events = domain.decide(current.project, command)
     if not new_events:
         return current
-    envelopes = await uow.append(domain.stream_id(current.project.id), new_events,
-                                 expected_version=current.version)
+    envelopes = await uow.append(
+        domain.stream_id(current.project.id), new_events, expected_version=current.version
+    )
     project: Project | None = current.project
     for event in new_events:
         project = domain.evolve(project, event)
@@ -194,8 +224,10 @@ def _authorize(actor: Actor, project: Project, command: domain.Command) -> None:
         return
     if isinstance(command, _OWNER_COMMANDS) and actor.subject == project.requested_by:
         return
-    if isinstance(command, _TEAM_COMMANDS) and actor.subject in (project.requested_by,
-                                                                  project.sponsor):
+    if isinstance(command, _TEAM_COMMANDS) and actor.subject in (
+        project.requested_by,
+        project.sponsor,
+    ):
         return
     if isinstance(command, _OWNER_COMMANDS):
         who = "the project's requester"
@@ -203,8 +235,7 @@ def _authorize(actor: Actor, project: Project, command: domain.Command) -> None:
         who = "the project's requester or sponsor"
     else:
         who = "a PMO admin"
-    raise Forbidden(f"only {who} may do this to project {project.id}",
-                    rule="object-ownership")
+    raise Forbidden(f"only {who} may do this to project {project.id}", rule="object-ownership")
 
 
 async def _merged_custom_values(uow: UnitOfWork, project: Project, patch: Any) -> Any:
@@ -221,12 +252,15 @@ async def _merged_custom_values(uow: UnitOfWork, project: Project, patch: Any) -
 
 async def get_custom_fields(uow: UnitOfWork) -> VersionedDefinitions:
     history = await uow.load_for_version(custom_fields.STREAM_ID, None)
-    return VersionedDefinitions(custom_fields.current_definitions(e for e, _ in history),
-                                history[-1][1].stream_version or 0 if history else 0)
+    return VersionedDefinitions(
+        custom_fields.current_definitions(e for e, _ in history),
+        history[-1][1].stream_version or 0 if history else 0,
+    )
 
 
-async def define_custom_fields(command: DefineCustomFields, uow: UnitOfWork, *,
-                               expected: ExpectedVersion | None) -> VersionedDefinitions:
+async def define_custom_fields(
+    command: DefineCustomFields, uow: UnitOfWork, *, expected: ExpectedVersion | None
+) -> VersionedDefinitions:
     current = await get_custom_fields(uow)
     check_put_precondition(expected, current.version, resource="the custom fields")
     new_events = custom_fields.define(command)
@@ -243,29 +277,33 @@ async def _custom_field_definitions(uow: UnitOfWork) -> Sequence[CustomFieldDefi
 
 async def issue_api_key(command: api_keys.IssueApiKey, uow: UnitOfWork) -> ApiKeyRow:
     new_events = api_keys.decide_issue(command)
-    envelopes = await uow.append(apikeys.stream_id(command.key_id), new_events,
-                                 expected_version=0)
+    envelopes = await uow.append(apikeys.stream_id(command.key_id), new_events, expected_version=0)
     for envelope in envelopes:
         await apikeys.record_api_key_event(uow.connection, envelope)
     return await get_api_key(command.key_id, uow)
 
 
-async def revoke_api_key(key_id: str, command: api_keys.RevokeApiKey,
-                         uow: UnitOfWork) -> ApiKeyRow:
+async def revoke_api_key(key_id: str, command: api_keys.RevokeApiKey, uow: UnitOfWork) -> ApiKeyRow:
     history = await uow.load(apikeys.stream_id(key_id))
     key = api_keys.replay(event for event, _ in history)
     if key is None:
         raise NotFound(f"no API key {key_id}")
-    envelopes = await uow.append(apikeys.stream_id(key_id), api_keys.decide_revoke(key, command),
-                                 expected_version=len(history))
+    envelopes = await uow.append(
+        apikeys.stream_id(key_id),
+        api_keys.decide_revoke(key, command),
+        expected_version=len(history),
+    )
     for envelope in envelopes:
         await apikeys.record_api_key_event(uow.connection, envelope)
     return await get_api_key(key_id, uow)
 
 
 async def get_api_key(key_id: str, uow: UnitOfWork) -> ApiKeyRow:
-    row = (await uow.connection.execute(
-        select(apikeys.api_keys).where(apikeys.api_keys.c.key_id == key_id))).one_or_none()
+    row = (
+        await uow.connection.execute(
+            select(apikeys.api_keys).where(apikeys.api_keys.c.key_id == key_id)
+        )
+    ).one_or_none()
     if row is None:
         raise NotFound(f"no API key {key_id}")
     return row
@@ -274,16 +312,23 @@ async def get_api_key(key_id: str, uow: UnitOfWork) -> ApiKeyRow:
 async def list_api_keys(uow: UnitOfWork) -> Sequence[ApiKeyRow]:
     """Every key, newest first (a PMO issues tens of keys, not thousands: no paging)."""
     rows = await uow.connection.execute(
-        select(apikeys.api_keys).order_by(apikeys.api_keys.c.issued_at.desc(),
-                                          apikeys.api_keys.c.key_id))
+        select(apikeys.api_keys).order_by(
+            apikeys.api_keys.c.issued_at.desc(), apikeys.api_keys.c.key_id
+        )
+    )
     return list(rows)
 
 
 # --- Scoring models -----------------------------------------------------------------------
 
 
-async def get_scoring_model(model_key: str, uow: UnitOfWork, *, version: int | None = None,
-                            missing_is_input_error: bool = False) -> VersionedModel:
+async def get_scoring_model(
+    model_key: str,
+    uow: UnitOfWork,
+    *,
+    version: int | None = None,
+    missing_is_input_error: bool = False,
+) -> VersionedModel:
     history = await uow.load_for_version(scoring.stream_id(model_key), version)
     model = scoring.model_at((event for event, _ in history), version)
     if model is None:
@@ -296,13 +341,16 @@ async def get_scoring_model(model_key: str, uow: UnitOfWork, *, version: int | N
 
 async def list_scoring_models(uow: UnitOfWork) -> list[VersionedModel]:
     prefix = scoring.stream_id("")
-    keys = [stream[len(prefix):] for stream in
-            await uow.event_store.stream_ids(uow.connection, prefix=prefix)]
+    keys = [
+        stream[len(prefix) :]
+        for stream in await uow.event_store.stream_ids(uow.connection, prefix=prefix)
+    ]
     return [await get_scoring_model(key, uow) for key in keys]
 
 
-async def define_scoring_model(command: DefineScoringModel, uow: UnitOfWork, *,
-                               expected: ExpectedVersion | None) -> VersionedModel:
+async def define_scoring_model(
+    command: DefineScoringModel, uow: UnitOfWork, *, expected: ExpectedVersion | None
+) -> VersionedModel:
     stream = scoring.stream_id(command.key)
     version = await uow.event_store.stream_version(uow.connection, stream)
     check_put_precondition(expected, version, resource=f"scoring model {command.key}")
@@ -324,24 +372,39 @@ def gate_decision_handler(event_store: EventStore) -> EventHandler:
             return
         decided = governance_events.deserialize(envelope.type, envelope.data)
         assert isinstance(decided, GateDecided)
-        metadata = EventMetadata(actor=envelope.actor or "governance",
-                                 correlation_id=envelope.correlation_id,
-                                 causation_id=str(envelope.id))
+        metadata = EventMetadata(
+            actor=envelope.actor or "governance",
+            correlation_id=envelope.correlation_id,
+            causation_id=str(envelope.id),
+        )
         uow = UnitOfWork(connection, event_store, intake_events, metadata)
         try:
             current = await get_project(decided.project_id, uow)
         except NotFound:
-            log.warning("gate decision for an unknown project ignored",
-                        extra={"project_id": str(decided.project_id),
-                               "review_id": str(decided.review_id)})
+            log.warning(
+                "gate decision for an unknown project ignored",
+                extra={"project_id": str(decided.project_id), "review_id": str(decided.review_id)},
+            )
             return
-        result = await _decide_and_append(uow, current, ApplyGateDecision(
-            review_id=decided.review_id, gate=decided.gate, outcome=decided.outcome,
-            rationale=decided.rationale))
+        result = await _decide_and_append(
+            uow,
+            current,
+            ApplyGateDecision(
+                review_id=decided.review_id,
+                gate=decided.gate,
+                outcome=decided.outcome,
+                rationale=decided.rationale,
+            ),
+        )
         if result.version == current.version:
-            log.info("gate decision did not fit the project's state; nothing changed",
-                     extra={"project_id": str(decided.project_id), "outcome": decided.outcome,
-                            "state": current.project.lifecycle_state})
+            log.info(
+                "gate decision did not fit the project's state; nothing changed",
+                extra={
+                    "project_id": str(decided.project_id),
+                    "outcome": decided.outcome,
+                    "state": current.project.lifecycle_state,
+                },
+            )
 
     return apply
 
@@ -349,20 +412,35 @@ def gate_decision_handler(event_store: EventStore) -> EventHandler:
 # --- Personal data --------------------------------------------------------------------------
 
 
-async def erase_personal_data(subject: str, reason: str, uow: UnitOfWork,
-                              personal_data: SealedEventData, *, erasure_id: UUID,
-                              now: datetime) -> list[str]:
+async def erase_personal_data(
+    subject: str,
+    reason: str,
+    uow: UnitOfWork,
+    personal_data: SealedEventData,
+    *,
+    erasure_id: UUID,
+    now: datetime,
+) -> list[str]:
     """Destroy every key that seals ``subject`` in any service's events, clean intake's read
     models, and record the erasure (naming the keys, not the person); returns the refs."""
-    refs = await personal_data.keys.forget(uow.connection, subject, now=now,
-                                           elsewhere=personal_data.follower)
+    refs = await personal_data.keys.forget(
+        uow.connection, subject, now=now, elsewhere=personal_data.follower
+    )
     if not refs:
         raise NotFound("no event of any service names this person")
     await forget_person(uow.connection, subject)
-    await uow.append(f"personal-data-erasure-{erasure_id}",
-                     [PersonalDataErased(erasure_id=erasure_id, refs=tuple(refs), reason=reason,
-                                         requested_by=uow.metadata.actor or "unknown")],
-                     expected_version=0)
+    await uow.append(
+        f"personal-data-erasure-{erasure_id}",
+        [
+            PersonalDataErased(
+                erasure_id=erasure_id,
+                refs=tuple(refs),
+                reason=reason,
+                requested_by=uow.metadata.actor or "unknown",
+            )
+        ],
+        expected_version=0,
+    )
     return refs
 
 
@@ -370,6 +448,11 @@ async def forget_person(connection: AsyncConnection, subject: str) -> None:
     """Intake's read models without ``subject``: the registry's people, and the stored
     responses a retried request would replay (they may name them)."""
     await erase_from_tables(connection, subject, [project_registry])
-    await connection.execute(delete(idempotency_keys).where(or_(
-        idempotency_keys.c.principal == subject,
-        cast(idempotency_keys.c.body, Text).contains(subject))))
+    await connection.execute(
+        delete(idempotency_keys).where(
+            or_(
+                idempotency_keys.c.principal == subject,
+                cast(idempotency_keys.c.body, Text).contains(subject),
+            )
+        )
+    )

@@ -20,6 +20,8 @@ __all__ = ["create_app"]
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     return create_service_app(
-        runtime=build_runtime(settings), title="Gatehouse intake",
+        runtime=build_runtime(settings),
+        title="Gatehouse intake",
         description="Project requests, the project registry and its lifecycle.",
-        routers=[router])
+        routers=[router],
+    )

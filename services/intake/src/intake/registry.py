@@ -24,8 +24,15 @@ from gatehouse.errors import InvalidInput
 from intake.domain import Project
 from intake.tables import project_registry
 
-__all__ = ["SORTS", "ProjectFilter", "ProjectPage", "Sort", "insert_row", "list_projects",
-           "update_row"]
+__all__ = [
+    "SORTS",
+    "ProjectFilter",
+    "ProjectPage",
+    "Sort",
+    "insert_row",
+    "list_projects",
+    "update_row",
+]
 
 Sort = Literal["-score", "score", "-created", "created", "title", "-title"]
 SORTS: tuple[Sort, ...] = ("-score", "score", "-created", "created", "title", "-title")
@@ -48,10 +55,13 @@ _SORT_KEYS: dict[Sort, list[tuple[ColumnElement[Any], bool]]] = {
 def _row_values(project: Project, version: int, at: datetime) -> dict[str, Any]:
     score = project.score
     return {
-        "title": project.title, "status": project.status.value,
+        "title": project.title,
+        "status": project.status.value,
         "stage": project.stage.value if project.stage else None,
-        "business_unit": project.business_unit, "project_type": project.project_type,
-        "sponsor": project.sponsor, "requested_by": project.requested_by,
+        "business_unit": project.business_unit,
+        "project_type": project.project_type,
+        "sponsor": project.sponsor,
+        "requested_by": project.requested_by,
         "estimated_cost_amount": project.estimated_cost.amount,
         "estimated_cost_currency": project.estimated_cost.currency,
         "target_date": project.target_date,
@@ -60,7 +70,8 @@ def _row_values(project: Project, version: int, at: datetime) -> dict[str, Any]:
         "knocked_out": bool(score and score.knocked_out),
         "mandatory": bool(score and score.mandatory),
         "rag": project.status_report.overall if project.status_report else None,
-        "updated_at": at, "version": version,
+        "updated_at": at,
+        "version": version,
     }
 
 
@@ -69,17 +80,26 @@ _INSERT_ROW = project_registry.insert()
 _UPDATE_ROW = update(project_registry).where(_table.project_id == bindparam("the_project_id"))
 
 
-async def insert_row(connection: AsyncConnection, project: Project, *, version: int,
-                     position: int, at: datetime) -> None:
-    await connection.execute(_INSERT_ROW, {
-        "project_id": project.id, "created_position": position, "created_at": at,
-        **_row_values(project, version, at)})
+async def insert_row(
+    connection: AsyncConnection, project: Project, *, version: int, position: int, at: datetime
+) -> None:
+    await connection.execute(
+        _INSERT_ROW,
+        {
+            "project_id": project.id,
+            "created_position": position,
+            "created_at": at,
+            **_row_values(project, version, at),
+        },
+    )
 
 
-async def update_row(connection: AsyncConnection, project: Project, *, version: int,
-                     at: datetime) -> None:
-    await connection.execute(_UPDATE_ROW, {"the_project_id": project.id,
-                                           **_row_values(project, version, at)})
+async def update_row(
+    connection: AsyncConnection, project: Project, *, version: int, at: datetime
+) -> None:
+    await connection.execute(
+        _UPDATE_ROW, {"the_project_id": project.id, **_row_values(project, version, at)}
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,13 +118,17 @@ class ProjectPage:
     next_cursor: str | None
 
 
-async def list_projects(connection: AsyncConnection, where: ProjectFilter, *, sort: Sort,
-                        cursor: str | None, limit: int) -> ProjectPage:
+async def list_projects(
+    connection: AsyncConnection, where: ProjectFilter, *, sort: Sort, cursor: str | None, limit: int
+) -> ProjectPage:
     keys = [*_SORT_KEYS[sort], (_table.project_id, False)]
     query = select(project_registry, _score_rank.label("score_rank"))
-    for column, values in ((_table.status, where.status), (_table.stage, where.stage),
-                           (_table.business_unit, where.business_unit),
-                           (_table.project_type, where.project_type)):
+    for column, values in (
+        (_table.status, where.status),
+        (_table.stage, where.stage),
+        (_table.business_unit, where.business_unit),
+        (_table.project_type, where.project_type),
+    ):
         if values:
             query = query.where(column.in_(list(values)))
     if where.sponsor is not None:
@@ -113,8 +137,9 @@ async def list_projects(connection: AsyncConnection, where: ProjectFilter, *, so
         query = query.where(_table.requested_by == where.requested_by)
     if cursor is not None:
         query = query.where(_after(keys, _decode_cursor(cursor, sort, len(keys))))
-    query = query.order_by(*[column.desc() if descending else column.asc()
-                             for column, descending in keys]).limit(limit + 1)
+    query = query.order_by(
+        *[column.desc() if descending else column.asc() for column, descending in keys]
+    ).limit(limit + 1)
     rows = list((await connection.execute(query)).all())
     if len(rows) <= limit:
         return ProjectPage(rows, None)
@@ -122,8 +147,7 @@ async def list_projects(connection: AsyncConnection, where: ProjectFilter, *, so
     return ProjectPage(rows, _encode_cursor(sort, _key_values(rows[-1], sort)))
 
 
-def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]
-           ) -> ColumnElement[bool]:
+def _after(keys: list[tuple[ColumnElement[Any], bool]], values: list[Any]) -> ColumnElement[bool]:
     """Rows strictly after ``values`` in the order of ``keys`` (mixed directions allowed)."""
     alternatives = []
     for index, (column, descending) in enumerate(keys):
@@ -138,8 +162,10 @@ def _key_values(row: Row[Any], sort: Sort) -> list[Any]:
     by_sort: dict[Sort, list[Any]] = {
         "-score": [mapping["mandatory"], mapping["score_rank"]],
         "score": [mapping["mandatory"], mapping["score_rank"]],
-        "-created": [mapping["created_position"]], "created": [mapping["created_position"]],
-        "title": [mapping["title"]], "-title": [mapping["title"]],
+        "-created": [mapping["created_position"]],
+        "created": [mapping["created_position"]],
+        "title": [mapping["title"]],
+        "-title": [mapping["title"]],
     }
     return [*by_sort[sort], mapping["project_id"]]
 

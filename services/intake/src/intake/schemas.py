@@ -105,8 +105,9 @@ class _DecimalText:
     pattern: str
     places: int
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler
-                                     ) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         def as_documented(value: object) -> object:
             if isinstance(value, str) and not _DECIMAL_DIGITS.fullmatch(value):
                 raise ValueError('must be a JSON number or a string of digits, such as "2.50"')
@@ -114,28 +115,41 @@ class _DecimalText:
 
         return core_schema.no_info_before_validator_function(as_documented, handler(source))
 
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         document = handler(schema)
         if "anyOf" not in document:
             return document  # a response's decimal: always a string, as pydantic documents it
         number = next(branch for branch in document["anyOf"] if branch.get("type") == "number")
-        number["multipleOf"] = 10.0 ** -self.places
+        number["multipleOf"] = 10.0**-self.places
         document["anyOf"] = [number, {"type": "string", "pattern": self.pattern}]
         return document
 
 
 # Non-negative, two decimals: money (18 digits in all) and percentages or ratings up to 1000.
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2),
-                   _DecimalText(r"^\d{1,16}(\.\d{1,2})?$", places=2)]
-UpTo1000 = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=2),
-                     _DecimalText(r"^(\d{1,3}(\.\d{1,2})?|1000(\.0{1,2})?)$", places=2)]
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=18, decimal_places=2),
+    _DecimalText(r"^\d{1,16}(\.\d{1,2})?$", places=2),
+]
+UpTo1000 = Annotated[
+    Decimal,
+    Field(ge=0, le=1000, decimal_places=2),
+    _DecimalText(r"^(\d{1,3}(\.\d{1,2})?|1000(\.0{1,2})?)$", places=2),
+]
 # A criterion's weight: above 0, up to 1000, four decimals. The pattern spells "not zero" as
 # the three places a non-zero digit can stand: in the whole part, in the fraction, or 1000.
-Weight = Annotated[Decimal, Field(gt=0, le=1000, decimal_places=4), _DecimalText(
-    r"^(([1-9]\d{0,2}|0[1-9]\d?|00[1-9])(\.\d{1,4})?"
-    r"|0{1,3}\.([1-9]\d{0,3}|0[1-9]\d{0,2}|00[1-9]\d?|000[1-9])"
-    r"|1000(\.0{1,4})?)$", places=4)]
+Weight = Annotated[
+    Decimal,
+    Field(gt=0, le=1000, decimal_places=4),
+    _DecimalText(
+        r"^(([1-9]\d{0,2}|0[1-9]\d?|00[1-9])(\.\d{1,4})?"
+        r"|0{1,3}\.([1-9]\d{0,3}|0[1-9]\d{0,2}|00[1-9]\d?|000[1-9])"
+        r"|1000(\.0{1,4})?)$",
+        places=4,
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -143,10 +157,15 @@ class _Body(BaseModel):
 
 
 class MoneyBody(_Body):
-    amount: Annotated[Amount, Field(description="Decimal amount, e.g. \"250000.00\"")]
-    currency: Annotated[str, Field(description="ISO 4217 code, e.g. EUR",
-                                   examples=["EUR", "USD"],
-                                   json_schema_extra={"enum": sorted(CURRENCY_CODES)})]
+    amount: Annotated[Amount, Field(description='Decimal amount, e.g. "250000.00"')]
+    currency: Annotated[
+        str,
+        Field(
+            description="ISO 4217 code, e.g. EUR",
+            examples=["EUR", "USD"],
+            json_schema_extra={"enum": sorted(CURRENCY_CODES)},
+        ),
+    ]
 
     @field_validator("currency")
     @classmethod
@@ -158,8 +177,9 @@ class MoneyBody(_Body):
 
 class TolerancesBody(_Body):
     cost_percent: Annotated[UpTo1000, Field(description="Allowed cost overrun, % of baseline")]
-    schedule_days: Annotated[int, Field(ge=0, le=3650, description="Allowed delay of the end "
-                                        "date, days"), JSON_INTEGER]
+    schedule_days: Annotated[
+        int, Field(ge=0, le=3650, description="Allowed delay of the end date, days"), JSON_INTEGER
+    ]
 
 
 def _target_not_before_start(value: date | None, info: ValidationInfo) -> date | None:
@@ -176,16 +196,23 @@ class ProjectRequestBody(_Body):
     description: LongText
     sponsor: Annotated[Identifier, Field(description="User id of the sponsor")]
     business_unit: ShortText
-    project_type: Annotated[Key, Field(description="Key of the project type; governance's "
-                                       "gate templates are chosen by it", examples=["standard"])]
+    project_type: Annotated[
+        Key,
+        Field(
+            description="Key of the project type; governance's gate templates are chosen by it",
+            examples=["standard"],
+        ),
+    ]
     estimated_cost: MoneyBody
     start_date: IsoDate
     target_date: IsoDate
     expected_benefits: LongText
     risk_level: RiskLevel
     strategic_objectives: Annotated[list[ShortText], Field(max_length=20)] = []
-    custom: Annotated[dict[str, Any], Field(
-        max_length=100, description="Values of the custom fields (see /v1/custom-fields)")] = {}
+    custom: Annotated[
+        dict[str, Any],
+        Field(max_length=100, description="Values of the custom fields (see /v1/custom-fields)"),
+    ] = {}
     tolerances: TolerancesBody | None = None
 
     _check_dates = field_validator("target_date")(_target_not_before_start)
@@ -238,18 +265,23 @@ class ReasonBody(_Body):
 
 
 class AdvanceBody(_Body):
-    to_stage: Annotated[Literal["planning", "executing", "closing"], Field(
-        description="The next delivery stage (the one after the current stage)")]
+    to_stage: Annotated[
+        Literal["planning", "executing", "closing"],
+        Field(description="The next delivery stage (the one after the current stage)"),
+    ]
     reason: OptionalText = ""
 
 
 class ScoreBody(_Body):
-    model: Annotated[Key, Field(description="Key of the scoring model; its latest version "
-                                "is used and recorded")]
+    model: Annotated[
+        Key, Field(description="Key of the scoring model; its latest version is used and recorded")
+    ]
     ratings: Annotated[dict[str, UpTo1000], Field(max_length=100)]
     knockouts: Annotated[dict[str, StrictBool], Field(max_length=100)] = {}
-    mandatory: Annotated[StrictBool, Field(description="Regulatory or otherwise mandatory: ranks "
-                                     "first regardless of score")] = False
+    mandatory: Annotated[
+        StrictBool,
+        Field(description="Regulatory or otherwise mandatory: ranks first regardless of score"),
+    ] = False
     mandatory_reason: Annotated[OptionalText, Field(validate_default=True)] = ""
     rationale: OptionalText = ""
 
@@ -444,8 +476,9 @@ class ProjectSummary(BaseModel):
 
 class ProjectPageView(BaseModel):
     items: list[ProjectSummary]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on "
-                                    "the last page")
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last page"
+    )
 
 
 class CustomFieldsView(BaseModel):
@@ -468,23 +501,42 @@ RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")
 class ApiKeyBody(_Body):
     """A key for a machine client; it acts as ``subject`` with ``roles``."""
 
-    name: Annotated[str, short_text(100),
-                    Field(description="What the key is for, e.g. \"ERP connector\"")]
-    subject: Annotated[Identifier | None, Field(
-        description="Who the key acts as, in events and audit (default: the key's id, as "
-        "apikey:<id>)")] = None
-    roles: Annotated[list[RoleName], Field(min_length=1, max_length=20, description=(
-        "requester, approver, pmo_admin, auditor, and business roles such as finance"))]
-    expires_at: Annotated[Instant | None, Field(
-        description="When the key stops working (none: until revoked)")] = None
+    name: Annotated[
+        str, short_text(100), Field(description='What the key is for, e.g. "ERP connector"')
+    ]
+    subject: Annotated[
+        Identifier | None,
+        Field(
+            description="Who the key acts as, in events and audit (default: the key's id, as "
+            "apikey:<id>)"
+        ),
+    ] = None
+    roles: Annotated[
+        list[RoleName],
+        Field(
+            min_length=1,
+            max_length=20,
+            description=(
+                "requester, approver, pmo_admin, auditor, and business roles such as finance"
+            ),
+        ),
+    ]
+    expires_at: Annotated[
+        Instant | None, Field(description="When the key stops working (none: until revoked)")
+    ] = None
 
 
 class ErasureBody(_Body):
     """Whom to forget, exactly as events name them (a subject, e-mail or name)."""
 
     subject: Annotated[AnyText, Field(min_length=1, max_length=200)]
-    reason: Annotated[str, short_text(500), Field(
-        description="The request's reference, kept in the audit log: never the person's name")]
+    reason: Annotated[
+        str,
+        short_text(500),
+        Field(
+            description="The request's reference, kept in the audit log: never the person's name"
+        ),
+    ]
 
 
 class ErasureView(BaseModel):
@@ -513,6 +565,12 @@ class ApiKeyView(BaseModel):
 
 
 class IssuedApiKeyView(ApiKeyView):
-    key: Annotated[str, Field(description=(
-        "The key, shown this once: send it as the X-API-Key header. Gatehouse keeps only "
-        "its hash and cannot show it again"))]
+    key: Annotated[
+        str,
+        Field(
+            description=(
+                "The key, shown this once: send it as the X-API-Key header. Gatehouse keeps only "
+                "its hash and cannot show it again"
+            )
+        ),
+    ]

@@ -79,45 +79,51 @@ class ScoringModel:
 
     def _compute(self, ratings: Mapping[str, Decimal]) -> Decimal:
         if self.method == "wsjf":
-            value = (ratings["business_value"] + ratings["time_criticality"]
-                     + ratings["risk_reduction"]) / ratings["job_size"]
+            value = (
+                ratings["business_value"] + ratings["time_criticality"] + ratings["risk_reduction"]
+            ) / ratings["job_size"]
             return value.quantize(TWO_PLACES)
         total_weight = sum((c.weight for c in self.criteria), Decimal(0))
         weighted = sum((c.weight * ratings[c.key] / c.scale for c in self.criteria), Decimal(0))
         return (weighted * 100 / total_weight).quantize(TWO_PLACES)
 
     def _check(self, assessment: Assessment) -> None:
-        expected = (WSJF_COMPONENTS if self.method == "wsjf"
-                    else tuple(c.key for c in self.criteria))
+        expected = WSJF_COMPONENTS if self.method == "wsjf" else tuple(c.key for c in self.criteria)
         for key in assessment.ratings:
             if key not in expected:
                 raise InvalidInput.for_field(
-                    f"ratings.{key}", f"model {self.key} v{self.version} has no criterion {key}; "
-                    f"it rates {', '.join(expected)}")
+                    f"ratings.{key}",
+                    f"model {self.key} v{self.version} has no criterion {key}; "
+                    f"it rates {', '.join(expected)}",
+                )
         for key in expected:
             if key not in assessment.ratings:
-                raise InvalidInput.for_field(f"ratings.{key}", "a rating is required",
-                                             kind="missing")
+                raise InvalidInput.for_field(
+                    f"ratings.{key}", "a rating is required", kind="missing"
+                )
         if self.method == "wsjf":
             for key in WSJF_COMPONENTS:
                 if assessment.ratings[key] not in WSJF_SCALE:
                     raise InvalidInput.for_field(
-                        f"ratings.{key}", "WSJF ratings use the scale 1, 2, 3, 5, 8, 13, 20")
+                        f"ratings.{key}", "WSJF ratings use the scale 1, 2, 3, 5, 8, 13, 20"
+                    )
         else:
             for criterion in self.criteria:
                 rating = assessment.ratings[criterion.key]
                 if not 0 <= rating <= criterion.scale:
                     raise InvalidInput.for_field(
-                        f"ratings.{criterion.key}",
-                        f"must be between 0 and {criterion.scale}")
+                        f"ratings.{criterion.key}", f"must be between 0 and {criterion.scale}"
+                    )
         knockout_keys = {k.key for k in self.knockouts}
         for key in assessment.knockouts:
             if key not in knockout_keys:
-                raise InvalidInput.for_field(f"knockouts.{key}",
-                                             f"model {self.key} has no knock-out {key}")
+                raise InvalidInput.for_field(
+                    f"knockouts.{key}", f"model {self.key} has no knock-out {key}"
+                )
         for key in sorted(knockout_keys - set(assessment.knockouts)):
-            raise InvalidInput.for_field(f"knockouts.{key}", "an answer is required",
-                                         kind="missing")
+            raise InvalidInput.for_field(
+                f"knockouts.{key}", "an answer is required", kind="missing"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,14 +143,23 @@ def define(current_version: int, command: DefineScoringModel) -> list[DomainEven
             raise InvalidInput.for_field("criteria", "a weighted model needs criteria")
     elif command.criteria:
         raise InvalidInput.for_field(
-            "criteria", "a WSJF model rates the fixed components "
-            f"{', '.join(WSJF_COMPONENTS)}; leave criteria empty")
+            "criteria",
+            "a WSJF model rates the fixed components "
+            f"{', '.join(WSJF_COMPONENTS)}; leave criteria empty",
+        )
     _check_unique("criteria", [c.key for c in command.criteria])
     _check_unique("knockouts", [k.key for k in command.knockouts])
-    return [ScoringModelDefined(
-        model_key=command.key, version=current_version + 1, name=command.name,
-        method=command.method, criteria=command.criteria, knockouts=command.knockouts,
-        description=command.description)]
+    return [
+        ScoringModelDefined(
+            model_key=command.key,
+            version=current_version + 1,
+            name=command.name,
+            method=command.method,
+            criteria=command.criteria,
+            knockouts=command.knockouts,
+            description=command.description,
+        )
+    ]
 
 
 def _check_unique(field: str, keys: list[str]) -> None:
@@ -159,11 +174,16 @@ def model_at(events: Iterable[DomainEvent], version: int | None = None) -> Scori
     """The model as defined at ``version`` (the latest when None)."""
     chosen: ScoringModelDefined | None = None
     for event in events:
-        if isinstance(event, ScoringModelDefined) and (version is None
-                                                       or event.version <= version):
+        if isinstance(event, ScoringModelDefined) and (version is None or event.version <= version):
             chosen = event
     if chosen is None or (version is not None and chosen.version != version):
         return None
-    return ScoringModel(key=chosen.model_key, version=chosen.version, name=chosen.name,
-                        method=chosen.method, criteria=chosen.criteria,
-                        knockouts=chosen.knockouts, description=chosen.description)
+    return ScoringModel(
+        key=chosen.model_key,
+        version=chosen.version,
+        name=chosen.name,
+        method=chosen.method,
+        criteria=chosen.criteria,
+        knockouts=chosen.knockouts,
+        description=chosen.description,
+    )

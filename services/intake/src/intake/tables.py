@@ -24,8 +24,13 @@ from gatehouse.personal_keys import include_personal_key_tables
 
 __all__ = ["metadata", "project_registry"]
 
-metadata = include_personal_key_tables(include_api_key_tables(include_idempotency_tables(
-    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION)))))
+metadata = include_personal_key_tables(
+    include_api_key_tables(
+        include_idempotency_tables(
+            include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))
+        )
+    )
+)
 
 # One row per project, as it stands after its last event: what lists, filters and ranks read.
 project_registry = Table(

@@ -29,10 +29,17 @@ def build_runtime(settings: ReportingSettings, *, clock: Clock = utc_now) -> Ser
         name=PROJECTIONS_CONSUMER,
         topics=projection_topics(namespace),
         handler=learning_api_keys(projector(LIVE, personal_data), personal_data),
-        on_duplicate=keep_hashes)
-    return ServiceRuntime.build(name="reporting", settings=settings, event_store=None,
-                                consumer_specs=[projections], clock=clock,
-                                personal_data=personal_data, forget_person=forget_person)
+        on_duplicate=keep_hashes,
+    )
+    return ServiceRuntime.build(
+        name="reporting",
+        settings=settings,
+        event_store=None,
+        consumer_specs=[projections],
+        clock=clock,
+        personal_data=personal_data,
+        forget_person=forget_person,
+    )
 
 
 async def forget_person(connection: AsyncConnection, subject: str) -> None:

@@ -22,8 +22,16 @@ from uuid import UUID
 
 from reporting.views import ProjectView
 
-__all__ = ["CycleTime", "Kpis", "SeatLoad", "WaitingReview", "awaiting", "compute", "p90",
-           "workload"]
+__all__ = [
+    "CycleTime",
+    "Kpis",
+    "SeatLoad",
+    "WaitingReview",
+    "awaiting",
+    "compute",
+    "p90",
+    "workload",
+]
 
 OUTCOMES = ("go", "conditional_go", "hold", "recycle", "kill")
 
@@ -56,35 +64,49 @@ def p90(values: Sequence[float]) -> float:
     return ordered[max(math.ceil(0.9 * len(ordered)) - 1, 0)]
 
 
-def compute(reviews: Iterable[Mapping[str, Any]], conditions: Iterable[Mapping[str, Any]],
-            projects: Iterable[ProjectView], now: datetime) -> Kpis:
+def compute(
+    reviews: Iterable[Mapping[str, Any]],
+    conditions: Iterable[Mapping[str, Any]],
+    projects: Iterable[ProjectView],
+    now: datetime,
+) -> Kpis:
     reviews = list(reviews)
     decided = [r for r in reviews if r["status"] == "decided"]
     hours_by_gate: dict[str, list[float]] = defaultdict(list)
     for review in decided:
         hours_by_gate[review["gate"]].append(
-            (review["closed_at"] - review["opened_at"]).total_seconds() / 3600)
-    cycle = {gate: CycleTime(len(hours), round(statistics.median(hours), 2),
-                             round(p90(hours), 2))
-             for gate, hours in sorted(hours_by_gate.items())}
+            (review["closed_at"] - review["opened_at"]).total_seconds() / 3600
+        )
+    cycle = {
+        gate: CycleTime(len(hours), round(statistics.median(hours), 2), round(p90(hours), 2))
+        for gate, hours in sorted(hours_by_gate.items())
+    }
     outcomes = Counter(review["outcome"] for review in decided)
-    rates = {outcome: round(outcomes[outcome] / len(decided), 4) if decided else 0.0
-             for outcome in OUTCOMES}
+    rates = {
+        outcome: round(outcomes[outcome] / len(decided), 4) if decided else 0.0
+        for outcome in OUTCOMES
+    }
     open_reviews = [r for r in reviews if r["status"] == "open"]
     throughput: dict[str, dict[str, int]] = defaultdict(
-        lambda: {"requested": 0, "approved": 0, "closed": 0, "gates_decided": 0})
+        lambda: {"requested": 0, "approved": 0, "closed": 0, "gates_decided": 0}
+    )
     projects = list(projects)
     for view in projects:
-        for moment, counter in ((view.requested_at, "requested"),
-                                (view.approved_at, "approved"), (view.closed_at, "closed")):
+        for moment, counter in (
+            (view.requested_at, "requested"),
+            (view.approved_at, "approved"),
+            (view.closed_at, "closed"),
+        ):
             if moment is not None:
                 throughput[_month(moment)][counter] += 1
     for review in decided:
         throughput[_month(review["closed_at"])]["gates_decided"] += 1
     condition_counts = Counter(c["status"] for c in conditions)
     return Kpis(
-        gate_cycle_time=cycle, decided=len(decided),
-        outcomes={outcome: outcomes[outcome] for outcome in OUTCOMES}, rates=rates,
+        gate_cycle_time=cycle,
+        decided=len(decided),
+        outcomes={outcome: outcomes[outcome] for outcome in OUTCOMES},
+        rates=rates,
         escalations=sum(1 for r in reviews if r["escalated_at"] is not None),
         decided_after_sla=sum(1 for r in decided if r["closed_at"] > r["sla_due_at"]),
         open_past_sla=sum(1 for r in open_reviews if now > r["sla_due_at"]),
@@ -92,7 +114,8 @@ def compute(reviews: Iterable[Mapping[str, Any]], conditions: Iterable[Mapping[s
         conditions={status: condition_counts[status] for status in ("open", "met", "breached")},
         throughput=dict(sorted(throughput.items())),
         tolerance_breaches_raised=sum(view.tolerance_breach_count for view in projects),
-        projects_in_breach=sum(1 for view in projects if view.tolerance_breaches))
+        projects_in_breach=sum(1 for view in projects if view.tolerance_breaches),
+    )
 
 
 def _month(moment: datetime) -> str:
@@ -135,12 +158,15 @@ def workload(reviews: Iterable[Mapping[str, Any]], now: datetime) -> list[SeatLo
         if review["status"] != "open":
             continue
         waiting = WaitingReview(
-            review_id=review["review_id"], project_id=review["project_id"],
+            review_id=review["review_id"],
+            project_id=review["project_id"],
             gate=review["gate"],
             age_hours=round((now - review["opened_at"]).total_seconds() / 3600, 2),
-            overdue=now > review["sla_due_at"])
+            overdue=now > review["sla_due_at"],
+        )
         for seat in awaiting(review["panel"]):
             by_seat[seat].append(waiting)
-    loads = [SeatLoad(seat, sorted(items, key=lambda r: -r.age_hours))
-             for seat, items in by_seat.items()]
+    loads = [
+        SeatLoad(seat, sorted(items, key=lambda r: -r.age_hours)) for seat, items in by_seat.items()
+    ]
     return sorted(loads, key=lambda load: (-len(load.reviews), -load.oldest_hours, load.seat))

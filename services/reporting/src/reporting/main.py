@@ -22,23 +22,26 @@ from reporting.stream import LiveLog
 __all__ = ["create_app"]
 
 
-def create_app(settings: ReportingSettings | None = None, *, clock: Clock = utc_now
-               ) -> FastAPI:
+def create_app(settings: ReportingSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     """The app; ``clock`` is what the service takes for now (ages, waits, overdue)."""
     settings = settings or ReportingSettings()
     runtime = build_runtime(settings, clock=clock)
     app = create_service_app(
-        runtime=runtime, title="Gatehouse reporting",
+        runtime=runtime,
+        title="Gatehouse reporting",
         description="Read models of every service's events: portfolio, timelines, audit.",
-        routers=[router])
+        routers=[router],
+    )
     live_log = LiveLog(runtime.database, runtime.personal_data)
     app.state.live_log = live_log
     runtime.jobs = [*runtime.jobs, BackgroundJob(name="live-log", run=lambda _: live_log.follow())]
-    rebuilder = Rebuilder(database=runtime.database,
-                          bootstrap_servers=settings.kafka_bootstrap_servers,
-                          consumer_name=PROJECTIONS_CONSUMER,
-                          topics=projection_topics(settings.topic_namespace),
-                          personal_data=runtime.personal_data)
+    rebuilder = Rebuilder(
+        database=runtime.database,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        consumer_name=PROJECTIONS_CONSUMER,
+        topics=projection_topics(settings.topic_namespace),
+        personal_data=runtime.personal_data,
+    )
     app.state.rebuilders = {PROJECTIONS_CONSUMER: rebuilder}
     runtime.closers.append(rebuilder.close)
     add_dashboard(app)

@@ -51,31 +51,51 @@ def summarise(views: Iterable[ProjectView], now: datetime) -> Portfolio:
     Only projects intake has told of (a request) count; governance's events alone do not make
     a project. Costs are summed per currency, never converted.
     """
-    projects = sorted((view for view in views if view.requested_at is not None),
-                      key=lambda v: (v.requested_at, str(v.project_id)), reverse=True)
+    projects = sorted(
+        (view for view in views if view.requested_at is not None),
+        key=lambda v: (v.requested_at, str(v.project_id)),
+        reverse=True,
+    )
     costs: dict[str, dict[str, dict[str, Decimal]]] = {
         name: defaultdict(lambda: defaultdict(Decimal))
-        for name in ("status", "stage", "business_unit", "project_type")}
+        for name in ("status", "stage", "business_unit", "project_type")
+    }
     total: dict[str, Decimal] = defaultdict(Decimal)
     for view in projects:
         if view.estimated_cost is None:
             continue
         amount, currency = view.estimated_cost.amount, view.estimated_cost.currency
         total[currency] += amount
-        for name, key in (("status", view.demand_status), ("stage", view.stage),
-                          ("business_unit", view.business_unit),
-                          ("project_type", view.project_type)):
+        for name, key in (
+            ("status", view.demand_status),
+            ("stage", view.stage),
+            ("business_unit", view.business_unit),
+            ("project_type", view.project_type),
+        ):
             if key is not None:
                 costs[name][key][currency] += amount
     pipeline = sorted(
         (view for view in projects if view.demand_status in PIPELINE_STATUSES),
-        key=lambda v: (not v.mandatory, v.score is None, -(v.score or Decimal(0)),
-                       v.requested_at, str(v.project_id)))
+        key=lambda v: (
+            not v.mandatory,
+            v.score is None,
+            -(v.score or Decimal(0)),
+            v.requested_at,
+            str(v.project_id),
+        ),
+    )
     waiting = sorted(
-        (GateWait(view, round((now - view.open_gate.opened_at).total_seconds() / 3600, 2),
-                  now > view.open_gate.sla_due_at)
-         for view in projects if view.open_gate is not None),
-        key=lambda wait: -wait.waiting_hours)
+        (
+            GateWait(
+                view,
+                round((now - view.open_gate.opened_at).total_seconds() / 3600, 2),
+                now > view.open_gate.sla_due_at,
+            )
+            for view in projects
+            if view.open_gate is not None
+        ),
+        key=lambda wait: -wait.waiting_hours,
+    )
     return Portfolio(
         projects=projects,
         count_by_status=_count(view.demand_status for view in projects),
@@ -84,10 +104,13 @@ def summarise(views: Iterable[ProjectView], now: datetime) -> Portfolio:
         count_by_business_unit=_count(view.business_unit for view in projects),
         count_by_project_type=_count(view.project_type for view in projects),
         cost_by_currency=dict(sorted(total.items())),
-        cost_by_status=_plain(costs["status"]), cost_by_stage=_plain(costs["stage"]),
+        cost_by_status=_plain(costs["status"]),
+        cost_by_stage=_plain(costs["stage"]),
         cost_by_business_unit=_plain(costs["business_unit"]),
         cost_by_project_type=_plain(costs["project_type"]),
-        pipeline=pipeline, waiting_at_gate=waiting)
+        pipeline=pipeline,
+        waiting_at_gate=waiting,
+    )
 
 
 def _count(keys: Iterable[str | None]) -> dict[str, int]:

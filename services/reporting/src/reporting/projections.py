@@ -39,8 +39,14 @@ from reporting.stream import announce_logged_events
 from reporting.tables import LIVE, ReadModel
 from reporting.views import ProjectView
 
-__all__ = ["PROJECTIONS_CONSUMER", "Projection", "apply_events", "hash_keeper", "keep_hashes",
-           "projector"]
+__all__ = [
+    "PROJECTIONS_CONSUMER",
+    "Projection",
+    "apply_events",
+    "hash_keeper",
+    "keep_hashes",
+    "projector",
+]
 
 PROJECTIONS_CONSUMER = "reporting.projections"
 
@@ -58,9 +64,12 @@ def projector(model: ReadModel, personal_data: SealedEventData | None = None) ->
     return apply
 
 
-async def apply_events(model: ReadModel, connection: AsyncConnection,
-                       envelopes: Sequence[EventEnvelope],
-                       personal_data: SealedEventData | None = None) -> None:
+async def apply_events(
+    model: ReadModel,
+    connection: AsyncConnection,
+    envelopes: Sequence[EventEnvelope],
+    personal_data: SealedEventData | None = None,
+) -> None:
     """Record the events in the log and advance every read model they concern, in order.
 
     Each table is read once and written once for the whole batch; the outcome is the same as
@@ -163,8 +172,15 @@ class Projection:
     wrote is known not to be there.
     """
 
-    def __init__(self, model: ReadModel, personal_data: SealedEventData | None = None, *,
-                 bulk: bool = False, keep: int = 0, numbered_by: Table | None = None) -> None:
+    def __init__(
+        self,
+        model: ReadModel,
+        personal_data: SealedEventData | None = None,
+        *,
+        bulk: bool = False,
+        keep: int = 0,
+        numbered_by: Table | None = None,
+    ) -> None:
         self.model = model
         self.personal_data = personal_data
         self.bulk = bulk
@@ -183,8 +199,7 @@ class Projection:
         """Events folded and not written yet."""
         return len(self._log)
 
-    async def apply(self, connection: AsyncConnection,
-                    envelopes: Sequence[EventEnvelope]) -> None:
+    async def apply(self, connection: AsyncConnection, envelopes: Sequence[EventEnvelope]) -> None:
         """Fold the events, in order (reading the rows they concern that are not in memory)."""
         if not envelopes:
             return
@@ -200,10 +215,12 @@ class Projection:
         if self.personal_data is not None:
             values = await self.personal_data.open_many(
                 connection,
-                [(envelope.type, envelope.data, envelope.actor) for envelope, _ in decoded])
-            decoded = [(replace(envelope, data=data, actor=actor), project_id)
-                       for (envelope, project_id), (data, actor)
-                       in zip(decoded, values, strict=True)]
+                [(envelope.type, envelope.data, envelope.actor) for envelope, _ in decoded],
+            )
+            decoded = [
+                (replace(envelope, data=data, actor=actor), project_id)
+                for (envelope, project_id), (data, actor) in zip(decoded, values, strict=True)
+            ]
         about_projects: list[tuple[DomainEvent, EventEnvelope, UUID]] = []
         for envelope, project_id in decoded:
             event = views.decode(envelope)
@@ -262,11 +279,15 @@ class Projection:
         new_reviews, changed_reviews = self._reviews.to_write()
         new_conditions, changed_conditions = self._conditions.to_write()
         writes = _Writes(
-            log=self._log, new_views=[_view_row(view) for view in new_views],
+            log=self._log,
+            new_views=[_view_row(view) for view in new_views],
             changed_views=[_view_row(view) for view in changed_views],
-            new_reviews=new_reviews, changed_reviews=changed_reviews,
-            decisions=self._decisions, new_conditions=new_conditions,
-            changed_conditions=changed_conditions)
+            new_reviews=new_reviews,
+            changed_reviews=changed_reviews,
+            decisions=self._decisions,
+            new_conditions=new_conditions,
+            changed_conditions=changed_conditions,
+        )
         self._log, self._decisions = [], []
         for rows in (self._views, self._reviews, self._conditions):
             rows.written(self.keep)
@@ -281,21 +302,24 @@ class Projection:
         await insert_new(connection, model.project_views, writes.new_views)
         await upsert(connection, model.project_views, writes.changed_views, key=["project_id"])
         await insert_new(connection, model.review_records, writes.new_reviews)
-        await upsert(connection, model.review_records, writes.changed_reviews,
-                     key=["review_id"])
+        await upsert(connection, model.review_records, writes.changed_reviews, key=["review_id"])
         await insert_new(connection, model.decision_records, writes.decisions)
         await insert_new(connection, model.condition_records, writes.new_conditions)
-        await upsert(connection, model.condition_records, writes.changed_conditions,
-                     key=["condition_id"])
+        await upsert(
+            connection, model.condition_records, writes.changed_conditions, key=["condition_id"]
+        )
 
-    async def _load(self, connection: AsyncConnection,
-                    batch: Sequence[tuple[DomainEvent, EventEnvelope, UUID]]) -> None:
+    async def _load(
+        self, connection: AsyncConnection, batch: Sequence[tuple[DomainEvent, EventEnvelope, UUID]]
+    ) -> None:
         model = self.model
         project_ids = self._views.missing(project_id for _, _, project_id in batch)
-        review_ids = self._reviews.missing(event.review_id for event, _, _ in batch
-                                           if isinstance(event, _ABOUT_A_REVIEW))
-        condition_ids = self._conditions.missing(event.condition_id for event, _, _ in batch
-                                                 if isinstance(event, _ABOUT_A_CONDITION))
+        review_ids = self._reviews.missing(
+            event.review_id for event, _, _ in batch if isinstance(event, _ABOUT_A_REVIEW)
+        )
+        condition_ids = self._conditions.missing(
+            event.condition_id for event, _, _ in batch if isinstance(event, _ABOUT_A_CONDITION)
+        )
         if project_ids or review_ids or condition_ids:
             await self.written_behind()  # a row to read back may be in the write in flight
         if project_ids:
@@ -304,29 +328,53 @@ class Projection:
             # read-modify-writes take turns.
             rows = await connection.execute(
                 _views_for_update(model.project_views, connection.dialect.name),
-                {"ids": sorted(project_ids)})
-            self._views.loaded(project_ids, {row.project_id: views.from_document(row.view)
-                                             for row in rows})
-        self._reviews.loaded(review_ids, await _rows(connection, model.review_records,
-                                                     model.review_records.c.review_id,
-                                                     review_ids))
-        self._conditions.loaded(condition_ids, await _rows(
-            connection, model.condition_records, model.condition_records.c.condition_id,
-            condition_ids))
+                {"ids": sorted(project_ids)},
+            )
+            self._views.loaded(
+                project_ids, {row.project_id: views.from_document(row.view) for row in rows}
+            )
+        self._reviews.loaded(
+            review_ids,
+            await _rows(
+                connection, model.review_records, model.review_records.c.review_id, review_ids
+            ),
+        )
+        self._conditions.loaded(
+            condition_ids,
+            await _rows(
+                connection,
+                model.condition_records,
+                model.condition_records.c.condition_id,
+                condition_ids,
+            ),
+        )
 
     def _record_gate_event(self, event: DomainEvent, envelope: EventEnvelope) -> None:
         at = envelope.time
         match event:
             case GateReviewOpened():
                 rule = event.gate.approval
-                self._reviews.put(event.review_id, {
-                    "review_id": event.review_id, "project_id": event.project_id,
-                    "gate": event.gate.key, "gate_name": event.gate.name,
-                    "project_type": event.project_type, "status": "open", "outcome": None,
-                    "opened_at": at, "sla_due_at": event.sla_due_at, "closed_at": None,
-                    "escalated_at": None, "panel": {
-                        "seats": [seat.label for seat in rule.seats], "order": rule.order,
-                        "ballots": {}}})
+                self._reviews.put(
+                    event.review_id,
+                    {
+                        "review_id": event.review_id,
+                        "project_id": event.project_id,
+                        "gate": event.gate.key,
+                        "gate_name": event.gate.name,
+                        "project_type": event.project_type,
+                        "status": "open",
+                        "outcome": None,
+                        "opened_at": at,
+                        "sla_due_at": event.sla_due_at,
+                        "closed_at": None,
+                        "escalated_at": None,
+                        "panel": {
+                            "seats": [seat.label for seat in rule.seats],
+                            "order": rule.order,
+                            "ballots": {},
+                        },
+                    },
+                )
             case VoteCast() | VoteRevised():
                 review = self._reviews.get(event.review_id)
                 gate = ""  # a vote on a review reporting never saw opened
@@ -337,45 +385,86 @@ class Projection:
                     self._reviews.put(event.review_id, review | {"panel": panel})
                     gate = str(review["gate"])
                 detail: dict[str, Any] = {
-                    "seat": event.seat, "delegation_id": _str(event.delegation_id),
-                    "conditions": [{"condition_id": str(c.condition_id),
-                                    "description": c.description, "owner": c.owner,
-                                    "due_date": c.due_date.isoformat()}
-                                   for c in event.conditions],
-                    "assessments": [{"criterion": a.criterion, "met": a.met, "score": a.score}
-                                    for a in event.assessments]}
+                    "seat": event.seat,
+                    "delegation_id": _str(event.delegation_id),
+                    "conditions": [
+                        {
+                            "condition_id": str(c.condition_id),
+                            "description": c.description,
+                            "owner": c.owner,
+                            "due_date": c.due_date.isoformat(),
+                        }
+                        for c in event.conditions
+                    ],
+                    "assessments": [
+                        {"criterion": a.criterion, "met": a.met, "score": a.score}
+                        for a in event.assessments
+                    ],
+                }
                 if isinstance(event, VoteRevised):
                     detail |= {"revises": str(event.revises), "reason": event.reason}
-                self._decisions.append({
-                    "event_id": envelope.id, "kind": "revision"
-                    if isinstance(event, VoteRevised) else "vote",
-                    "review_id": event.review_id, "project_id": event.project_id,
-                    "gate": gate, "approver": event.approver, "cast_by": event.cast_by,
-                    "decision": event.decision, "rationale": event.rationale,
-                    "detail": detail, "time": at})
+                self._decisions.append(
+                    {
+                        "event_id": envelope.id,
+                        "kind": "revision" if isinstance(event, VoteRevised) else "vote",
+                        "review_id": event.review_id,
+                        "project_id": event.project_id,
+                        "gate": gate,
+                        "approver": event.approver,
+                        "cast_by": event.cast_by,
+                        "decision": event.decision,
+                        "rationale": event.rationale,
+                        "detail": detail,
+                        "time": at,
+                    }
+                )
             case GateDecided():
                 review = self._reviews.get(event.review_id)
                 if review is not None:
-                    self._reviews.put(event.review_id, review | {
-                        "status": "decided", "outcome": event.outcome, "closed_at": at})
-                self._decisions.append({
-                    "event_id": envelope.id, "kind": "decision", "review_id": event.review_id,
-                    "project_id": event.project_id, "gate": event.gate, "approver": None,
-                    "cast_by": None, "decision": event.outcome, "rationale": event.rationale,
-                    "detail": {"decided_by": list(event.decided_by),
-                               "votes": [str(vote) for vote in event.votes], "rule": event.rule,
-                               "template_version": event.template_version,
-                               "conditions": len(event.conditions)}, "time": at})
+                    self._reviews.put(
+                        event.review_id,
+                        review | {"status": "decided", "outcome": event.outcome, "closed_at": at},
+                    )
+                self._decisions.append(
+                    {
+                        "event_id": envelope.id,
+                        "kind": "decision",
+                        "review_id": event.review_id,
+                        "project_id": event.project_id,
+                        "gate": event.gate,
+                        "approver": None,
+                        "cast_by": None,
+                        "decision": event.outcome,
+                        "rationale": event.rationale,
+                        "detail": {
+                            "decided_by": list(event.decided_by),
+                            "votes": [str(vote) for vote in event.votes],
+                            "rule": event.rule,
+                            "template_version": event.template_version,
+                            "conditions": len(event.conditions),
+                        },
+                        "time": at,
+                    }
+                )
                 for c in event.conditions:
-                    self._conditions.put(c.condition_id, {
-                        "condition_id": c.condition_id, "review_id": event.review_id,
-                        "project_id": event.project_id, "gate": event.gate, "owner": c.owner,
-                        "due_date": c.due_date, "status": "open"})
+                    self._conditions.put(
+                        c.condition_id,
+                        {
+                            "condition_id": c.condition_id,
+                            "review_id": event.review_id,
+                            "project_id": event.project_id,
+                            "gate": event.gate,
+                            "owner": c.owner,
+                            "due_date": c.due_date,
+                            "status": "open",
+                        },
+                    )
             case GateReviewWithdrawn():
                 review = self._reviews.get(event.review_id)
                 if review is not None:
-                    self._reviews.put(event.review_id,
-                                      review | {"status": "withdrawn", "closed_at": at})
+                    self._reviews.put(
+                        event.review_id, review | {"status": "withdrawn", "closed_at": at}
+                    )
             case GateReviewEscalated():
                 review = self._reviews.get(event.review_id)
                 if review is not None:
@@ -387,8 +476,7 @@ class Projection:
             case ConditionBreached():
                 condition = self._conditions.get(event.condition_id)
                 if condition is not None and condition["status"] == "open":
-                    self._conditions.put(event.condition_id,
-                                         condition | {"status": "breached"})
+                    self._conditions.put(event.condition_id, condition | {"status": "breached"})
 
 
 _ABOUT_A_REVIEW = (VoteCast, VoteRevised, GateDecided, GateReviewWithdrawn, GateReviewEscalated)
@@ -396,21 +484,37 @@ _ABOUT_A_CONDITION = (ConditionMet, ConditionBreached)
 
 
 def _log_row(envelope: EventEnvelope, project_id: UUID | None) -> Row:
-    return {"event_id": envelope.id, "source": envelope.source, "type": envelope.type,
-            "schema_version": envelope.schema_version, "stream_id": envelope.stream_id,
-            "stream_version": envelope.stream_version, "position": envelope.position,
-            "time": envelope.time, "actor": envelope.actor,
-            "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
-            "project_id": project_id, "data": dict(envelope.data), "hash": envelope.hash,
-            "prev_hash": envelope.prev_hash, "log_head": envelope.log_head}
+    return {
+        "event_id": envelope.id,
+        "source": envelope.source,
+        "type": envelope.type,
+        "schema_version": envelope.schema_version,
+        "stream_id": envelope.stream_id,
+        "stream_version": envelope.stream_version,
+        "position": envelope.position,
+        "time": envelope.time,
+        "actor": envelope.actor,
+        "correlation_id": envelope.correlation_id,
+        "causation_id": envelope.causation_id,
+        "project_id": project_id,
+        "data": dict(envelope.data),
+        "hash": envelope.hash,
+        "prev_hash": envelope.prev_hash,
+        "log_head": envelope.log_head,
+    }
 
 
 def _view_row(view: ProjectView) -> Row:
     assert view.updated_at is not None  # every event sets it
-    return {"project_id": view.project_id, "view": views.to_document(view),
-            "demand_status": view.demand_status, "stage": view.stage,
-            "business_unit": view.business_unit or None,
-            "project_type": view.project_type or None, "updated_at": view.updated_at}
+    return {
+        "project_id": view.project_id,
+        "view": views.to_document(view),
+        "demand_status": view.demand_status,
+        "stage": view.stage,
+        "business_unit": view.business_unit or None,
+        "project_type": view.project_type or None,
+        "updated_at": view.updated_at,
+    }
 
 
 async def _insert(connection: AsyncConnection, table: Table, rows: Sequence[Row]) -> None:
@@ -418,12 +522,12 @@ async def _insert(connection: AsyncConnection, table: Table, rows: Sequence[Row]
         await connection.execute(insert(table), rows)
 
 
-async def _rows(connection: AsyncConnection, table: Table, key: Column[Any], ids: list[UUID]
-                ) -> dict[UUID, Row]:
+async def _rows(
+    connection: AsyncConnection, table: Table, key: Column[Any], ids: list[UUID]
+) -> dict[UUID, Row]:
     if not ids:
         return {}
-    rows = await connection.execute(_rows_of(table, key, connection.dialect.name),
-                                    {"ids": ids})
+    rows = await connection.execute(_rows_of(table, key, connection.dialect.name), {"ids": ids})
     return {row._mapping[key.name]: dict(row._mapping) for row in rows}
 
 
@@ -431,9 +535,12 @@ async def _rows(connection: AsyncConnection, table: Table, key: Column[Any], ids
 # shadows); on PostgreSQL the ids travel as one array, one statement whatever their number.
 @functools.lru_cache(maxsize=64)
 def _views_for_update(table: Table, dialect: str) -> Select[Any]:
-    return (select(table.c.project_id, table.c.view)
-            .where(any_of(table.c.project_id, "ids", dialect))
-            .order_by(table.c.project_id).with_for_update())
+    return (
+        select(table.c.project_id, table.c.view)
+        .where(any_of(table.c.project_id, "ids", dialect))
+        .order_by(table.c.project_id)
+        .with_for_update()
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -456,8 +563,13 @@ def hash_keeper(model: ReadModel) -> EventHandler:
         await connection.execute(
             update(model.event_log)
             .where(model.event_log.c.event_id == envelope.id, model.event_log.c.hash.is_(None))
-            .values(hash=envelope.hash, prev_hash=envelope.prev_hash,
-                    log_head=envelope.log_head, position=envelope.position))
+            .values(
+                hash=envelope.hash,
+                prev_hash=envelope.prev_hash,
+                log_head=envelope.log_head,
+                position=envelope.position,
+            )
+        )
 
     return keep
 

@@ -60,28 +60,39 @@ async def all_views(connection: AsyncConnection) -> list[ProjectView]:
 
 
 async def project_view(connection: AsyncConnection, project_id: UUID) -> ProjectView | None:
-    row = (await connection.execute(select(project_views.c.view).where(
-        project_views.c.project_id == project_id))).first()
+    row = (
+        await connection.execute(
+            select(project_views.c.view).where(project_views.c.project_id == project_id)
+        )
+    ).first()
     return views.from_document(row.view) if row else None
 
 
-async def views_as_of(connection: AsyncConnection, as_of: datetime,
-                      project_id: UUID | None = None, *,
-                      personal_data: SealedEventData | None = None) -> dict[UUID, ProjectView]:
+async def views_as_of(
+    connection: AsyncConnection,
+    as_of: datetime,
+    project_id: UUID | None = None,
+    *,
+    personal_data: SealedEventData | None = None,
+) -> dict[UUID, ProjectView]:
     """The project views as they stood at ``as_of``, replayed from the consumed log."""
     logged = [envelope_of(row) async for row in log_until(connection, as_of, project_id)]
     return views.replay(await opened(connection, logged, personal_data))
 
 
-async def opened(connection: AsyncConnection, logged: list[EventEnvelope],
-                 personal_data: SealedEventData | None) -> list[EventEnvelope]:
+async def opened(
+    connection: AsyncConnection, logged: list[EventEnvelope], personal_data: SealedEventData | None
+) -> list[EventEnvelope]:
     """The logged events with their people opened (the log keeps them sealed)."""
     if personal_data is None:
         return logged
     values = await personal_data.open_many(
-        connection, [(envelope.type, envelope.data, envelope.actor) for envelope in logged])
-    return [replace(envelope, data=data, actor=actor)
-            for envelope, (data, actor) in zip(logged, values, strict=True)]
+        connection, [(envelope.type, envelope.data, envelope.actor) for envelope in logged]
+    )
+    return [
+        replace(envelope, data=data, actor=actor)
+        for envelope, (data, actor) in zip(logged, values, strict=True)
+    ]
 
 
 async def whole_log(connection: AsyncConnection) -> AsyncIterator[Row[Any]]:
@@ -91,8 +102,9 @@ async def whole_log(connection: AsyncConnection) -> AsyncIterator[Row[Any]]:
         yield row
 
 
-async def log_until(connection: AsyncConnection, as_of: datetime,
-                    project_id: UUID | None = None) -> AsyncIterator[Row[Any]]:
+async def log_until(
+    connection: AsyncConnection, as_of: datetime, project_id: UUID | None = None
+) -> AsyncIterator[Row[Any]]:
     """The consumed events recorded at or before ``as_of``, oldest first."""
     query = select(event_log).where(event_log.c.time <= as_of)
     if project_id is not None:
@@ -104,26 +116,45 @@ async def log_until(connection: AsyncConnection, as_of: datetime,
 
 def envelope_of(row: Row[Any]) -> EventEnvelope:
     return EventEnvelope(
-        id=row.event_id, source=row.source, type=row.type, time=row.time,
-        subject=row.stream_id, data=row.data, stream_id=row.stream_id,
-        stream_version=row.stream_version, position=row.position,
-        correlation_id=row.correlation_id, causation_id=row.causation_id, actor=row.actor,
-        schema_version=row.schema_version, hash=row.hash, prev_hash=row.prev_hash,
-        log_head=row.log_head)
+        id=row.event_id,
+        source=row.source,
+        type=row.type,
+        time=row.time,
+        subject=row.stream_id,
+        data=row.data,
+        stream_id=row.stream_id,
+        stream_version=row.stream_version,
+        position=row.position,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        actor=row.actor,
+        schema_version=row.schema_version,
+        hash=row.hash,
+        prev_hash=row.prev_hash,
+        log_head=row.log_head,
+    )
 
 
 # --- Timeline -------------------------------------------------------------------------------
 
 
-async def timeline_page(connection: AsyncConnection, project_id: UUID, *,
-                        types: Collection[str], cursor: str | None, limit: int) -> Page:
+async def timeline_page(
+    connection: AsyncConnection,
+    project_id: UUID,
+    *,
+    types: Collection[str],
+    cursor: str | None,
+    limit: int,
+) -> Page:
     """Every event of ``types`` about the project from every service, in time order."""
-    query = select(event_log).where(event_log.c.project_id == project_id,
-                                    event_log.c.type.in_(sorted(types)))
+    query = select(event_log).where(
+        event_log.c.project_id == project_id, event_log.c.type.in_(sorted(types))
+    )
     if cursor is not None:
         time, seq = _decode_cursor(cursor, "t")
-        query = query.where(or_(event_log.c.time > time,
-                                and_(event_log.c.time == time, event_log.c.seq > seq)))
+        query = query.where(
+            or_(event_log.c.time > time, and_(event_log.c.time == time, event_log.c.seq > seq))
+        )
     query = query.order_by(event_log.c.time, event_log.c.seq).limit(limit + 1)
     rows = list((await connection.execute(query)).all())
     if len(rows) <= limit:
@@ -147,8 +178,9 @@ class DecisionFilter:
     newest_first: bool = False
 
 
-def _decision_query(where: DecisionFilter, *, after: tuple[datetime, UUID] | None = None,
-                    limit: int | None = None) -> Select[Any]:
+def _decision_query(
+    where: DecisionFilter, *, after: tuple[datetime, UUID] | None = None, limit: int | None = None
+) -> Select[Any]:
     """The matching records in time order (newest first if asked), from after ``after``.
 
     ``approver=`` matches who held the seat or who cast the vote: two indexed questions, each
@@ -175,33 +207,47 @@ def _decision_query(where: DecisionFilter, *, after: tuple[datetime, UUID] | Non
         return _in_time_order(select(table).where(*conditions), table, where.newest_first, limit)
     held = select(table).where(*conditions, table.c.approver == where.approver)
     # Said as "cast for someone else" so that the delegates' partial index serves it.
-    cast_for_another = select(table).where(*conditions, table.c.cast_by == where.approver,
-                                           table.c.cast_by.is_distinct_from(table.c.approver))
+    cast_for_another = select(table).where(
+        *conditions,
+        table.c.cast_by == where.approver,
+        table.c.cast_by.is_distinct_from(table.c.approver),
+    )
     # Each side wrapped in a subquery: SQLite takes no ORDER BY or LIMIT inside a UNION.
-    sides = [select(_in_time_order(side, table, where.newest_first, limit).subquery())
-             for side in (held, cast_for_another)]
+    sides = [
+        select(_in_time_order(side, table, where.newest_first, limit).subquery())
+        for side in (held, cast_for_another)
+    ]
     merged = union_all(*sides).subquery("by_approver")
     return _in_time_order(select(merged), merged, where.newest_first, limit)
 
 
-def _in_time_order(query: Select[Any], source: FromClause, newest_first: bool,
-                   limit: int | None) -> Select[Any]:
+def _in_time_order(
+    query: Select[Any], source: FromClause, newest_first: bool, limit: int | None
+) -> Select[Any]:
     time, event_id = source.c.time, source.c.event_id
-    ordered = query.order_by(time.desc(), event_id.desc()) if newest_first else query.order_by(
-        time, event_id)
+    ordered = (
+        query.order_by(time.desc(), event_id.desc())
+        if newest_first
+        else query.order_by(time, event_id)
+    )
     return ordered if limit is None else ordered.limit(limit)
 
 
-def _beyond(time: ColumnElement[datetime], event_id: ColumnElement[UUID],
-            after: tuple[datetime, UUID], newest_first: bool) -> ColumnElement[bool]:
+def _beyond(
+    time: ColumnElement[datetime],
+    event_id: ColumnElement[UUID],
+    after: tuple[datetime, UUID],
+    newest_first: bool,
+) -> ColumnElement[bool]:
     last_time, last_id = after
     if newest_first:
         return or_(time < last_time, and_(time == last_time, event_id < last_id))
     return or_(time > last_time, and_(time == last_time, event_id > last_id))
 
 
-async def decision_page(connection: AsyncConnection, where: DecisionFilter, *,
-                        cursor: str | None, limit: int) -> Page:
+async def decision_page(
+    connection: AsyncConnection, where: DecisionFilter, *, cursor: str | None, limit: int
+) -> Page:
     kind = "d-" if where.newest_first else "d"
     after = None
     if cursor is not None:
@@ -215,8 +261,7 @@ async def decision_page(connection: AsyncConnection, where: DecisionFilter, *,
     return Page(rows, _encode_cursor(kind, rows[-1].time, str(rows[-1].event_id)))
 
 
-async def decisions(connection: AsyncConnection, where: DecisionFilter
-                    ) -> AsyncIterator[Row[Any]]:
+async def decisions(connection: AsyncConnection, where: DecisionFilter) -> AsyncIterator[Row[Any]]:
     """Every matching record, streamed (for exports)."""
     result = await connection.stream(_decision_query(where))
     async for row in result:
@@ -243,8 +288,7 @@ def _encode_cursor(kind: str, time: datetime, tiebreak: object) -> str:
 
 
 def _decode_cursor(cursor: str, kind: str) -> tuple[datetime, Any]:
-    invalid = InvalidInput.for_field("cursor", "not a cursor this API returned",
-                                     location="query")
+    invalid = InvalidInput.for_field("cursor", "not a cursor this API returned", location="query")
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         found_kind, time, tiebreak = decoded

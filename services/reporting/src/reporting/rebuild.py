@@ -88,10 +88,18 @@ class _Replay:
 class Rebuilder:
     """Rebuilds one projection (the consumer ``consumer_name``'s read models)."""
 
-    def __init__(self, *, database: Database, bootstrap_servers: str, consumer_name: str,
-                 topics: Sequence[str], live: ReadModel = LIVE,
-                 personal_data: SealedEventData | None = None,
-                 flush_every: int = FLUSH_EVERY, keep_rows: int = KEEP_ROWS) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        bootstrap_servers: str,
+        consumer_name: str,
+        topics: Sequence[str],
+        live: ReadModel = LIVE,
+        personal_data: SealedEventData | None = None,
+        flush_every: int = FLUSH_EVERY,
+        keep_rows: int = KEEP_ROWS,
+    ) -> None:
         self.database = database
         self.personal_data = personal_data
         self.bootstrap_servers = bootstrap_servers
@@ -108,8 +116,9 @@ class Rebuilder:
         """Start a rebuild in the background; False when one is already running."""
         if self.status.running:
             return False
-        self.status = RebuildStatus(self.consumer_name, state="rebuilding",
-                                    started_at=datetime.now(UTC))
+        self.status = RebuildStatus(
+            self.consumer_name, state="rebuilding", started_at=datetime.now(UTC)
+        )
         self._task = asyncio.create_task(self._run(), name=f"rebuild-{self.consumer_name}")
         return True
 
@@ -127,9 +136,13 @@ class Rebuilder:
         started = time.monotonic()
         # Assigned by hand: a subscription could be reassigned (and its positions reset) when
         # the cluster's metadata changes half-way through.
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False, isolation_level="read_committed",
-                                    client_id=f"{self.consumer_name}-rebuild")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            client_id=f"{self.consumer_name}-rebuild",
+        )
         try:
             await self._create_shadows()
             partitions = await self._partitions()
@@ -140,9 +153,16 @@ class Rebuilder:
             end = await consumer.end_offsets(partitions)
             self.status.total = sum(end[tp] - beginning[tp] for tp in partitions)
             replay = _Replay(
-                projection=Projection(self.shadow, self.personal_data, bulk=True,
-                                      keep=self.keep_rows, numbered_by=self.live.event_log),
-                positions=dict(beginning), poisoned=await self._dead_lettered())
+                projection=Projection(
+                    self.shadow,
+                    self.personal_data,
+                    bulk=True,
+                    keep=self.keep_rows,
+                    numbered_by=self.live.event_log,
+                ),
+                positions=dict(beginning),
+                poisoned=await self._dead_lettered(),
+            )
             try:
                 with bulk_allocations():
                     await self._read(consumer, replay, end)
@@ -184,17 +204,21 @@ class Rebuilder:
     async def _dead_lettered(self) -> set[tuple[str, int, int]]:
         async with self.database.read() as connection:
             rows = await connection.execute(
-                select(dead_letters.c.topic, dead_letters.c.partition, dead_letters.c.offset)
-                .where(dead_letters.c.consumer == self.consumer_name))
+                select(dead_letters.c.topic, dead_letters.c.partition, dead_letters.c.offset).where(
+                    dead_letters.c.consumer == self.consumer_name
+                )
+            )
             return {(row.topic, row.partition, row.offset) for row in rows}
 
     async def _live_positions(self, connection: AsyncConnection) -> dict[TopicPartition, int]:
-        rows = await connection.execute(select(consumer_offsets).where(
-            consumer_offsets.c.consumer == self.consumer_name))
+        rows = await connection.execute(
+            select(consumer_offsets).where(consumer_offsets.c.consumer == self.consumer_name)
+        )
         return {TopicPartition(row.topic, row.partition): row.next_offset for row in rows}
 
-    async def _read(self, consumer: AIOKafkaConsumer, replay: _Replay,
-                    end: dict[TopicPartition, int]) -> None:
+    async def _read(
+        self, consumer: AIOKafkaConsumer, replay: _Replay, end: dict[TopicPartition, int]
+    ) -> None:
         """Apply everything up to the end offsets seen at the start, never past the live
         consumer's position (waiting for it when it lags).
 
@@ -235,30 +259,33 @@ class Rebuilder:
                 names = ", ".join(f'"{table.name}"' for table in self.live.tables)
                 await connection.execute(text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
             # Holds the live consumer's offsets (and on SQLite the database's write lock).
-            await connection.execute(update(consumer_offsets)
-                                     .where(consumer_offsets.c.consumer == self.consumer_name)
-                                     .values(next_offset=consumer_offsets.c.next_offset))
+            await connection.execute(
+                update(consumer_offsets)
+                .where(consumer_offsets.c.consumer == self.consumer_name)
+                .values(next_offset=consumer_offsets.c.next_offset)
+            )
             live = await self._live_positions(connection)
             for partition, target in live.items():
                 if partition not in replay.positions:
                     continue
                 while replay.positions[partition] < target:
                     consumer.seek(partition, replay.positions[partition])
-                    batch = await consumer.getmany(partition, timeout_ms=1000,
-                                                   max_records=BATCH)
+                    batch = await consumer.getmany(partition, timeout_ms=1000, max_records=BATCH)
                     records = [r for r in batch.get(partition, []) if r.offset < target]
                     if not records:
                         raise RuntimeError(f"could not read {partition} up to {target}")
                     await self._apply(connection, [(partition, records)], replay)
             await replay.projection.flush(connection)
             await continue_live_numbering(connection, self.live.event_log, self.shadow.event_log)
-            for live_table, shadow_table in zip(self.live.tables, self.shadow.tables,
-                                                strict=True):
+            for live_table, shadow_table in zip(self.live.tables, self.shadow.tables, strict=True):
                 await _replace(connection, live_table, shadow_table)
 
-    async def _apply(self, connection: AsyncConnection,
-                     batches: Sequence[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]],
-                     replay: _Replay) -> None:
+    async def _apply(
+        self,
+        connection: AsyncConnection,
+        batches: Sequence[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]],
+        replay: _Replay,
+    ) -> None:
         to_apply: list[EventEnvelope] = []
         to_keep: list[EventEnvelope] = []
         for partition, record in ((p, r) for p, records in batches for r in records):
@@ -298,24 +325,35 @@ async def _replace(connection: AsyncConnection, live: Table, shadow: Table) -> N
     await connection.execute(text(f'DROP TABLE "{live.name}"'))
     await connection.execute(text(f'ALTER TABLE "{shadow.name}" RENAME TO "{live.name}"'))
     if connection.dialect.name == "postgresql":
-        rows = await connection.execute(text(
-            "SELECT indexname FROM pg_indexes WHERE tablename = :table "
-            "AND schemaname = current_schema()"), {"table": live.name})
+        rows = await connection.execute(
+            text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = :table "
+                "AND schemaname = current_schema()"
+            ),
+            {"table": live.name},
+        )
         for (name,) in rows.all():
             if SUFFIX in name or f"{live.name}{SUFFIX}" in name:
                 canonical = name.replace(SUFFIX, "")
                 await connection.execute(text(f'ALTER INDEX "{name}" RENAME TO "{canonical}"'))
     else:
-        rows = await connection.execute(text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
-            "AND sql IS NOT NULL"), {"table": live.name})
+        rows = await connection.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
+                "AND sql IS NOT NULL"
+            ),
+            {"table": live.name},
+        )
         for name, sql in rows.all():
             if SUFFIX in name:
                 await connection.execute(text(f'DROP INDEX "{name}"'))
-                await connection.execute(text(sql.replace(name, name.replace(SUFFIX, ""))
-                                              .replace(f'"{live.name}{SUFFIX}"',
-                                                       f'"{live.name}"')
-                                              .replace(f"{live.name}{SUFFIX}", live.name)))
+                await connection.execute(
+                    text(
+                        sql.replace(name, name.replace(SUFFIX, ""))
+                        .replace(f'"{live.name}{SUFFIX}"', f'"{live.name}"')
+                        .replace(f"{live.name}{SUFFIX}", live.name)
+                    )
+                )
 
 
 async def checksums(connection: AsyncConnection, model: ReadModel = LIVE) -> dict[str, str]:
@@ -325,8 +363,10 @@ async def checksums(connection: AsyncConnection, model: ReadModel = LIVE) -> dic
     for table in model.tables:
         columns = [column for column in table.columns if column.name != "seq"]
         rows = await connection.execute(select(*columns))
-        encoded = sorted(json.dumps([_plain(value) for value in row], sort_keys=True,
-                                    default=str) for row in rows)
+        encoded = sorted(
+            json.dumps([_plain(value) for value in row], sort_keys=True, default=str)
+            for row in rows
+        )
         digest = hashlib.sha256(f"{len(encoded)}\n".encode())
         for line in encoded:
             digest.update(line.encode())

@@ -81,10 +81,12 @@ class PortfolioView(BaseModel):
     cost_by_stage: dict[str, CostByCurrency]
     cost_by_business_unit: dict[str, CostByCurrency]
     cost_by_project_type: dict[str, CostByCurrency]
-    pipeline: list[PortfolioEntry] = Field(description="Requests in the pipeline, mandatory "
-                                           "first, then by score (unscored last)")
-    waiting_at_gate: list[GateWaitView] = Field(description="Projects with an open gate "
-                                                "review, longest waiting first")
+    pipeline: list[PortfolioEntry] = Field(
+        description="Requests in the pipeline, mandatory first, then by score (unscored last)"
+    )
+    waiting_at_gate: list[GateWaitView] = Field(
+        description="Projects with an open gate review, longest waiting first"
+    )
     projects: list[PortfolioEntry]
 
 
@@ -165,8 +167,9 @@ class KpisView(BaseModel):
     open_past_sla: int
     open_reviews: int
     conditions: dict[str, int]
-    throughput: dict[str, dict[str, int]] = Field(description="Per month (UTC): requested, "
-                                                  "approved, closed, gates_decided")
+    throughput: dict[str, dict[str, int]] = Field(
+        description="Per month (UTC): requested, approved, closed, gates_decided"
+    )
     tolerance_breaches_raised: int
     projects_in_breach: int
 
@@ -209,8 +212,10 @@ class SourceVerification(BaseModel):
     source: str
     events_checked: int
     streams_checked: int
-    log_checked: bool = Field(description="Whether the running log heads were checked too "
-                              "(only once reporting has caught up with every partition)")
+    log_checked: bool = Field(
+        description="Whether the running log heads were checked too "
+        "(only once reporting has caught up with every partition)"
+    )
     log_head: str | None
     intact: bool
     first_break: dict[str, Any] | None

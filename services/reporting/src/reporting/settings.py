@@ -16,7 +16,11 @@ class ReportingSettings(ServiceSettings):
     port: int = 8003
     database_url: str = "sqlite+aiosqlite:///var/reporting.db"
     stream_heartbeat_seconds: float = Field(
-        default=15.0, gt=0, description="Seconds between SSE heartbeats on an idle stream")
+        default=15.0, gt=0, description="Seconds between SSE heartbeats on an idle stream"
+    )
     stream_gap_grace_seconds: float = Field(
-        default=2.0, ge=0, description="How long a live stream waits for a hole in the log "
-        "(a late commit) to fill before moving past it")
+        default=2.0,
+        ge=0,
+        description="How long a live stream waits for a hole in the log "
+        "(a late commit) to fill before moving past it",
+    )

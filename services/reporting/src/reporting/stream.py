@@ -46,8 +46,11 @@ class EventFilter:
     project_id: UUID | None = None
 
     def accepts(self, row: Any) -> bool:
-        if self.types and row.type not in self.types and \
-                row.type.rsplit(".", 1)[-1] not in self.types:
+        if (
+            self.types
+            and row.type not in self.types
+            and row.type.rsplit(".", 1)[-1] not in self.types
+        ):
             return False
         return self.project_id is None or row.project_id == self.project_id
 
@@ -73,8 +76,7 @@ class LiveLog:
     On PostgreSQL the wake is the NOTIFY of the transaction that logged them, from whichever
     replica: :meth:`follow` listens. On SQLite it is this process's commits."""
 
-    def __init__(self, database: Database, personal_data: SealedEventData | None = None
-                 ) -> None:
+    def __init__(self, database: Database, personal_data: SealedEventData | None = None) -> None:
         self.database = database
         self.personal_data = personal_data
         self._next_commit = asyncio.Event()
@@ -113,27 +115,46 @@ class LiveLog:
 
     async def head(self) -> int:
         async with self.database.read() as connection:
-            return int((await connection.execute(
-                select(func.coalesce(func.max(event_log.c.seq), 0)))).scalar_one())
+            return int(
+                (
+                    await connection.execute(select(func.coalesce(func.max(event_log.c.seq), 0)))
+                ).scalar_one()
+            )
 
     async def after(self, seq: int) -> list[Any]:
         """The next logged events after ``seq``, their people opened."""
         async with self.database.read() as connection:
-            rows = list((await connection.execute(
-                select(event_log).where(event_log.c.seq > seq)
-                .order_by(event_log.c.seq).limit(PAGE))).all())
+            rows = list(
+                (
+                    await connection.execute(
+                        select(event_log)
+                        .where(event_log.c.seq > seq)
+                        .order_by(event_log.c.seq)
+                        .limit(PAGE)
+                    )
+                ).all()
+            )
             if self.personal_data is None or not rows:
                 return rows
             values = await self.personal_data.open_many(
-                connection, [(row.type, row.data, row.actor) for row in rows])
-        return [SimpleNamespace(**{**row._asdict(), "data": data, "actor": actor})
-                for row, (data, actor) in zip(rows, values, strict=True)]
+                connection, [(row.type, row.data, row.actor) for row in rows]
+            )
+        return [
+            SimpleNamespace(**{**row._asdict(), "data": data, "actor": actor})
+            for row, (data, actor) in zip(rows, values, strict=True)
+        ]
 
 
-async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,
-                     roles: Collection[Role], heartbeat_seconds: float,
-                     gap_grace_seconds: float, poll_seconds: float = 1.0
-                     ) -> AsyncIterator[str]:
+async def sse_stream(
+    live: LiveLog,
+    *,
+    after: int,
+    where: EventFilter,
+    roles: Collection[Role],
+    heartbeat_seconds: float,
+    gap_grace_seconds: float,
+    poll_seconds: float = 1.0,
+) -> AsyncIterator[str]:
     """The SSE text of every event after ``after`` that ``where`` accepts, as a caller with
     ``roles`` may read it, forever."""
     yield "retry: 2000\n\n"
@@ -163,17 +184,30 @@ async def sse_stream(live: LiveLog, *, after: int, where: EventFilter,
             yield ": heartbeat\n\n"
             last_sent = time.monotonic()
         if len(rows) < PAGE or gap_seen_at is not None:
-            wait = min(poll_seconds, heartbeat_seconds,
-                       gap_grace_seconds if gap_seen_at is not None else poll_seconds)
+            wait = min(
+                poll_seconds,
+                heartbeat_seconds,
+                gap_grace_seconds if gap_seen_at is not None else poll_seconds,
+            )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await committed.wait()
 
 
 def _frame(row: Any, data: dict[str, Any]) -> str:
-    body = {"seq": row.seq, "event_id": str(row.event_id), "type": row.type,
-            "source": row.source, "time": row.time.isoformat(), "actor": row.actor,
-            "project_id": str(row.project_id) if row.project_id else None,
-            "stream_id": row.stream_id, "stream_version": row.stream_version, "data": data}
-    return (f"id: {row.seq}\nevent: {row.type.rsplit('.', 1)[-1]}\n"
-            f"data: {json.dumps(body, separators=(',', ':'), default=str)}\n\n")
+    body = {
+        "seq": row.seq,
+        "event_id": str(row.event_id),
+        "type": row.type,
+        "source": row.source,
+        "time": row.time.isoformat(),
+        "actor": row.actor,
+        "project_id": str(row.project_id) if row.project_id else None,
+        "stream_id": row.stream_id,
+        "stream_version": row.stream_version,
+        "data": data,
+    }
+    return (
+        f"id: {row.seq}\nevent: {row.type.rsplit('.', 1)[-1]}\n"
+        f"data: {json.dumps(body, separators=(',', ':'), default=str)}\n\n"
+    )

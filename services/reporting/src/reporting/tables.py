@@ -35,11 +35,22 @@ from gatehouse.eventstore.schema import (
 )
 from gatehouse.personal_keys import include_personal_key_tables
 
-__all__ = ["LIVE", "ReadModel", "condition_records", "decision_records", "event_log", "metadata",
-           "project_views", "review_records"]
+__all__ = [
+    "LIVE",
+    "ReadModel",
+    "condition_records",
+    "decision_records",
+    "event_log",
+    "metadata",
+    "project_views",
+    "review_records",
+]
 
-metadata = include_personal_key_tables(include_api_key_tables(
-    include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))))
+metadata = include_personal_key_tables(
+    include_api_key_tables(
+        include_event_store_tables(MetaData(naming_convention=NAMING_CONVENTION))
+    )
+)
 
 event_log = Table(
     "event_log",
@@ -115,9 +126,14 @@ decision_records = Table(
     # GET /v1/audit/decisions?approver=: who held the seat, or who cast the vote for another
     # (a delegate: few rows, so a partial index), in time order.
     Index("ix_decision_records_approver_time_event_id", "approver", "time", "event_id"),
-    Index("ix_decision_records_delegated_cast_by", "cast_by", "time", "event_id",
-          postgresql_where=text("cast_by IS DISTINCT FROM approver"),
-          sqlite_where=text("cast_by IS NOT approver")),
+    Index(
+        "ix_decision_records_delegated_cast_by",
+        "cast_by",
+        "time",
+        "event_id",
+        postgresql_where=text("cast_by IS DISTINCT FROM approver"),
+        sqlite_where=text("cast_by IS NOT approver"),
+    ),
 )
 
 condition_records = Table(
@@ -145,8 +161,13 @@ class ReadModel:
 
     @property
     def tables(self) -> tuple[Table, ...]:
-        return (self.event_log, self.project_views, self.review_records,
-                self.decision_records, self.condition_records)
+        return (
+            self.event_log,
+            self.project_views,
+            self.review_records,
+            self.decision_records,
+            self.condition_records,
+        )
 
     def shadow(self, suffix: str = "__shadow") -> ReadModel:
         """Copies of the tables named ``<table><suffix>``, their indexes and constraints too

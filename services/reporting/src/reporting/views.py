@@ -42,8 +42,18 @@ from gatehouse.events.intake import (
 )
 from gatehouse.events.types import Money
 
-__all__ = ["KNOWN_EVENTS", "LastDecision", "OpenGate", "ProjectView", "decode", "evolve",
-           "from_document", "project_id_of", "replay", "to_document"]
+__all__ = [
+    "KNOWN_EVENTS",
+    "LastDecision",
+    "OpenGate",
+    "ProjectView",
+    "decode",
+    "evolve",
+    "from_document",
+    "project_id_of",
+    "replay",
+    "to_document",
+]
 
 FAVOURABLE = ("go", "conditional_go")
 
@@ -153,8 +163,10 @@ def from_document(document: Mapping[str, Any]) -> ProjectView:
 def evolve(view: ProjectView, event: DomainEvent, envelope: EventEnvelope) -> ProjectView:
     """The view after one more event about its project."""
     updated_at = max(view.updated_at, envelope.time) if view.updated_at else envelope.time
-    return _changed(view, {**_changes(view, event, envelope), "updated_at": updated_at,
-                           "events": view.events + 1})
+    return _changed(
+        view,
+        {**_changes(view, event, envelope), "updated_at": updated_at, "events": view.events + 1},
+    )
 
 
 def _changed(view: ProjectView, changes: dict[str, Any]) -> ProjectView:
@@ -171,37 +183,68 @@ def _changed(view: ProjectView, changes: dict[str, Any]) -> ProjectView:
     return copy
 
 
-def _changes(view: ProjectView, event: DomainEvent, envelope: EventEnvelope
-             ) -> dict[str, Any]:
+def _changes(view: ProjectView, event: DomainEvent, envelope: EventEnvelope) -> dict[str, Any]:
     """The fields one event changes."""
     match event:
         case ProjectRequested():
             return {
-                "title": event.title, "description": event.description, "sponsor": event.sponsor,
-                "requested_by": event.requested_by, "business_unit": event.business_unit,
-                "project_type": event.project_type, "estimated_cost": event.estimated_cost,
-                "demand_status": view.demand_status or "draft", "requested_at": envelope.time}
+                "title": event.title,
+                "description": event.description,
+                "sponsor": event.sponsor,
+                "requested_by": event.requested_by,
+                "business_unit": event.business_unit,
+                "project_type": event.project_type,
+                "estimated_cost": event.estimated_cost,
+                "demand_status": view.demand_status or "draft",
+                "requested_at": envelope.time,
+            }
         case ProjectEdited():
-            return {name: getattr(event.changes, name) for name in event.changed_fields
-                    if name in ("title", "description", "sponsor", "business_unit",
-                                "project_type", "estimated_cost")
-                    and getattr(event.changes, name) is not None}
+            return {
+                name: getattr(event.changes, name)
+                for name in event.changed_fields
+                if name
+                in (
+                    "title",
+                    "description",
+                    "sponsor",
+                    "business_unit",
+                    "project_type",
+                    "estimated_cost",
+                )
+                and getattr(event.changes, name) is not None
+            }
         case ProjectTransitioned():
-            approved_at = envelope.time if (event.to_status == "approved"
-                                            and event.from_status != "approved") \
+            approved_at = (
+                envelope.time
+                if (event.to_status == "approved" and event.from_status != "approved")
                 else view.approved_at
+            )
             closed_at = envelope.time if event.to_stage == "closed" else view.closed_at
-            return {"demand_status": event.to_status, "stage": event.to_stage,
-                    "approved_at": approved_at, "closed_at": closed_at}
+            return {
+                "demand_status": event.to_status,
+                "stage": event.to_stage,
+                "approved_at": approved_at,
+                "closed_at": closed_at,
+            }
         case ProjectScored():
-            return {"score": event.score, "scoring_model": event.model_key,
-                    "mandatory": event.mandatory, "knocked_out": event.knocked_out}
+            return {
+                "score": event.score,
+                "scoring_model": event.model_key,
+                "mandatory": event.mandatory,
+                "knocked_out": event.knocked_out,
+            }
         case StatusReported():
-            return {"rag": event.overall, "schedule_health": event.schedule,
-                    "cost_health": event.cost, "scope_health": event.scope}
+            return {
+                "rag": event.overall,
+                "schedule_health": event.schedule,
+                "cost_health": event.cost,
+                "scope_health": event.scope,
+            }
         case ToleranceBreached():
-            return {"tolerance_breaches": _with(view.tolerance_breaches, event.dimension),
-                    "tolerance_breach_count": view.tolerance_breach_count + 1}
+            return {
+                "tolerance_breaches": _with(view.tolerance_breaches, event.dimension),
+                "tolerance_breach_count": view.tolerance_breach_count + 1,
+            }
         case ToleranceRecovered():
             return {"tolerance_breaches": _without(view.tolerance_breaches, event.dimension)}
         case RaidItemAdded():
@@ -209,9 +252,15 @@ def _changes(view: ProjectView, event: DomainEvent, envelope: EventEnvelope
         case RaidItemClosed():
             return {"open_raid_items": _without(view.open_raid_items, event.item_id)}
         case GateReviewOpened():
-            return {"open_gate": OpenGate(
-                review_id=event.review_id, gate=event.gate.key, gate_name=event.gate.name,
-                opened_at=envelope.time, sla_due_at=event.sla_due_at)}
+            return {
+                "open_gate": OpenGate(
+                    review_id=event.review_id,
+                    gate=event.gate.key,
+                    gate_name=event.gate.name,
+                    opened_at=envelope.time,
+                    sla_due_at=event.sla_due_at,
+                )
+            }
         case GateReviewEscalated():
             changes: dict[str, Any] = {"escalations": view.escalations + 1}
             gate = view.open_gate
@@ -225,20 +274,31 @@ def _changes(view: ProjectView, event: DomainEvent, envelope: EventEnvelope
             if event.outcome in FAVOURABLE:
                 passed = _with(passed, event.gate)
             return {
-                "open_gate": _closed(view.open_gate, event.review_id), "passed_gates": passed,
-                "last_decision": LastDecision(review_id=event.review_id, gate=event.gate,
-                                              outcome=event.outcome, decided_at=envelope.time,
-                                              decided_by=event.decided_by),
-                "open_conditions": (*view.open_conditions,
-                                    *(c.condition_id for c in event.conditions))}
+                "open_gate": _closed(view.open_gate, event.review_id),
+                "passed_gates": passed,
+                "last_decision": LastDecision(
+                    review_id=event.review_id,
+                    gate=event.gate,
+                    outcome=event.outcome,
+                    decided_at=envelope.time,
+                    decided_by=event.decided_by,
+                ),
+                "open_conditions": (
+                    *view.open_conditions,
+                    *(c.condition_id for c in event.conditions),
+                ),
+            }
         case ConditionMet():
-            return {"open_conditions": _without(view.open_conditions, event.condition_id),
-                    "breached_conditions": _without(view.breached_conditions,
-                                                    event.condition_id)}
+            return {
+                "open_conditions": _without(view.open_conditions, event.condition_id),
+                "breached_conditions": _without(view.breached_conditions, event.condition_id),
+            }
         case ConditionBreached():
             # Open, met and breached are exclusive, as in governance and the KPIs.
-            return {"open_conditions": _without(view.open_conditions, event.condition_id),
-                    "breached_conditions": _with(view.breached_conditions, event.condition_id)}
+            return {
+                "open_conditions": _without(view.open_conditions, event.condition_id),
+                "breached_conditions": _with(view.breached_conditions, event.condition_id),
+            }
     return {}
 
 

@@ -3,5 +3,10 @@
 from gatehouse.events.base import DomainEvent, EventRegistry, UnknownEventType
 from gatehouse.events.envelope import EnvelopeDecodeError, EventEnvelope
 
-__all__ = ["DomainEvent", "EnvelopeDecodeError", "EventEnvelope", "EventRegistry",
-           "UnknownEventType"]
+__all__ = [
+    "DomainEvent",
+    "EnvelopeDecodeError",
+    "EventEnvelope",
+    "EventRegistry",
+    "UnknownEventType",
+]

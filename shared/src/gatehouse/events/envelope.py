@@ -108,15 +108,35 @@ class KafkaRecord:
     headers: list[tuple[str, bytes]]
 
 
-_REQUIRED_HEADERS = ("id", "source", "type", "specversion", "time", "subject", "streamid",
-                     "streamversion")
+_REQUIRED_HEADERS = (
+    "id",
+    "source",
+    "type",
+    "specversion",
+    "time",
+    "subject",
+    "streamid",
+    "streamversion",
+)
 _CONTENT_TYPE = "content-type"
 # The headers a decoder reads, and the attribute each carries.
 _ATTRIBUTE_OF_HEADER = {
-    **{f"ce_{name}": name for name in (
-        *_REQUIRED_HEADERS, "position", "correlationid", "causationid", "actor",
-        "schemaversion", "gatehousehash", "gatehouseprevhash", "gatehouseloghead")},
-    _CONTENT_TYPE: _CONTENT_TYPE}
+    **{
+        f"ce_{name}": name
+        for name in (
+            *_REQUIRED_HEADERS,
+            "position",
+            "correlationid",
+            "causationid",
+            "actor",
+            "schemaversion",
+            "gatehousehash",
+            "gatehouseprevhash",
+            "gatehouseloghead",
+        )
+    },
+    _CONTENT_TYPE: _CONTENT_TYPE,
+}
 
 
 def to_kafka_record(envelope: EventEnvelope) -> KafkaRecord:

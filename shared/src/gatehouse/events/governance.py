@@ -348,8 +348,18 @@ class DelegationRevoked(DomainEvent):
     revoked_by: Person
 
 
-governance_events = EventRegistry([
-    GateTemplateDefined, GateReviewOpened, VoteCast, VoteRevised, GateDecided,
-    GateReviewWithdrawn, GateReviewEscalated, ConditionMet, ConditionBreached,
-    DelegationGranted, DelegationRevoked,
-])
+governance_events = EventRegistry(
+    [
+        GateTemplateDefined,
+        GateReviewOpened,
+        VoteCast,
+        VoteRevised,
+        GateDecided,
+        GateReviewWithdrawn,
+        GateReviewEscalated,
+        ConditionMet,
+        ConditionBreached,
+        DelegationGranted,
+        DelegationRevoked,
+    ]
+)

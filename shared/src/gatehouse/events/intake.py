@@ -70,10 +70,20 @@ __all__ = [
 
 SOURCE = "/gatehouse/intake"
 
-DemandStatusName = Literal["draft", "submitted", "screening", "qualified", "approved",
-                           "deferred", "rejected", "withdrawn", "recycled"]
-DeliveryStageName = Literal["initiating", "planning", "executing", "closing", "closed",
-                            "on_hold", "killed"]
+DemandStatusName = Literal[
+    "draft",
+    "submitted",
+    "screening",
+    "qualified",
+    "approved",
+    "deferred",
+    "rejected",
+    "withdrawn",
+    "recycled",
+]
+DeliveryStageName = Literal[
+    "initiating", "planning", "executing", "closing", "closed", "on_hold", "killed"
+]
 RagName = Literal["green", "amber", "red"]
 RiskLevelName = Literal["low", "medium", "high", "critical"]
 RaidKind = Literal["risk", "assumption", "issue", "dependency"]
@@ -529,14 +539,36 @@ class PersonalDataErased(DomainEvent):
     requested_by: Person
 
 
-intake_events = EventRegistry([
-    ProjectRequested, ProjectEdited,
-    ProjectSubmitted, ProjectScreeningStarted, ProjectQualified, ProjectApproved,
-    ProjectDeferred, ProjectReactivated, ProjectRejected, ProjectWithdrawn, ProjectRecycled,
-    ProjectStageAdvanced, ProjectClosed, ProjectPutOnHold, ProjectResumed, ProjectKilled,
-    CustomFieldsDefined, ScoringModelDefined, ProjectScored,
-    ProjectTolerancesChanged, StatusReported, ToleranceBreached, ToleranceRecovered,
-    RaidItemAdded, RaidItemUpdated, RaidItemClosed,
-    ApiKeyIssued, ApiKeyRevoked,
-    PersonalDataErased,
-])
+intake_events = EventRegistry(
+    [
+        ProjectRequested,
+        ProjectEdited,
+        ProjectSubmitted,
+        ProjectScreeningStarted,
+        ProjectQualified,
+        ProjectApproved,
+        ProjectDeferred,
+        ProjectReactivated,
+        ProjectRejected,
+        ProjectWithdrawn,
+        ProjectRecycled,
+        ProjectStageAdvanced,
+        ProjectClosed,
+        ProjectPutOnHold,
+        ProjectResumed,
+        ProjectKilled,
+        CustomFieldsDefined,
+        ScoringModelDefined,
+        ProjectScored,
+        ProjectTolerancesChanged,
+        StatusReported,
+        ToleranceBreached,
+        ToleranceRecovered,
+        RaidItemAdded,
+        RaidItemUpdated,
+        RaidItemClosed,
+        ApiKeyIssued,
+        ApiKeyRevoked,
+        PersonalDataErased,
+    ]
+)

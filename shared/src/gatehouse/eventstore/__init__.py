@@ -4,5 +4,11 @@ from gatehouse.eventstore.errors import ConcurrencyError
 from gatehouse.eventstore.feed import FeedPage, GapFreeFeedReader
 from gatehouse.eventstore.store import EventMetadata, EventStore, NewEvent
 
-__all__ = ["ConcurrencyError", "EventMetadata", "EventStore", "FeedPage", "GapFreeFeedReader",
-           "NewEvent"]
+__all__ = [
+    "ConcurrencyError",
+    "EventMetadata",
+    "EventStore",
+    "FeedPage",
+    "GapFreeFeedReader",
+    "NewEvent",
+]

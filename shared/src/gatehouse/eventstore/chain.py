@@ -114,8 +114,9 @@ def canonical_encoding(
         "causation_id": causation_id,
         "prev_hash": prev_hash,
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def event_hash(
@@ -135,9 +136,19 @@ def event_hash(
 ) -> str:
     """The SHA-256 (lower-case hex) of the event's canonical encoding."""
     encoded = canonical_encoding(
-        event_id=event_id, source=source, stream_id=stream_id, version=version, type=type,
-        schema_version=schema_version, data=data, recorded_at=recorded_at, actor=actor,
-        correlation_id=correlation_id, causation_id=causation_id, prev_hash=prev_hash)
+        event_id=event_id,
+        source=source,
+        stream_id=stream_id,
+        version=version,
+        type=type,
+        schema_version=schema_version,
+        data=data,
+        recorded_at=recorded_at,
+        actor=actor,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        prev_hash=prev_hash,
+    )
     return hashlib.sha256(encoded).hexdigest()
 
 
@@ -147,11 +158,19 @@ def envelope_hash(envelope: EventEnvelope, prev_hash: str | None = None) -> str:
     if previous is None:
         raise ValueError("the envelope carries no prev_hash")
     return event_hash(
-        event_id=envelope.id, source=envelope.source, stream_id=envelope.stream_id,
-        version=envelope.stream_version, type=envelope.type,
-        schema_version=envelope.schema_version, data=envelope.data, recorded_at=envelope.time,
-        actor=envelope.actor, correlation_id=envelope.correlation_id,
-        causation_id=envelope.causation_id, prev_hash=previous)
+        event_id=envelope.id,
+        source=envelope.source,
+        stream_id=envelope.stream_id,
+        version=envelope.stream_version,
+        type=envelope.type,
+        schema_version=envelope.schema_version,
+        data=envelope.data,
+        recorded_at=envelope.time,
+        actor=envelope.actor,
+        correlation_id=envelope.correlation_id,
+        causation_id=envelope.causation_id,
+        prev_hash=previous,
+    )
 
 
 def next_log_head(previous_head: str, hash_: str) -> str:
@@ -188,9 +207,15 @@ class ChainBreak:
         return f"{self.kind.value} at {where}: {self.detail}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.name.lower(), "stream_id": self.stream_id,
-                "version": self.version, "event_id": self.event_id, "position": self.position,
-                "detail": self.detail, "message": self.describe()}
+        return {
+            "kind": self.kind.name.lower(),
+            "stream_id": self.stream_id,
+            "version": self.version,
+            "event_id": self.event_id,
+            "position": self.position,
+            "detail": self.detail,
+            "message": self.describe(),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,11 +237,16 @@ class ChainReport:
 
     def as_dict(self) -> dict[str, Any]:
         first = self.first_break
-        return {"records": self.records, "events_checked": self.events_checked,
-                "streams_checked": self.streams_checked, "log_head": self.log_head,
-                "log_position": self.log_position, "intact": self.intact,
-                "first_break": first.as_dict() if first is not None else None,
-                "breaks": [found.as_dict() for found in self.breaks]}
+        return {
+            "records": self.records,
+            "events_checked": self.events_checked,
+            "streams_checked": self.streams_checked,
+            "log_head": self.log_head,
+            "log_position": self.log_position,
+            "intact": self.intact,
+            "first_break": first.as_dict() if first is not None else None,
+            "breaks": [found.as_dict() for found in self.breaks],
+        }
 
 
 class ChainVerifier:
@@ -234,7 +264,8 @@ class ChainVerifier:
     def __init__(self, *, check_log: bool = True) -> None:
         self._check_log = check_log
         self._streams: dict[str, dict[int, list[EventEnvelope]]] = defaultdict(
-            lambda: defaultdict(list))
+            lambda: defaultdict(list)
+        )
         self._records = 0
 
     def add(self, envelope: EventEnvelope) -> None:
@@ -257,68 +288,105 @@ class ChainVerifier:
         log_head: str | None = None
         log_position: int | None = None
         if self._check_log:
-            chained = [copy for versions in self._streams.values()
-                       for copies in versions.values() for copy in copies
-                       if copy.hash is not None]
+            chained = [
+                copy
+                for versions in self._streams.values()
+                for copies in versions.values()
+                for copy in copies
+                if copy.hash is not None
+            ]
             log_break, log_head, log_position = _check_log(chained)
             if log_break is not None:
                 # After the stream breaks: those name the altered event, a log break may only
                 # be their consequence (a rehashed event changes every later head).
                 breaks.append(log_break)
-        return ChainReport(records=self._records, events_checked=events_checked,
-                           streams_checked=len(self._streams), log_head=log_head,
-                           log_position=log_position, breaks=breaks)
+        return ChainReport(
+            records=self._records,
+            events_checked=events_checked,
+            streams_checked=len(self._streams),
+            log_head=log_head,
+            log_position=log_position,
+            breaks=breaks,
+        )
 
 
-def _check_stream(stream_id: str, versions: Mapping[int, list[EventEnvelope]]
-                  ) -> ChainBreak | None:
+def _check_stream(stream_id: str, versions: Mapping[int, list[EventEnvelope]]) -> ChainBreak | None:
     """The stream's first break, if any."""
     expected_prev = GENESIS_HASH
 
     def stop(kind: BreakKind, version: int, envelope: EventEnvelope, detail: str) -> ChainBreak:
-        return ChainBreak(kind=kind, stream_id=stream_id, version=version,
-                          event_id=str(envelope.id), position=envelope.position, detail=detail)
+        return ChainBreak(
+            kind=kind,
+            stream_id=stream_id,
+            version=version,
+            event_id=str(envelope.id),
+            position=envelope.position,
+            detail=detail,
+        )
 
     for expected_version, version in enumerate(sorted(versions), start=1):
         copies = versions[version]
         first = copies[0]
         if version != expected_version:
-            return stop(BreakKind.MISSING_VERSION, expected_version, first,
-                        f"the stream has no version {expected_version}; "
-                        f"the next event found is version {version}")
+            return stop(
+                BreakKind.MISSING_VERSION,
+                expected_version,
+                first,
+                f"the stream has no version {expected_version}; "
+                f"the next event found is version {version}",
+            )
         hashed = [copy for copy in copies if copy.hash is not None]
         if not hashed:
-            return stop(BreakKind.MISSING_HASH, version, first,
-                        "no copy of this event carries ce_gatehousehash")
+            return stop(
+                BreakKind.MISSING_HASH,
+                version,
+                first,
+                "no copy of this event carries ce_gatehousehash",
+            )
         for copy in hashed:
             if copy.prev_hash is None:
-                return stop(BreakKind.MISSING_HASH, version, copy,
-                            "the event carries a hash but no ce_gatehouseprevhash")
+                return stop(
+                    BreakKind.MISSING_HASH,
+                    version,
+                    copy,
+                    "the event carries a hash but no ce_gatehouseprevhash",
+                )
             computed = envelope_hash(copy)
             if computed != copy.hash:
-                return stop(BreakKind.HASH_MISMATCH, version, copy,
-                            f"its content hashes to {computed}, it carries {copy.hash}")
+                return stop(
+                    BreakKind.HASH_MISMATCH,
+                    version,
+                    copy,
+                    f"its content hashes to {computed}, it carries {copy.hash}",
+                )
         distinct = {(copy.hash, copy.id) for copy in hashed}
         if len(distinct) > 1:
             ids = ", ".join(sorted(str(event_id) for _, event_id in distinct))
-            return stop(BreakKind.DUPLICATE, version, first,
-                        f"different events claim this version: {ids}")
+            return stop(
+                BreakKind.DUPLICATE, version, first, f"different events claim this version: {ids}"
+            )
         chosen = hashed[0]
         for copy in copies:
             if copy.hash is None and envelope_hash(copy, chosen.prev_hash) != chosen.hash:
-                return stop(BreakKind.HASH_MISMATCH, version, copy,
-                            "an earlier, unchained copy of this event differs from the "
-                            "chained copy")
+                return stop(
+                    BreakKind.HASH_MISMATCH,
+                    version,
+                    copy,
+                    "an earlier, unchained copy of this event differs from the chained copy",
+                )
         if chosen.prev_hash != expected_prev:
-            return stop(BreakKind.PREV_HASH_MISMATCH, version, chosen,
-                        f"it carries prev_hash {chosen.prev_hash}, the previous event's hash "
-                        f"is {expected_prev}")
+            return stop(
+                BreakKind.PREV_HASH_MISMATCH,
+                version,
+                chosen,
+                f"it carries prev_hash {chosen.prev_hash}, the previous event's hash "
+                f"is {expected_prev}",
+            )
         expected_prev = chosen.hash or GENESIS_HASH
     return None
 
 
-def _check_event_ids(streams: Mapping[str, Mapping[int, list[EventEnvelope]]]
-                     ) -> list[ChainBreak]:
+def _check_event_ids(streams: Mapping[str, Mapping[int, list[EventEnvelope]]]) -> list[ChainBreak]:
     places: dict[UUID, set[tuple[str, int]]] = defaultdict(set)
     first_copy: dict[UUID, EventEnvelope] = {}
     for stream_id, versions in streams.items():
@@ -331,10 +399,16 @@ def _check_event_ids(streams: Mapping[str, Mapping[int, list[EventEnvelope]]]
         if len(where) > 1:
             stream_id, version = max(where)
             listed = ", ".join(f"{s} v{v}" for s, v in sorted(where))
-            breaks.append(ChainBreak(kind=BreakKind.DUPLICATE, stream_id=stream_id,
-                                     version=version, event_id=str(event_id),
-                                     position=first_copy[event_id].position,
-                                     detail=f"one event id at several places: {listed}"))
+            breaks.append(
+                ChainBreak(
+                    kind=BreakKind.DUPLICATE,
+                    stream_id=stream_id,
+                    version=version,
+                    event_id=str(event_id),
+                    position=first_copy[event_id].position,
+                    detail=f"one event id at several places: {listed}",
+                )
+            )
     return breaks
 
 
@@ -343,8 +417,13 @@ def _check_log(chained: list[EventEnvelope]) -> tuple[ChainBreak | None, str | N
     by_position: dict[int, list[EventEnvelope]] = defaultdict(list)
     for envelope in chained:
         if envelope.position is None:
-            return _log_break(BreakKind.MISSING_LOG_HEAD, envelope,
-                              "the event carries no ce_position"), None, None
+            return (
+                _log_break(
+                    BreakKind.MISSING_LOG_HEAD, envelope, "the event carries no ce_position"
+                ),
+                None,
+                None,
+            )
         by_position[envelope.position].append(envelope)
     head = GENESIS_HASH
     last_position: int | None = None
@@ -352,31 +431,56 @@ def _check_log(chained: list[EventEnvelope]) -> tuple[ChainBreak | None, str | N
         copies = by_position[position]
         with_head = [copy for copy in copies if copy.log_head is not None]
         if not with_head:
-            return _log_break(BreakKind.MISSING_LOG_HEAD, copies[0],
-                              "no copy of this event carries ce_gatehouseloghead"
-                              ), head, last_position
+            return (
+                _log_break(
+                    BreakKind.MISSING_LOG_HEAD,
+                    copies[0],
+                    "no copy of this event carries ce_gatehouseloghead",
+                ),
+                head,
+                last_position,
+            )
         pairs = {(copy.hash, copy.log_head, copy.id) for copy in with_head}
         if len(pairs) > 1:
-            return _log_break(BreakKind.DUPLICATE, copies[0],
-                              f"{len(pairs)} different events or heads at position {position}"
-                              ), head, last_position
+            return (
+                _log_break(
+                    BreakKind.DUPLICATE,
+                    copies[0],
+                    f"{len(pairs)} different events or heads at position {position}",
+                ),
+                head,
+                last_position,
+            )
         envelope = with_head[0]
         assert envelope.hash is not None
         assert envelope.log_head is not None
         expected = next_log_head(head, envelope.hash)
         if envelope.log_head != expected:
             after = f"position {last_position}" if last_position is not None else "the start"
-            return _log_break(BreakKind.MISSING_FROM_LOG, envelope,
-                              f"the log head {envelope.log_head} does not follow from {after} "
-                              f"(expected {expected}): an event between them is missing, or this "
-                              "event's hash or head was altered"), head, last_position
+            return (
+                _log_break(
+                    BreakKind.MISSING_FROM_LOG,
+                    envelope,
+                    f"the log head {envelope.log_head} does not follow from {after} "
+                    f"(expected {expected}): an event between them is missing, or this "
+                    "event's hash or head was altered",
+                ),
+                head,
+                last_position,
+            )
         head, last_position = envelope.log_head, position
     return None, (head if last_position is not None else None), last_position
 
 
 def _log_break(kind: BreakKind, envelope: EventEnvelope, detail: str) -> ChainBreak:
-    return ChainBreak(kind=kind, stream_id=envelope.stream_id, version=envelope.stream_version,
-                      event_id=str(envelope.id), position=envelope.position, detail=detail)
+    return ChainBreak(
+        kind=kind,
+        stream_id=envelope.stream_id,
+        version=envelope.stream_version,
+        event_id=str(envelope.id),
+        position=envelope.position,
+        detail=detail,
+    )
 
 
 def _log_order(found: ChainBreak) -> tuple[float, str, int]:

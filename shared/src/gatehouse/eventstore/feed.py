@@ -48,6 +48,7 @@ from gatehouse.eventstore.store import APPENDING_LOCK_SPACE, envelope_from_row
 
 __all__ = ["FeedPage", "GapFreeFeedReader", "Snapshot"]
 
+
 @dataclass(frozen=True)
 class Snapshot:
     """A PostgreSQL snapshot: ``xmin:xmax:xip,...`` as printed by ``pg_current_snapshot()``."""
@@ -65,6 +66,7 @@ class Snapshot:
         """True when every one of ``transaction_ids`` had ended when this snapshot was taken."""
         return all(xid < self.xmax and xid not in self.in_progress for xid in transaction_ids)
 
+
 @dataclass(frozen=True)
 class FeedPage:
     events: list[EventEnvelope]
@@ -78,16 +80,19 @@ class FeedPage:
     flag: bool | None = None
     """The reader's ``flag`` as of the page's snapshot (``None`` without a flag or events)."""
 
+
 @dataclass
 class _Gap:
     start: int
     writers: frozenset[int]
 
+
 class GapFreeFeedReader:
     """Reads the feed of one database in position order; keeps the state of one open gap."""
 
-    def __init__(self, *, source: str, page_size: int = 500,
-                 flag: ColumnElement[bool] | None = None) -> None:
+    def __init__(
+        self, *, source: str, page_size: int = 500, flag: ColumnElement[bool] | None = None
+    ) -> None:
         """``flag``: a condition read with each page, in its snapshot (e.g. whether something
         that must be published before the page's events is still waiting)."""
         self.source = source
@@ -96,8 +101,12 @@ class GapFreeFeedReader:
         self._gap: _Gap | None = None
         # Built once: building a page's statement (and its cache key) cost more than the rest
         # of reading it.
-        page = (select(events, _TOPIC).where(events.c.position > bindparam("after_position"))
-                .order_by(events.c.position).limit(page_size))
+        page = (
+            select(events, _TOPIC)
+            .where(events.c.position > bindparam("after_position"))
+            .order_by(events.c.position)
+            .limit(page_size)
+        )
         self._page = page if flag is None else page.add_columns(flag.label("flag"))
         self._page_and_snapshot = self._page.add_columns(_SNAPSHOT)
 
@@ -119,11 +128,13 @@ class GapFreeFeedReader:
             rows, snapshot = await self._read_page(connection, after_position)
         return self._settle(rows, after_position, snapshot)
 
-    async def _read_page(self, connection: AsyncConnection, after_position: int
-                         ) -> tuple[list[Row[Any]], Snapshot]:
+    async def _read_page(
+        self, connection: AsyncConnection, after_position: int
+    ) -> tuple[list[Row[Any]], Snapshot]:
         """The next page of the feed and the snapshot that the page was read with."""
-        rows = list(await connection.execute(self._page_and_snapshot,
-                                             {"after_position": after_position}))
+        rows = list(
+            await connection.execute(self._page_and_snapshot, {"after_position": after_position})
+        )
         if rows:
             return rows, Snapshot.parse(rows[0].snapshot)
         return [], Snapshot.parse((await connection.execute(_SNAPSHOT_ALONE)).scalar_one())
@@ -145,15 +156,18 @@ class GapFreeFeedReader:
 
     async def _read_serialised(self, connection: AsyncConnection, after_position: int) -> FeedPage:
         rows = list(await connection.execute(self._page, {"after_position": after_position}))
-        return self._page_of(rows, rows[-1].position if rows else after_position,
-                             waiting_at=None)
+        return self._page_of(rows, rows[-1].position if rows else after_position, waiting_at=None)
 
-    def _page_of(self, rows: list[Row[Any]], last_position: int, *, waiting_at: int | None
-                 ) -> FeedPage:
-        return FeedPage([envelope_from_row(row, self.source) for row in rows], last_position,
-                        waiting_at, topics={row.position: row.topic for row in rows
-                                            if row.topic is not None},
-                        flag=bool(rows[0].flag) if rows and self._flag is not None else None)
+    def _page_of(
+        self, rows: list[Row[Any]], last_position: int, *, waiting_at: int | None
+    ) -> FeedPage:
+        return FeedPage(
+            [envelope_from_row(row, self.source) for row in rows],
+            last_position,
+            waiting_at,
+            topics={row.position: row.topic for row in rows if row.topic is not None},
+            flag=bool(rows[0].flag) if rows and self._flag is not None else None,
+        )
 
 
 # The snapshot a page is read with (PostgreSQL).
@@ -162,8 +176,12 @@ _SNAPSHOT_ALONE = select(_SNAPSHOT)
 
 # An event's outbox topic, looked up row by row: a join let PostgreSQL's generic plan merge
 # with the whole outbox index on every page, growing with the log.
-_TOPIC = (select(outbox.c.topic).where(outbox.c.position == events.c.position)
-          .scalar_subquery().label("topic"))
+_TOPIC = (
+    select(outbox.c.topic)
+    .where(outbox.c.position == events.c.position)
+    .scalar_subquery()
+    .label("topic")
+)
 
 
 def _first_hole(rows: list[Row[Any]], after_position: int) -> int | None:
@@ -199,12 +217,15 @@ _APPENDING_TRANSACTIONS = text("""
 async def _appending_among(connection: AsyncConnection, snapshot: Snapshot) -> frozenset[int]:
     """The transactions appending to this events table now that were running at ``snapshot``
     (full 64-bit ids): those it lists in progress, and those with ids from its xmax on."""
-    result = await connection.execute(_APPENDING_TRANSACTIONS,
-                                      {"space": APPENDING_LOCK_SPACE, "events_table": events.name})
-    appending = {_full_id(int(transaction_id), snapshot.xmax)
-                 for transaction_id in result.scalars()}
-    return frozenset(xid for xid in appending
-                     if xid in snapshot.in_progress or xid >= snapshot.xmax)
+    result = await connection.execute(
+        _APPENDING_TRANSACTIONS, {"space": APPENDING_LOCK_SPACE, "events_table": events.name}
+    )
+    appending = {
+        _full_id(int(transaction_id), snapshot.xmax) for transaction_id in result.scalars()
+    }
+    return frozenset(
+        xid for xid in appending if xid in snapshot.in_progress or xid >= snapshot.xmax
+    )
 
 
 def _full_id(low_bits: int, near: int) -> int:

@@ -17,11 +17,20 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from gatehouse.eventstore.chain import GENESIS_HASH, event_hash
 
-__all__ = ["add_event_hash_chain_v1", "create_api_keys_v1", "create_event_store_v1",
-           "create_idempotency_keys_v1", "create_personal_keys_v1",
-           "create_unpublished_personal_keys_index_v1", "drop_api_keys_v1",
-           "drop_event_hash_chain_v1", "drop_event_store_v1", "drop_idempotency_keys_v1",
-           "drop_personal_keys_v1", "drop_unpublished_personal_keys_index_v1"]
+__all__ = [
+    "add_event_hash_chain_v1",
+    "create_api_keys_v1",
+    "create_event_store_v1",
+    "create_idempotency_keys_v1",
+    "create_personal_keys_v1",
+    "create_unpublished_personal_keys_index_v1",
+    "drop_api_keys_v1",
+    "drop_event_hash_chain_v1",
+    "drop_event_store_v1",
+    "drop_idempotency_keys_v1",
+    "drop_personal_keys_v1",
+    "drop_unpublished_personal_keys_index_v1",
+]
 
 _position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _json = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -51,13 +60,18 @@ def create_event_store_v1() -> None:
         sa.Column("position", _position, nullable=False),
         sa.Column("topic", sa.String(255), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True)),
-        sa.ForeignKeyConstraint(["position"], ["events.position"],
-                                name="fk_outbox_position_events"),
+        sa.ForeignKeyConstraint(
+            ["position"], ["events.position"], name="fk_outbox_position_events"
+        ),
         sa.PrimaryKeyConstraint("position", name="pk_outbox"),
     )
-    op.create_index("ix_outbox_unpublished", "outbox", ["position"],
-                    postgresql_where=sa.text("published_at IS NULL"),
-                    sqlite_where=sa.text("published_at IS NULL"))
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["position"],
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    )
     op.create_table(
         "consumer_streams",
         sa.Column("consumer", sa.String(200), nullable=False),
@@ -164,9 +178,13 @@ def drop_personal_keys_v1() -> None:
 
 def create_unpublished_personal_keys_index_v1() -> None:
     """The keys not yet on the keys topic, indexed (the relay asks with every page it reads)."""
-    op.create_index("ix_personal_keys_unpublished", "personal_keys", ["created_at", "ref"],
-                    postgresql_where=sa.text("published_at IS NULL"),
-                    sqlite_where=sa.text("published_at IS NULL"))
+    op.create_index(
+        "ix_personal_keys_unpublished",
+        "personal_keys",
+        ["created_at", "ref"],
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    )
 
 
 def drop_unpublished_personal_keys_index_v1() -> None:
@@ -230,8 +248,9 @@ _outbox_v2 = sa.table(
 
 
 def _backfill_event_hashes(bind: sa.Connection, source: str) -> None:
-    rows = bind.execute(sa.select(_events_v2).order_by(_events_v2.c.stream_id,
-                                                        _events_v2.c.version))
+    rows = bind.execute(
+        sa.select(_events_v2).order_by(_events_v2.c.stream_id, _events_v2.c.version)
+    )
     updates: list[dict[str, Any]] = []
     stream_id: str | None = None
     previous = GENESIS_HASH
@@ -242,19 +261,28 @@ def _backfill_event_hashes(bind: sa.Connection, source: str) -> None:
         if recorded_at.tzinfo is None:  # SQLite keeps no offset; the store writes UTC
             recorded_at = recorded_at.replace(tzinfo=UTC)
         digest = event_hash(
-            event_id=row.event_id, source=source, stream_id=row.stream_id, version=row.version,
-            type=row.type, schema_version=row.schema_version, data=row.data,
-            recorded_at=recorded_at, actor=row.actor, correlation_id=row.correlation_id,
-            causation_id=row.causation_id, prev_hash=previous)
-        updates.append({"at_position": row.position, "new_prev_hash": previous,
-                        "new_hash": digest})
+            event_id=row.event_id,
+            source=source,
+            stream_id=row.stream_id,
+            version=row.version,
+            type=row.type,
+            schema_version=row.schema_version,
+            data=row.data,
+            recorded_at=recorded_at,
+            actor=row.actor,
+            correlation_id=row.correlation_id,
+            causation_id=row.causation_id,
+            prev_hash=previous,
+        )
+        updates.append({"at_position": row.position, "new_prev_hash": previous, "new_hash": digest})
         previous = digest
     if updates:
         bind.execute(
             sa.update(_events_v2)
             .where(_events_v2.c.position == sa.bindparam("at_position"))
             .values(prev_hash=sa.bindparam("new_prev_hash"), hash=sa.bindparam("new_hash")),
-            updates)
+            updates,
+        )
 
 
 def _alter_events(alter: Callable[[BatchOperations], None]) -> None:
@@ -270,8 +298,9 @@ def _alter_events(alter: Callable[[BatchOperations], None]) -> None:
         return
     parked = [dict(row._mapping) for row in bind.execute(sa.select(_outbox_v2))]
     bind.execute(sa.delete(_outbox_v2))
-    with op.batch_alter_table("events", recreate="always",
-                              table_kwargs={"sqlite_autoincrement": True}) as batch:
+    with op.batch_alter_table(
+        "events", recreate="always", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch:
         alter(batch)
     if parked:
         bind.execute(sa.insert(_outbox_v2), parked)

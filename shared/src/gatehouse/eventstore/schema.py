@@ -80,9 +80,12 @@ outbox = Table(
     Column("published_at", UtcDateTime),
     # The running head of the published log after this event, stored when it is marked.
     Column("log_head", String(64)),
-    Index("ix_outbox_unpublished", "position",
-          postgresql_where=text("published_at IS NULL"),
-          sqlite_where=text("published_at IS NULL")),
+    Index(
+        "ix_outbox_unpublished",
+        "position",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
 )
 
 consumer_streams = Table(

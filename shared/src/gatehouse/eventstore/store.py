@@ -76,16 +76,24 @@ _APPEND = text(
     " RETURNING position, version),"
     " queued AS (INSERT INTO outbox (position, topic)"
     "  SELECT position, CAST(:topic AS text) FROM stored)"
-    " SELECT position FROM stored ORDER BY version")
+    " SELECT position FROM stored ORDER BY version"
+)
 
 # The reads of every command, built once: building a statement costs more than running it.
-_LAST_OF_STREAM = (select(events).where(events.c.stream_id == bindparam("stream_id"))
-                   .order_by(events.c.version.desc()).limit(1))
+_LAST_OF_STREAM = (
+    select(events)
+    .where(events.c.stream_id == bindparam("stream_id"))
+    .order_by(events.c.version.desc())
+    .limit(1)
+)
 _STREAM_HEAD = _LAST_OF_STREAM.with_only_columns(events.c.version, events.c.hash)
-_LOAD_STREAM = (select(events)
-                .where(events.c.stream_id == bindparam("stream_id"),
-                       events.c.version > bindparam("after_version"))
-                .order_by(events.c.version))
+_LOAD_STREAM = (
+    select(events)
+    .where(
+        events.c.stream_id == bindparam("stream_id"), events.c.version > bindparam("after_version")
+    )
+    .order_by(events.c.version)
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,8 +118,9 @@ class EventMetadata:
 class EventStore:
     """Stores the events of one service (``source``) and queues them for ``topic``."""
 
-    def __init__(self, *, source: str, topic: str,
-                 personal_data: SealedEventData | None = None) -> None:
+    def __init__(
+        self, *, source: str, topic: str, personal_data: SealedEventData | None = None
+    ) -> None:
         self.source = source
         self.topic = topic
         # When set, personal values are stored sealed and loaded opened (gatehouse.personal_keys).
@@ -145,10 +154,10 @@ class EventStore:
         stored_data = [dict(event.data) for event in new_events]
         if self.personal_data is not None:
             stored_data, actor = await self.personal_data.seal(
-                connection, [(event.type, event.data) for event in new_events], actor, now=now)
+                connection, [(event.type, event.data) for event in new_events], actor, now=now
+            )
         rows: list[dict[str, Any]] = []
-        for offset, (event, data) in enumerate(zip(new_events, stored_data, strict=True),
-                                               start=1):
+        for offset, (event, data) in enumerate(zip(new_events, stored_data, strict=True), start=1):
             row: dict[str, Any] = {
                 "event_id": event.event_id,
                 "stream_id": stream_id,
@@ -163,18 +172,32 @@ class EventStore:
                 "prev_hash": previous_hash,
             }
             row["hash"] = event_hash(
-                event_id=event.event_id, source=self.source, stream_id=stream_id,
-                version=row["version"], type=event.type, schema_version=event.schema_version,
-                data=row["data"], recorded_at=now, actor=actor,
-                correlation_id=metadata.correlation_id, causation_id=metadata.causation_id,
-                prev_hash=row["prev_hash"])
+                event_id=event.event_id,
+                source=self.source,
+                stream_id=stream_id,
+                version=row["version"],
+                type=event.type,
+                schema_version=event.schema_version,
+                data=row["data"],
+                recorded_at=now,
+                actor=actor,
+                correlation_id=metadata.correlation_id,
+                causation_id=metadata.causation_id,
+                prev_hash=row["prev_hash"],
+            )
             previous_hash = row["hash"]
             rows.append(row)
         try:
             if postgresql:
                 positions = await self._append_on_postgresql(
-                    connection, stream_id, rows, expected_version=expected_version, now=now,
-                    metadata=metadata, actor=actor)
+                    connection,
+                    stream_id,
+                    rows,
+                    expected_version=expected_version,
+                    now=now,
+                    metadata=metadata,
+                    actor=actor,
+                )
             else:
                 positions = await self._insert_then_queue(connection, rows)
         except IntegrityError as error:
@@ -210,38 +233,56 @@ class EventStore:
         version, _ = await self._stream_head(connection, stream_id)
         return version
 
-    async def _append_on_postgresql(self, connection: AsyncConnection, stream_id: str,
-                                    rows: list[dict[str, Any]], *, expected_version: int,
-                                    now: datetime, metadata: EventMetadata, actor: str | None
-                                    ) -> list[int]:
+    async def _append_on_postgresql(
+        self,
+        connection: AsyncConnection,
+        stream_id: str,
+        rows: list[dict[str, Any]],
+        *,
+        expected_version: int,
+        now: datetime,
+        metadata: EventMetadata,
+        actor: str | None,
+    ) -> list[int]:
         """The events' positions; none when the stream is no longer at ``expected_version``."""
-        result = await connection.execute(_APPEND, {
-            "space": APPENDING_LOCK_SPACE, "events_table": events.name,
-            "channel": OUTBOX_CHANNEL, "topic": self.topic, "stream_id": stream_id,
-            "expected_version": expected_version, "recorded_at": now,
-            "correlation_id": metadata.correlation_id, "causation_id": metadata.causation_id,
-            "actor": actor,
-            "event_ids": [row["event_id"] for row in rows],
-            "versions": [row["version"] for row in rows],
-            "types": [row["type"] for row in rows],
-            "schema_versions": [row["schema_version"] for row in rows],
-            "data": [json_text(row["data"]) for row in rows],
-            "prev_hashes": [row["prev_hash"] for row in rows],
-            "hashes": [row["hash"] for row in rows]})
+        result = await connection.execute(
+            _APPEND,
+            {
+                "space": APPENDING_LOCK_SPACE,
+                "events_table": events.name,
+                "channel": OUTBOX_CHANNEL,
+                "topic": self.topic,
+                "stream_id": stream_id,
+                "expected_version": expected_version,
+                "recorded_at": now,
+                "correlation_id": metadata.correlation_id,
+                "causation_id": metadata.causation_id,
+                "actor": actor,
+                "event_ids": [row["event_id"] for row in rows],
+                "versions": [row["version"] for row in rows],
+                "types": [row["type"] for row in rows],
+                "schema_versions": [row["schema_version"] for row in rows],
+                "data": [json_text(row["data"]) for row in rows],
+                "prev_hashes": [row["prev_hash"] for row in rows],
+                "hashes": [row["hash"] for row in rows],
+            },
+        )
         return [int(position) for position in result.scalars()]
 
-    async def _insert_then_queue(self, connection: AsyncConnection, rows: list[dict[str, Any]]
-                                 ) -> list[int]:
+    async def _insert_then_queue(
+        self, connection: AsyncConnection, rows: list[dict[str, Any]]
+    ) -> list[int]:
         """SQLite: the events, then their outbox rows."""
         result = await connection.execute(
-            insert(events).returning(events.c.position, sort_by_parameter_order=True), rows)
+            insert(events).returning(events.c.position, sort_by_parameter_order=True), rows
+        )
         positions = list(result.scalars())
         await connection.execute(
-            insert(outbox), [{"position": position, "topic": self.topic} for position in positions])
+            insert(outbox), [{"position": position, "topic": self.topic} for position in positions]
+        )
         return positions
 
-    async def _stream_head(self, connection: AsyncConnection, stream_id: str
-                           ) -> tuple[int, str]:
+    async def _stream_head(self, connection: AsyncConnection, stream_id: str) -> tuple[int, str]:
         """The stream's version and the hash of its last event (genesis for a new stream)."""
         last = (await connection.execute(_STREAM_HEAD, {"stream_id": stream_id})).first()
         return (0, GENESIS_HASH) if last is None else (int(last.version), str(last.hash))
@@ -249,24 +290,27 @@ class EventStore:
     async def stream_ids(self, connection: AsyncConnection, *, prefix: str) -> list[str]:
         """The ids of the streams whose id starts with ``prefix``, sorted."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = (select(events.c.stream_id).distinct()
-                 .where(events.c.stream_id.like(f"{escaped}%", escape="\\"))
-                 .order_by(events.c.stream_id))
+        query = (
+            select(events.c.stream_id)
+            .distinct()
+            .where(events.c.stream_id.like(f"{escaped}%", escape="\\"))
+            .order_by(events.c.stream_id)
+        )
         return list((await connection.execute(query)).scalars())
 
     async def load_stream(
         self, connection: AsyncConnection, stream_id: str, *, after_version: int = 0
     ) -> list[EventEnvelope]:
-        result = await connection.execute(_LOAD_STREAM, {"stream_id": stream_id,
-                                                         "after_version": after_version})
+        result = await connection.execute(
+            _LOAD_STREAM, {"stream_id": stream_id, "after_version": after_version}
+        )
         stored = [envelope_from_row(row, self.source) for row in result]
         if self.personal_data is None:
             return stored
         # One key lookup for the whole stream: fewer queries, and one view of who is forgotten.
         return await self.personal_data.open_all(connection, stored)
 
-    async def load_last(self, connection: AsyncConnection, stream_id: str
-                        ) -> EventEnvelope | None:
+    async def load_last(self, connection: AsyncConnection, stream_id: str) -> EventEnvelope | None:
         """The stream's last event, None for a stream with none. For a stream whose every
         event replaces all that came before (a configuration defined whole each time), its
         state, read in one row however long its history has grown."""

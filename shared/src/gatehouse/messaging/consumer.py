@@ -103,7 +103,8 @@ _LOCK_PARTITIONS = text(
     "SELECT pg_advisory_xact_lock(hashtext(current_schema() || :consumer),"
     " hashtext(partition_key)),"
     " set_config('plan_cache_mode', 'force_custom_plan', true)"
-    " FROM unnest(CAST(:partitions AS text[])) AS partition_key")
+    " FROM unnest(CAST(:partitions AS text[])) AS partition_key"
+)
 
 
 class _DatabaseUnavailable(Exception):
@@ -171,8 +172,9 @@ class TrackingConsumer:
                 if not batch:
                     continue
                 await self._process_batch(batch)
-                await self._commit({partition: records[-1].offset + 1
-                                    for partition, records in batch.items()})
+                await self._commit(
+                    {partition: records[-1].offset + 1 for partition, records in batch.items()}
+                )
                 for partition, records in batch.items():
                     self._update_lag(partition, records[-1].offset + 1, records[-1].timestamp)
         finally:
@@ -188,13 +190,17 @@ class TrackingConsumer:
             except _DatabaseUnavailable:
                 raise
             except Exception:
-                log.warning("batch failed; retrying it partition by partition", exc_info=True,
-                            extra={"consumer": self.name, "partitions": len(batch)})
+                log.warning(
+                    "batch failed; retrying it partition by partition",
+                    exc_info=True,
+                    extra={"consumer": self.name, "partitions": len(batch)},
+                )
         for partition, records in batch.items():
             await self._process_partition_batch(partition, records)
 
-    async def _process_partition_batch(self, partition: TopicPartition,
-                                       records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _process_partition_batch(
+        self, partition: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
         try:
             await self._apply_in_transaction({partition: records})
             return
@@ -204,13 +210,17 @@ class TrackingConsumer:
             if len(records) == 1:
                 log.warning("event failed; retrying", exc_info=True, extra={"consumer": self.name})
             else:
-                log.warning("batch failed; retrying its events one at a time", exc_info=True,
-                            extra={"consumer": self.name, "batch": len(records)})
+                log.warning(
+                    "batch failed; retrying its events one at a time",
+                    exc_info=True,
+                    extra={"consumer": self.name, "batch": len(records)},
+                )
         for record in records:
             await self._process_one(partition, record)
 
-    async def _process_one(self, partition: TopicPartition,
-                           record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _process_one(
+        self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes]
+    ) -> None:
         error: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
@@ -231,8 +241,11 @@ class TrackingConsumer:
     async def _apply_in_transaction(self, batch: _Batch) -> None:
         """Apply records, their streams' versions and their partitions' offsets in one
         transaction (``batch`` in (topic, partition) order)."""
-        envelopes = [from_kafka_record(record.value, record.headers)
-                     for records in batch.values() for record in records]
+        envelopes = [
+            from_kafka_record(record.value, record.headers)
+            for records in batch.values()
+            for record in records
+        ]
         async with self._transaction() as connection:
             await self._own(connection, list(batch))
             tracker = _StreamTracker(self.name)
@@ -248,41 +261,52 @@ class TrackingConsumer:
                         new = []
                         await self._on_duplicate(connection, envelope)
                 elif envelope.stream_version > applied + 1:
-                    log.warning("event ahead of its stream; waiting for the relay to resend in "
-                                "order", extra={"consumer": self.name,
-                                                "stream_id": envelope.stream_id,
-                                                "stream_version": envelope.stream_version,
-                                                "applied": applied})
+                    log.warning(
+                        "event ahead of its stream; waiting for the relay to resend in order",
+                        extra={
+                            "consumer": self.name,
+                            "stream_id": envelope.stream_id,
+                            "stream_version": envelope.stream_version,
+                            "applied": applied,
+                        },
+                    )
                     self._metrics.consumed(consumer=self.name, outcome="early").inc()
                 else:
                     new.append(envelope)
                     tracker.advance(envelope.stream_id, envelope.stream_version)
             await self._apply_new(connection, new)
             await tracker.save(connection)
-            await self._save_offsets(connection, {partition: records[-1].offset + 1
-                                                  for partition, records in batch.items()})
+            await self._save_offsets(
+                connection,
+                {partition: records[-1].offset + 1 for partition, records in batch.items()},
+            )
 
-    async def _apply_new(self, connection: AsyncConnection,
-                         envelopes: Sequence[EventEnvelope]) -> None:
+    async def _apply_new(
+        self, connection: AsyncConnection, envelopes: Sequence[EventEnvelope]
+    ) -> None:
         if envelopes:
             await self._handler(connection, envelopes)
             self._metrics.consumed(consumer=self.name, outcome="applied").inc(len(envelopes))
 
-    async def _dead_letter(self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes],
-                           error: Exception) -> None:
+    async def _dead_letter(
+        self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes], error: Exception
+    ) -> None:
         envelope: EventEnvelope | None = None
         with contextlib.suppress(EnvelopeDecodeError):
             envelope = from_kafka_record(record.value, record.headers)
         reason = f"{type(error).__name__}: {error}"
-        headers = [*(record.headers or ()),
-                   ("dlq_error", reason[:4000].encode()),
-                   ("dlq_consumer", self.name.encode()),
-                   ("dlq_original_topic", record.topic.encode()),
-                   ("dlq_original_partition", str(record.partition).encode()),
-                   ("dlq_original_offset", str(record.offset).encode())]
+        headers = [
+            *(record.headers or ()),
+            ("dlq_error", reason[:4000].encode()),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+        ]
         producer = await self._ensure_dlq_producer()
-        await producer.send_and_wait(dead_letter_topic(record.topic), value=record.value,
-                                     key=record.key, headers=headers)
+        await producer.send_and_wait(
+            dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+        )
         async with self._transaction() as connection:
             await self._own(connection, [partition])
             if envelope is not None:
@@ -293,16 +317,30 @@ class TrackingConsumer:
                 if envelope.stream_version == applied + 1:
                     tracker.advance(envelope.stream_id, envelope.stream_version)
                 await tracker.save(connection)
-            await connection.execute(insert(dead_letters).values(
-                consumer=self.name, topic=record.topic, partition=record.partition,
-                offset=record.offset, event_id=str(envelope.id) if envelope else None,
-                stream_id=envelope.stream_id if envelope else None, error=reason,
-                recorded_at=datetime.now(UTC)))
+            await connection.execute(
+                insert(dead_letters).values(
+                    consumer=self.name,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    event_id=str(envelope.id) if envelope else None,
+                    stream_id=envelope.stream_id if envelope else None,
+                    error=reason,
+                    recorded_at=datetime.now(UTC),
+                )
+            )
             await self._save_offsets(connection, {partition: record.offset + 1})
         self._metrics.consumed(consumer=self.name, outcome="dead_lettered").inc()
-        log.error("event dead-lettered", extra={"consumer": self.name, "topic": record.topic,
-                                                "partition": record.partition,
-                                                "offset": record.offset, "error": reason})
+        log.error(
+            "event dead-lettered",
+            extra={
+                "consumer": self.name,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error": reason,
+            },
+        )
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> Any:
@@ -332,19 +370,35 @@ class TrackingConsumer:
         """
         if connection.dialect.name != "postgresql":
             return  # SQLite runs one writer at a time
-        await connection.execute(_LOCK_PARTITIONS, {
-            "consumer": f":consumer:{self.name}",
-            "partitions": [f"{partition.topic}:{partition.partition}"
-                           for partition in partitions]})
+        await connection.execute(
+            _LOCK_PARTITIONS,
+            {
+                "consumer": f":consumer:{self.name}",
+                "partitions": [
+                    f"{partition.topic}:{partition.partition}" for partition in partitions
+                ],
+            },
+        )
 
-    async def _save_offsets(self, connection: AsyncConnection,
-                            next_offsets: dict[TopicPartition, int]) -> None:
+    async def _save_offsets(
+        self, connection: AsyncConnection, next_offsets: dict[TopicPartition, int]
+    ) -> None:
         now = datetime.now(UTC)
-        await upsert(connection, consumer_offsets, [
-            {"consumer": self.name, "topic": partition.topic, "partition": partition.partition,
-             "next_offset": next_offset, "updated_at": now}
-            for partition, next_offset in next_offsets.items()],
-            key=["consumer", "topic", "partition"])
+        await upsert(
+            connection,
+            consumer_offsets,
+            [
+                {
+                    "consumer": self.name,
+                    "topic": partition.topic,
+                    "partition": partition.partition,
+                    "next_offset": next_offset,
+                    "updated_at": now,
+                }
+                for partition, next_offset in next_offsets.items()
+            ],
+            key=["consumer", "topic", "partition"],
+        )
 
     async def _commit(self, next_offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
@@ -354,15 +408,19 @@ class TrackingConsumer:
             # The database already holds the truth; a redelivery is skipped by stream version.
             log.warning("offset commit failed", extra={"consumer": self.name, "error": repr(error)})
 
-    def _update_lag(self, partition: TopicPartition, next_offset: int,
-                    last_timestamp_ms: int | None = None) -> None:
+    def _update_lag(
+        self, partition: TopicPartition, next_offset: int, last_timestamp_ms: int | None = None
+    ) -> None:
         assert self._consumer is not None
         if last_timestamp_ms is not None:
             self._applied[partition] = (next_offset, last_timestamp_ms / 1000)
         status = self._status_of(partition)
         if status.lag_events is not None:
-            labels = {"consumer": self.name, "topic": partition.topic,
-                      "partition": str(partition.partition)}
+            labels = {
+                "consumer": self.name,
+                "topic": partition.topic,
+                "partition": str(partition.partition),
+            }
             self._metrics.consumer_lag(**labels).set(status.lag_events)
             self._metrics.consumer_lag_seconds(**labels).set(status.lag_seconds)
 
@@ -371,8 +429,10 @@ class TrackingConsumer:
         consumer = self._consumer
         if consumer is None:
             return []
-        return sorted((self._status_of(tp) for tp in consumer.assignment()),
-                      key=lambda status: (status.topic, status.partition))
+        return sorted(
+            (self._status_of(tp) for tp in consumer.assignment()),
+            key=lambda status: (status.topic, status.partition),
+        )
 
     def _status_of(self, partition: TopicPartition) -> PartitionStatus:
         consumer = self._consumer
@@ -386,9 +446,14 @@ class TrackingConsumer:
         if lag and produced_at is not None:
             lag_seconds = max(time.time() - produced_at, 0.0)
         return PartitionStatus(
-            topic=partition.topic, partition=partition.partition, next_offset=next_offset,
-            end_offset=highwater, lag_events=lag, lag_seconds=round(lag_seconds, 3),
-            last_event_at=datetime.fromtimestamp(produced_at, UTC) if produced_at else None)
+            topic=partition.topic,
+            partition=partition.partition,
+            next_offset=next_offset,
+            end_offset=highwater,
+            lag_events=lag,
+            lag_seconds=round(lag_seconds, 3),
+            last_event_at=datetime.fromtimestamp(produced_at, UTC) if produced_at else None,
+        )
 
     async def _ensure_dlq_producer(self) -> AIOKafkaProducer:
         if self._dlq_producer is None:
@@ -406,12 +471,18 @@ class TrackingConsumer:
                 async with asyncio.timeout(CLIENT_STOP_SECONDS):
                     await client.stop()
             except TimeoutError:
-                log.warning("Kafka client did not stop in time", extra={
-                    "consumer": self.name, "client": type(client).__name__,
-                    "seconds": CLIENT_STOP_SECONDS})
+                log.warning(
+                    "Kafka client did not stop in time",
+                    extra={
+                        "consumer": self.name,
+                        "client": type(client).__name__,
+                        "seconds": CLIENT_STOP_SECONDS,
+                    },
+                )
             except Exception:
-                log.warning("Kafka client failed to stop", exc_info=True,
-                            extra={"consumer": self.name})
+                log.warning(
+                    "Kafka client failed to stop", exc_info=True, extra={"consumer": self.name}
+                )
 
 
 @functools.cache
@@ -419,7 +490,8 @@ def _versions_of_streams(dialect: str) -> Select[Any]:
     """The versions of a batch's streams; built once per dialect."""
     return select(consumer_streams.c.stream_id, consumer_streams.c.version).where(
         consumer_streams.c.consumer == bindparam("consumer"),
-        any_of(consumer_streams.c.stream_id, "stream_ids", dialect))
+        any_of(consumer_streams.c.stream_id, "stream_ids", dialect),
+    )
 
 
 class _StreamTracker:
@@ -435,9 +507,13 @@ class _StreamTracker:
         wanted = sorted(stream_ids - self._versions.keys())
         if not wanted:
             return
-        found = {row.stream_id: row.version for row in await connection.execute(
-            _versions_of_streams(connection.dialect.name),
-            {"consumer": self._consumer, "stream_ids": wanted})}
+        found = {
+            row.stream_id: row.version
+            for row in await connection.execute(
+                _versions_of_streams(connection.dialect.name),
+                {"consumer": self._consumer, "stream_ids": wanted},
+            )
+        }
         self._versions.update((stream_id, found.get(stream_id, 0)) for stream_id in wanted)
 
     def version(self, stream_id: str) -> int:
@@ -448,7 +524,16 @@ class _StreamTracker:
         self._changed.add(stream_id)
 
     async def save(self, connection: AsyncConnection) -> None:
-        await upsert(connection, consumer_streams, [
-            {"consumer": self._consumer, "stream_id": stream_id,
-             "version": self._versions[stream_id]} for stream_id in sorted(self._changed)],
-            key=["consumer", "stream_id"])
+        await upsert(
+            connection,
+            consumer_streams,
+            [
+                {
+                    "consumer": self._consumer,
+                    "stream_id": stream_id,
+                    "version": self._versions[stream_id],
+                }
+                for stream_id in sorted(self._changed)
+            ],
+            key=["consumer", "stream_id"],
+        )

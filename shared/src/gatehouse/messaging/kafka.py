@@ -62,8 +62,9 @@ class KafkaAdmin:
     """Creates topics and answers whether the cluster is reachable."""
 
     def __init__(self, bootstrap_servers: str, *, client_id: str) -> None:
-        self._client = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
-                                           client_id=client_id, request_timeout_ms=10000)
+        self._client = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers, client_id=client_id, request_timeout_ms=10000
+        )
 
     async def start(self) -> None:
         await self._client.start()
@@ -73,9 +74,14 @@ class KafkaAdmin:
         # have opened connections and a metadata task.
         await self._client.close()
 
-    async def ensure_topics(self, topics: Iterable[str], *, partitions: int,
-                            replication_factor: int = 1,
-                            configs: Mapping[str, str] | None = None) -> None:
+    async def ensure_topics(
+        self,
+        topics: Iterable[str],
+        *,
+        partitions: int,
+        replication_factor: int = 1,
+        configs: Mapping[str, str] | None = None,
+    ) -> None:
         """Create the topics that do not exist yet, one partition count, retention unlimited
         unless ``configs`` says otherwise (e.g. a compacted topic).
 
@@ -87,8 +93,12 @@ class KafkaAdmin:
         # Asking to create every topic is one request; listing the cluster's topics first would
         # be one more, and grows with the cluster.
         new_topics = [
-            NewTopic(name=topic, num_partitions=partitions, replication_factor=replication_factor,
-                     topic_configs={**UNLIMITED_RETENTION, **(configs or {})})
+            NewTopic(
+                name=topic,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                topic_configs={**UNLIMITED_RETENTION, **(configs or {})},
+            )
             for topic in wanted
         ]
         created = []
@@ -105,11 +115,16 @@ class KafkaAdmin:
         # Also the topics that existed: another service may have made one a moment ago.
         await self._until_known(wanted)
         if created:
-            log.info("created topics", extra={"topics": created, "partitions": partitions,
-                                              "replication_factor": replication_factor})
+            log.info(
+                "created topics",
+                extra={
+                    "topics": created,
+                    "partitions": partitions,
+                    "replication_factor": replication_factor,
+                },
+            )
 
-    async def until_coordinators(self, groups: Iterable[str], within_seconds: float = 30.0
-                                 ) -> bool:
+    async def until_coordinators(self, groups: Iterable[str], within_seconds: float = 30.0) -> bool:
         """Wait until the cluster names a coordinator for each consumer group; False when it
         has not within ``within_seconds``. A fresh cluster makes its group-offsets topic when
         the first group asks, and until then a starting consumer logs every retry."""
@@ -142,9 +157,12 @@ class KafkaAdmin:
         """Every partition of the topics that exist, in order; asking never creates a topic."""
         wanted = set(topics)
         described = await self._client.describe_topics()  # all topics: no auto-creation
-        return sorted(TopicPartition(topic["topic"], partition["partition"])
-                      for topic in described if topic["topic"] in wanted
-                      for partition in topic["partitions"])
+        return sorted(
+            TopicPartition(topic["topic"], partition["partition"])
+            for topic in described
+            if topic["topic"] in wanted
+            for partition in topic["partitions"]
+        )
 
     async def is_reachable(self, within_seconds: float = 2.0) -> bool:
         try:

@@ -53,19 +53,26 @@ log = logging.getLogger(__name__)
 _LOCK_SUFFIX = ":outbox-relay"
 
 
-_TIP = (select(outbox.c.position, outbox.c.log_head).where(outbox.c.log_head.is_not(None))
-        .order_by(outbox.c.position.desc()).limit(1))
+_TIP = (
+    select(outbox.c.position, outbox.c.log_head)
+    .where(outbox.c.log_head.is_not(None))
+    .order_by(outbox.c.position.desc())
+    .limit(1)
+)
 # Events whose outbox row was put back (published_at cleared) at or before the tip: a crash
 # between publish and mark, or by hand. They go out again first, with the heads they had.
-_PUT_BACK = (select(events, outbox.c.topic, outbox.c.log_head)
-             .join(outbox, outbox.c.position == events.c.position)
-             .where(outbox.c.published_at.is_(None),
-                    outbox.c.position <= bindparam("tip_position"))
-             .order_by(outbox.c.position)
-             .limit(bindparam("batch_size")))
-_MARK_PUBLISHED = (update(outbox).where(outbox.c.position == bindparam("marked_position"))
-                   .values(published_at=bindparam("marked_at"),
-                           log_head=bindparam("marked_head")))
+_PUT_BACK = (
+    select(events, outbox.c.topic, outbox.c.log_head)
+    .join(outbox, outbox.c.position == events.c.position)
+    .where(outbox.c.published_at.is_(None), outbox.c.position <= bindparam("tip_position"))
+    .order_by(outbox.c.position)
+    .limit(bindparam("batch_size"))
+)
+_MARK_PUBLISHED = (
+    update(outbox)
+    .where(outbox.c.position == bindparam("marked_position"))
+    .values(published_at=bindparam("marked_at"), log_head=bindparam("marked_head"))
+)
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,9 @@ class OutboxRelay:
         self._after_publish = after_publish
         self._before_publish = before_publish
         self._wake = asyncio.Event()
-        self._feed = GapFreeFeedReader(source=source, page_size=batch_size,
-                                       flag=before_publish_waiting)
+        self._feed = GapFreeFeedReader(
+            source=source, page_size=batch_size, flag=before_publish_waiting
+        )
         self._before_publish_due = True
         # Settle a batch while reading the next one: PostgreSQL only (SQLite has one writer).
         self._pipelined = database.dialect == "postgresql"
@@ -215,8 +223,7 @@ class OutboxRelay:
                 async with asyncio.timeout(interval):
                     await self._wake.wait()
 
-    async def _fetch_pending(self, *, look_for_put_back: bool
-                             ) -> tuple[list[PendingEvent], bool]:
+    async def _fetch_pending(self, *, look_for_put_back: bool) -> tuple[list[PendingEvent], bool]:
         """Events put back for republishing first (when told to look, with no batch in
         flight), then the next new events in position order; and whether the read found the
         feed's end (fewer new events than a page, no gap)."""
@@ -226,13 +233,20 @@ class OutboxRelay:
                 self._tip = (0, GENESIS_HASH) if tip is None else (tip.position, tip.log_head)
             tip_position, head = self._tip
             if look_for_put_back:
-                republish = list(await connection.execute(_PUT_BACK, {
-                    "tip_position": tip_position, "batch_size": self._batch_size}))
+                republish = list(
+                    await connection.execute(
+                        _PUT_BACK, {"tip_position": tip_position, "batch_size": self._batch_size}
+                    )
+                )
                 if republish:
                     self._before_publish_due = True
-                    return [PendingEvent(row.topic, replace(envelope_from_row(row, self._source),
-                                                            log_head=row.log_head))
-                            for row in republish], False  # new events may wait behind these
+                    return [
+                        PendingEvent(
+                            row.topic,
+                            replace(envelope_from_row(row, self._source), log_head=row.log_head),
+                        )
+                        for row in republish
+                    ], False  # new events may wait behind these
                 self._put_back_checked_at = time.monotonic()
             page = await self._feed.read(connection, tip_position)
             self._waiting_at_gap = page.waiting_at is not None
@@ -243,8 +257,10 @@ class OutboxRelay:
         for envelope in page.events:
             topic = page.topics.get(envelope.position or 0)
             if topic is None:
-                log.warning("event without an outbox row is not published",
-                            extra={"position": envelope.position})
+                log.warning(
+                    "event without an outbox row is not published",
+                    extra={"position": envelope.position},
+                )
                 continue
             assert envelope.hash is not None, "stored events always carry their hash"
             head = next_log_head(head, envelope.hash)
@@ -256,17 +272,24 @@ class OutboxRelay:
         failure or a new leadership: a crash between publish and mark leaves them), and
         otherwise once every ``idle_poll_interval`` (rows put back by hand)."""
         checked_at = self._put_back_checked_at
-        return (self._tip is None or checked_at is None
-                or time.monotonic() - checked_at >= self._idle_poll_interval)
+        return (
+            self._tip is None
+            or checked_at is None
+            or time.monotonic() - checked_at >= self._idle_poll_interval
+        )
 
-    async def _send(self, producer: AIOKafkaProducer, batch: list[PendingEvent]
-                    ) -> list[asyncio.Future[Any]]:
+    async def _send(
+        self, producer: AIOKafkaProducer, batch: list[PendingEvent]
+    ) -> list[asyncio.Future[Any]]:
         """Hand the batch to the producer (in order); the next batch is read after it."""
         deliveries = []
         for pending in batch:
             record = to_kafka_record(pending.envelope)
-            deliveries.append(await producer.send(pending.topic, value=record.value,
-                                                  key=record.key, headers=record.headers))
+            deliveries.append(
+                await producer.send(
+                    pending.topic, value=record.value, key=record.key, headers=record.headers
+                )
+            )
         last = batch[-1].envelope
         assert last.position is not None
         assert last.log_head is not None
@@ -274,15 +297,18 @@ class OutboxRelay:
             self._tip = (last.position, last.log_head)
         return deliveries
 
-    async def _settle(self, batch: list[PendingEvent], deliveries: list[asyncio.Future[Any]]
-                      ) -> int:
+    async def _settle(
+        self, batch: list[PendingEvent], deliveries: list[asyncio.Future[Any]]
+    ) -> int:
         """Wait for the broker; mark the prefix it acknowledged. Raises when that is not all."""
         outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
         published: list[PendingEvent] = []
         for pending, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                log.warning("publish failed", extra={"position": pending.envelope.position,
-                                                     "error": repr(outcome)})
+                log.warning(
+                    "publish failed",
+                    extra={"position": pending.envelope.position, "error": repr(outcome)},
+                )
                 await self._close_producer()
                 break
             published.append(pending)
@@ -298,10 +324,17 @@ class OutboxRelay:
             return
         now = datetime.now(UTC)
         async with self._database.autocommit() as connection:
-            await connection.execute(_MARK_PUBLISHED, [
-                {"marked_at": now, "marked_position": pending.envelope.position,
-                 "marked_head": pending.envelope.log_head}
-                for pending in published])
+            await connection.execute(
+                _MARK_PUBLISHED,
+                [
+                    {
+                        "marked_at": now,
+                        "marked_position": pending.envelope.position,
+                        "marked_head": pending.envelope.log_head,
+                    }
+                    for pending in published
+                ],
+            )
         self.published_total += len(published)
         self._metrics.outbox_published.inc(len(published))
 
@@ -327,9 +360,14 @@ class OutboxRelay:
             if not acquired:
                 yield False
                 return
-            own_events_table = str((await connection.execute(
-                text("SELECT CAST(CAST(:events_table AS regclass) AS oid)"),
-                {"events_table": events.name})).scalar_one())
+            own_events_table = str(
+                (
+                    await connection.execute(
+                        text("SELECT CAST(CAST(:events_table AS regclass) AS oid)"),
+                        {"events_table": events.name},
+                    )
+                ).scalar_one()
+            )
             await connection.commit()
 
             def on_append(payload: str) -> None:
@@ -338,22 +376,27 @@ class OutboxRelay:
 
             # A closed connection takes the lock and the wakes with it: woken, publishing stops
             # at its next look (see _publish_until_cancelled), to lead again.
-            async with listening(connection, OUTBOX_CHANNEL, on_append,
-                                 on_lost=self._wake.set) as lost:
+            async with listening(
+                connection, OUTBOX_CHANNEL, on_append, on_lost=self._wake.set
+            ) as lost:
                 self._lead_lost = lost
                 try:
                     yield True
                 finally:
                     with contextlib.suppress(Exception):
-                        await connection.execute(text(
-                            "SELECT pg_advisory_unlock(hashtext(current_schema() || :suffix))"),
-                            {"suffix": _LOCK_SUFFIX})
+                        await connection.execute(
+                            text(
+                                "SELECT pg_advisory_unlock(hashtext(current_schema() || :suffix))"
+                            ),
+                            {"suffix": _LOCK_SUFFIX},
+                        )
                         await connection.commit()
 
 
 async def _try_advisory_lock(connection: AsyncConnection) -> bool:
     result = await connection.execute(
         text("SELECT pg_try_advisory_lock(hashtext(current_schema() || :suffix))"),
-        {"suffix": _LOCK_SUFFIX})
+        {"suffix": _LOCK_SUFFIX},
+    )
     await connection.commit()
     return bool(result.scalar_one())

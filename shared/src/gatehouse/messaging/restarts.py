@@ -16,9 +16,13 @@ FIRST_WAIT_SECONDS = 0.2
 LONGEST_WAIT_SECONDS = 5.0
 
 
-async def run_restarting(attempt: Callable[[], Awaitable[None]], *, what: str,
-                         extra: Mapping[str, Any] | None = None,
-                         after_failure: Callable[[], Awaitable[None]] | None = None) -> None:
+async def run_restarting(
+    attempt: Callable[[], Awaitable[None]],
+    *,
+    what: str,
+    extra: Mapping[str, Any] | None = None,
+    after_failure: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Run ``attempt`` again and again until cancelled. A failure is logged (as ``what``
     failing), ``after_failure`` cleans up, and the next attempt waits 0.2 s, then twice as long
     each time, up to 5 s."""
@@ -29,8 +33,7 @@ async def run_restarting(attempt: Callable[[], Awaitable[None]], *, what: str,
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception(f"{what} failed; restarting", extra={**(extra or {}),
-                                                               "backoff_s": wait})
+            log.exception(f"{what} failed; restarting", extra={**(extra or {}), "backoff_s": wait})
             if after_failure is not None:
                 await after_failure()
             await asyncio.sleep(wait)

@@ -71,6 +71,12 @@ async def verify_topic(bootstrap_servers: str, topic: str) -> TopicVerification:
 
 
 def _consumer(bootstrap_servers: str, *topics: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap_servers, group_id=None,
-                            enable_auto_commit=False, auto_offset_reset="earliest",
-                            client_id="gatehouse-verify", request_timeout_ms=15000)
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id="gatehouse-verify",
+        request_timeout_ms=15000,
+    )

@@ -44,8 +44,11 @@ log = logging.getLogger(__name__)
 def _required_env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        pytest.fail(f"{name} is not set: run the suite with `make test`, which starts Kafka and "
-                    "PostgreSQL and exports it", pytrace=False)
+        pytest.fail(
+            f"{name} is not set: run the suite with `make test`, which starts Kafka and "
+            "PostgreSQL and exports it",
+            pytrace=False,
+        )
     return value
 
 
@@ -187,11 +190,13 @@ class TopicJanitor:
     async def _delete_topics(self, prefix: str) -> None:
         try:
             if self._admin is None:
-                self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
-                                                  client_id="test-topic-janitor")
+                self._admin = AIOKafkaAdminClient(
+                    bootstrap_servers=self._bootstrap, client_id="test-topic-janitor"
+                )
                 await self._admin.start()
-            topics = [topic for topic in await self._admin.list_topics()
-                      if topic.startswith(prefix)]
+            topics = [
+                topic for topic in await self._admin.list_topics() if topic.startswith(prefix)
+            ]
             if topics:
                 await self._admin.delete_topics(topics)
         except Exception as error:  # a broker stopped by the test itself, ...
@@ -207,6 +212,11 @@ class TopicJanitor:
 async def _admin_connection(url: str) -> asyncpg.Connection:
     parsed = make_url(url)
     ssl = parsed.query.get("ssl")  # e.g. "disable", as the services connect
-    return await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
-                                 password=parsed.password, database=parsed.database,
-                                 ssl=ssl if isinstance(ssl, str) else None)
+    return await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database,
+        ssl=ssl if isinstance(ssl, str) else None,
+    )

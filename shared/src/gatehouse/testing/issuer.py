@@ -39,38 +39,59 @@ class TestIssuer:
     url: str = ""
 
     def add_key(self, kid: str, algorithm: str = "RS256") -> None:
-        private: PrivateKey = (rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                               if algorithm.startswith(("RS", "PS"))
-                               else ec.generate_private_key(ec.SECP256R1()))
+        private: PrivateKey = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if algorithm.startswith(("RS", "PS"))
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         self.keys[kid] = (algorithm, private)
 
     def retire_key(self, kid: str) -> None:
         del self.keys[kid]
 
-    def token(self, subject: str, *, kid: str, roles: list[str] | None = None,
-              algorithm: str | None = None, lifetime: timedelta = timedelta(minutes=10),
-              not_before: datetime | None = None, key: Any = None,
-              extra_header: dict[str, Any] | None = None, **claims: Any) -> str:
+    def token(
+        self,
+        subject: str,
+        *,
+        kid: str,
+        roles: list[str] | None = None,
+        algorithm: str | None = None,
+        lifetime: timedelta = timedelta(minutes=10),
+        not_before: datetime | None = None,
+        key: Any = None,
+        extra_header: dict[str, Any] | None = None,
+        **claims: Any,
+    ) -> str:
         """A signed token; ``claims`` override the defaults (``iss=...``, ``aud=...``)."""
         declared, private = self.keys.get(kid, ("RS256", key))
         if private is None:
             raise KeyError(f"no key {kid!r}; pass key= to sign with another")
         now = datetime.now(UTC)
-        body: dict[str, Any] = {"iss": self.issuer, "aud": self.audience, "sub": subject,
-                                "iat": now, "nbf": not_before or now, "exp": now + lifetime}
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": subject,
+            "iat": now,
+            "nbf": not_before or now,
+            "exp": now + lifetime,
+        }
         if roles is not None:
             body["roles"] = roles
         body.update(claims)
         body = {name: value for name, value in body.items() if value is not None}
-        return jwt.encode(body, key if key is not None else private,
-                          algorithm=algorithm or declared,
-                          headers={"kid": kid, **(extra_header or {})})
+        return jwt.encode(
+            body,
+            key if key is not None else private,
+            algorithm=algorithm or declared,
+            headers={"kid": kid, **(extra_header or {})},
+        )
 
     def jwks(self) -> dict[str, Any]:
         documents = []
         for kid, (algorithm, private) in self.keys.items():
             jwk: dict[str, Any] = json.loads(
-                jwt.algorithms.get_default_algorithms()[algorithm].to_jwk(private.public_key()))
+                jwt.algorithms.get_default_algorithms()[algorithm].to_jwk(private.public_key())
+            )
             documents.append({**jwk, "kid": kid, "use": "sig", "alg": algorithm})
         return {"keys": documents}
 
@@ -85,8 +106,11 @@ class TestIssuer:
 async def running_issuer() -> AsyncIterator[TestIssuer]:
     issuer = TestIssuer()
     app = Starlette(routes=[Route("/jwks.json", issuer._serve_jwks)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off"
+        )
+    )
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:

@@ -76,8 +76,9 @@ class MigratedDatabases:
                 assert settings.database_schema, "PostgreSQL test databases use a fresh schema"
                 self._migrate_postgres(name, migrate, settings, settings.database_schema)
 
-    def _migrate_sqlite(self, name: str, migrate: Callable[[Any], None],
-                        settings: DatabaseSettings, path: Path) -> None:
+    def _migrate_sqlite(
+        self, name: str, migrate: Callable[[Any], None], settings: DatabaseSettings, path: Path
+    ) -> None:
         template = self._sqlite_templates.get(name)
         if template is None:
             migrate(settings)
@@ -87,26 +88,38 @@ class MigratedDatabases:
         else:
             shutil.copyfile(template, path)
 
-    def _migrate_postgres(self, name: str, migrate: Callable[[Any], None],
-                          settings: DatabaseSettings, schema: str) -> None:
+    def _migrate_postgres(
+        self, name: str, migrate: Callable[[Any], None], settings: DatabaseSettings, schema: str
+    ) -> None:
         recording = self._postgres_recordings.get(name)
         if recording is None:
             self._postgres_recordings[name] = _record(migrate, settings, schema)
             return
         statements = [
-            _Statement(statement.sql.replace(recording.schema, schema),
-                       statement.parameters, statement.many)
-            for statement in recording.statements]
+            _Statement(
+                statement.sql.replace(recording.schema, schema),
+                statement.parameters,
+                statement.many,
+            )
+            for statement in recording.statements
+        ]
         asyncio.run(_replay(settings.database_url, schema, statements))
 
 
-def _record(migrate: Callable[[Any], None], settings: DatabaseSettings, schema: str
-            ) -> _PostgresRecording:
+def _record(
+    migrate: Callable[[Any], None], settings: DatabaseSettings, schema: str
+) -> _PostgresRecording:
     recording = _PostgresRecording(schema=schema)
     migrating = threading.get_ident()
 
-    def keep(_connection: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
-             executemany: bool) -> None:
+    def keep(
+        _connection: Any,
+        _cursor: Any,
+        statement: str,
+        parameters: Any,
+        _context: Any,
+        executemany: bool,
+    ) -> None:
         if threading.get_ident() == migrating and not _READ_ONLY.match(statement):
             recording.statements.append(_Statement(statement, parameters, executemany))
 

@@ -76,7 +76,8 @@ class StatusLedger:
         paths: Mapping[str, Any] = openapi.get("paths", {})
         # Literal paths before templates, so /things/mine is not taken for /things/{id}.
         self._templates[service] = sorted(
-            ((_pattern(path), path) for path in paths), key=lambda entry: entry[1].count("{"))
+            ((_pattern(path), path) for path in paths), key=lambda entry: entry[1].count("{")
+        )
         for path, operations in paths.items():
             for method, operation in operations.items():
                 if method not in OPENAPI_METHODS:
@@ -97,19 +98,26 @@ class StatusLedger:
     def never_served(self) -> list[OperationStatus]:
         """Documented statuses no response matched. ``default`` needs nothing in particular; a
         service-wide status needs one response of the service."""
-        return sorted(documented for documented in self.documented
-                      if documented.status != "default"
-                      and not any(documented.covers(served)
-                                  for served in self._served_for(documented)))
+        return sorted(
+            documented
+            for documented in self.documented
+            if documented.status != "default"
+            and not any(documented.covers(served) for served in self._served_for(documented))
+        )
 
     def undocumented(self) -> list[OperationStatus]:
         """Statuses served by a documented operation that does not document them."""
         documented_operations = {_operation(status) for status in self.documented}
         return sorted(
-            served for served in self.served
+            served
+            for served in self.served
             if _operation(served) in documented_operations
-            and not any(documented.covers(served) for documented in self.documented
-                        if _operation(documented) == _operation(served)))
+            and not any(
+                documented.covers(served)
+                for documented in self.documented
+                if _operation(documented) == _operation(served)
+            )
+        )
 
     def _served_for(self, documented: OperationStatus) -> Iterable[OperationStatus]:
         if documented in self.service_wide:
@@ -123,8 +131,12 @@ def _operation(status: OperationStatus) -> tuple[str, str, str]:
 
 def _pattern(template: str) -> re.Pattern[str]:
     """``/v1/projects/{project_id}`` → a pattern one path segment stands in for each name."""
-    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part)
-                              for part in re.split(r"(\{[^}]*\})", template)))
+    return re.compile(
+        "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]*\})", template)
+        )
+    )
 
 
 _ledger = StatusLedger()
@@ -163,9 +175,12 @@ def record_statuses(app: FastAPI) -> Callable[[Scope, Receive, Send], Awaitable[
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("gatehouse").addoption(
-        OPTION, action="store_true", default=False,
+        OPTION,
+        action="store_true",
+        default=False,
         help="fail the session when a status a service documents occurred in no test (for "
-        "runs of the whole suite)")
+        "runs of the whole suite)",
+    )
 
 
 _outer_ledgers: list[StatusLedger] = []
@@ -183,13 +198,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if (session.config.getoption(OPTION) and session.exitstatus == pytest.ExitCode.OK
-            and current_ledger().never_served()):
+    if (
+        session.config.getoption(OPTION)
+        and session.exitstatus == pytest.ExitCode.OK
+        and current_ledger().never_served()
+    ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
-                            config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if not config.getoption(OPTION):
         return
     ledger = current_ledger()
@@ -201,12 +218,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
             terminalreporter.line(str(status))
         terminalreporter.line(
             f"{len(never_served)} of {len(ledger.documented)} documented statuses never "
-            "occurred: test each one, or stop documenting it if it cannot occur", red=True)
+            "occurred: test each one, or stop documenting it if it cannot occur",
+            red=True,
+        )
     if undocumented:
         terminalreporter.section("statuses served but not documented", sep="=", yellow=True)
         for status in undocumented:
             terminalreporter.line(str(status))
     if not never_served:
-        terminalreporter.line(f"every documented status occurred in a test "
-                              f"({len(ledger.documented)} across {len(ledger.services)} "
-                              "services)", green=True)
+        terminalreporter.line(
+            f"every documented status occurred in a test "
+            f"({len(ledger.documented)} across {len(ledger.services)} "
+            "services)",
+            green=True,
+        )

@@ -41,8 +41,11 @@ def _pending_tasks() -> str:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini(_INI, f"seconds a test's teardown may take (default {TEARDOWN_SECONDS})",
-                  default=str(TEARDOWN_SECONDS))
+    parser.addini(
+        _INI,
+        f"seconds a test's teardown may take (default {TEARDOWN_SECONDS})",
+        default=str(TEARDOWN_SECONDS),
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -53,8 +56,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, Any, None]:
     seconds = int(item.config.getini(_INI))
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise TeardownHung(f"teardown still running after {seconds} s; pending tasks:\n"
-                           f"{_pending_tasks()}")
+        raise TeardownHung(
+            f"teardown still running after {seconds} s; pending tasks:\n{_pending_tasks()}"
+        )
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(seconds)
