@@ -23,8 +23,9 @@ export GATEHOUSE_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
 GATEHOUSE_TEST_DATABASE_URL="$(deploy/postgres/postgres.sh url "$TEST_DB")"
 export GATEHOUSE_TEST_DATABASE_URL
 
-echo "== lint (ruff, mypy)"
+echo "== lint (ruff check, ruff format, mypy)"
 .venv/bin/ruff check shared services tests bench || exit 1
+.venv/bin/ruff format --check shared services tests bench || exit 1
 .venv/bin/mypy || exit 1
 
 echo "== tests"
