@@ -32,7 +32,7 @@ from reporting.main import create_app as create_reporting
 from reporting.settings import ReportingSettings
 
 # Generated examples per operation in the fuzzing phase; the examples, coverage and stateful
-# phases come on top, coverage taking most of the time (figures in the README).
+# phases come on top, coverage taking most of the time (figures in docs/TESTING.md).
 MAX_EXAMPLES = 5
 # The same cases on every run, so that a failure in CI is one anybody can reproduce.
 SEED = 20271123
